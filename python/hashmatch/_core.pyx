@@ -1,0 +1,220 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The thin typed boundary between Python and the C++ core.
+
+Callers (the pure-Python modules of this package) have already validated and normalised every
+argument: arrays arrive C-contiguous with the right dtype and width. Each function here only
+allocates outputs and makes one C++ call with the GIL released. Long calls poll for signals so
+Ctrl-C interrupts them.
+"""
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stddef cimport size_t
+from libc.string cimport memcpy
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libcpp cimport bool as cbool
+from libcpp.string cimport string
+from libcpp.vector cimport vector
+
+import numpy as np
+
+from hashmatch.errors import InvalidArgument
+
+
+cdef extern from "_translate.h":
+    int hm_translate_exception()
+    void hm_set_invalid_argument(object)
+
+cdef extern from "hashmatch/cpu.h" namespace "hashmatch":
+    cdef struct CpuFeatures:
+        cbool popcnt
+        cbool avx2
+        cbool avx512_vpopcntdq
+        cbool neon
+    const CpuFeatures& c_cpu_features "hashmatch::cpu_features"() noexcept
+
+cdef extern from "hashmatch/kernels/kernels.h" namespace "hashmatch::kernels":
+    cdef struct KernelTable:
+        const char* name
+
+cdef extern from "hashmatch/dispatch.h" namespace "hashmatch":
+    const KernelTable& c_active_kernels "hashmatch::active_kernels"() noexcept
+    vector[string] c_available_kernels "hashmatch::available_kernels"() except +hm_translate_exception
+    void c_set_kernel "hashmatch::set_kernel"(const string&) except +hm_translate_exception
+
+cdef extern from "hashmatch/thread_pool.h" namespace "hashmatch":
+    cdef struct Interrupt:
+        int (*poll)(void*) noexcept nogil
+        void* ctx
+
+cdef extern from "hashmatch/distance.h" namespace "hashmatch":
+    void c_hamming_rows "hashmatch::hamming_rows"(
+        const uint8_t*, const uint8_t*, size_t, size_t, uint16_t*, size_t, const Interrupt&
+    ) except +hm_translate_exception nogil
+    void c_cdist "hashmatch::cdist"(
+        const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint16_t*, size_t, const Interrupt&
+    ) except +hm_translate_exception nogil
+
+cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
+    cdef cppclass RangeResults:
+        RangeResults(size_t) except +hm_translate_exception
+        size_t total()
+        void write(int64_t*, int32_t*, int64_t*)
+
+    cdef cppclass FlatIndex:
+        FlatIndex(size_t) except +hm_translate_exception
+        size_t bits()
+        size_t size()
+        int64_t next_id()
+        const int64_t* ids()
+        void copy_codes(size_t, size_t, uint8_t*)
+        void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
+        void search(const uint8_t*, size_t, size_t, int32_t*, int64_t*, size_t,
+                    const Interrupt&) except +hm_translate_exception nogil
+        void range_search(const uint8_t*, size_t, uint32_t, RangeResults&, size_t,
+                          const Interrupt&) except +hm_translate_exception nogil
+
+
+hm_set_invalid_argument(InvalidArgument)
+
+
+cdef int _poll_signals(void* ctx) noexcept nogil:
+    # Called by the C++ thread pool from this (the calling) thread every few tens of ms.
+    with gil:
+        return 1 if PyErr_CheckSignals() != 0 else 0
+
+
+cdef Interrupt _interrupt() noexcept:
+    cdef Interrupt it
+    it.poll = _poll_signals
+    it.ctx = NULL
+    return it
+
+
+cdef inline const uint8_t* _rows(const uint8_t[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 else NULL
+
+
+def cpu_features():
+    """Features of this CPU and the kernel in use (see hashmatch.cpu_features)."""
+    cdef const CpuFeatures* f = &c_cpu_features()
+    return {
+        "popcnt": f.popcnt,
+        "avx2": f.avx2,
+        "avx512_vpopcntdq": f.avx512_vpopcntdq,
+        "neon": f.neon,
+        "kernel": c_active_kernels().name.decode(),
+        "available_kernels": available_kernels(),
+    }
+
+
+def available_kernels():
+    return [name.decode() for name in c_available_kernels()]
+
+
+def active_kernel():
+    return c_active_kernels().name.decode()
+
+
+def set_kernel(str name):
+    c_set_kernel(name.encode())
+
+
+def hamming_rows(const uint8_t[:, ::1] a, const uint8_t[:, ::1] b, size_t nthreads):
+    cdef size_t n = a.shape[0]
+    out = np.empty(n, dtype=np.uint16)
+    cdef uint16_t[::1] o = out
+    cdef Interrupt it = _interrupt()
+    if n:
+        with nogil:
+            c_hamming_rows(&a[0, 0], &b[0, 0], n, a.shape[1], &o[0], nthreads, it)
+    return out
+
+
+def cdist(const uint8_t[:, ::1] a, const uint8_t[:, ::1] b, size_t nthreads):
+    cdef size_t na = a.shape[0], nb = b.shape[0]
+    out = np.empty((na, nb), dtype=np.uint16)
+    cdef uint16_t[:, ::1] o = out
+    cdef Interrupt it = _interrupt()
+    if na and nb:
+        with nogil:
+            c_cdist(&a[0, 0], na, &b[0, 0], nb, a.shape[1], &o[0, 0], nthreads, it)
+    return out
+
+
+cdef class FlatIndexCore:
+    """C++ FlatIndex owner. Use hashmatch.FlatIndex, which validates arguments."""
+    cdef FlatIndex* index
+
+    def __cinit__(self, size_t bits):
+        self.index = new FlatIndex(bits)
+
+    def __dealloc__(self):
+        del self.index
+
+    @property
+    def bits(self):
+        return self.index.bits()
+
+    @property
+    def ntotal(self):
+        return self.index.size()
+
+    @property
+    def next_id(self):
+        return self.index.next_id()
+
+    def ids(self):
+        cdef size_t n = self.index.size()
+        out = np.empty(n, dtype=np.int64)
+        cdef int64_t[::1] o = out
+        if n:
+            memcpy(&o[0], self.index.ids(), n * sizeof(int64_t))
+        return out
+
+    def codes(self):
+        cdef size_t n = self.index.size(), nbytes = self.index.bits() // 8
+        out = np.empty((n, nbytes), dtype=np.uint8)
+        cdef uint8_t[:, ::1] o = out
+        if n:
+            self.index.copy_codes(0, n, &o[0, 0])
+        return out
+
+    def add(self, const uint8_t[:, ::1] codes, const int64_t[::1] ids):
+        cdef size_t n = codes.shape[0]
+        if n:
+            with nogil:
+                self.index.add(&codes[0, 0], n, &ids[0])
+
+    def search(self, const uint8_t[:, ::1] queries, size_t k, size_t nthreads):
+        cdef size_t nq = queries.shape[0]
+        cdef size_t kk = min(k, self.index.size())
+        distances = np.empty((nq, kk), dtype=np.int32)
+        ids = np.empty((nq, kk), dtype=np.int64)
+        cdef int32_t[:, ::1] d = distances
+        cdef int64_t[:, ::1] i = ids
+        cdef Interrupt it = _interrupt()
+        if nq and kk:
+            with nogil:
+                self.index.search(&queries[0, 0], nq, k, &d[0, 0], &i[0, 0], nthreads, it)
+        return distances, ids
+
+    def range_search(self, const uint8_t[:, ::1] queries, uint32_t max_distance, size_t nthreads):
+        cdef size_t nq = queries.shape[0]
+        cdef RangeResults* results = new RangeResults(nq)
+        cdef Interrupt it = _interrupt()
+        try:
+            with nogil:
+                self.index.range_search(_rows(queries), nq, max_distance, results[0], nthreads, it)
+            total = results.total()
+            lims = np.empty(nq + 1, dtype=np.int64)
+            distances = np.empty(total, dtype=np.int32)
+            ids = np.empty(total, dtype=np.int64)
+            _write_range(results, lims, distances, ids)
+        finally:
+            del results
+        return lims, distances, ids
+
+
+cdef void _write_range(RangeResults* r, int64_t[::1] lims, int32_t[::1] d, int64_t[::1] ids) noexcept:
+    cdef int32_t dummy_d = 0
+    cdef int64_t dummy_i = 0
+    r.write(&lims[0], &d[0] if d.shape[0] else &dummy_d, &ids[0] if ids.shape[0] else &dummy_i)

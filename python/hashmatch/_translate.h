@@ -1,0 +1,37 @@
+// Maps C++ exceptions to the hashmatch Python error family. Called by Cython inside its
+// catch(...) block (see `except +hm_translate_exception` in _core.pyx), possibly without the GIL.
+#pragma once
+
+#include <Python.h>
+
+#include <new>
+#include <stdexcept>
+
+#include "hashmatch/thread_pool.h"
+
+static PyObject* hm_invalid_argument = nullptr;  // hashmatch.errors.InvalidArgument, set at import
+
+static inline void hm_set_invalid_argument(PyObject* type) {
+  Py_XINCREF(type);
+  Py_XSETREF(hm_invalid_argument, type);
+}
+
+static inline int hm_translate_exception() {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  try {
+    throw;
+  } catch (const hashmatch::Cancelled&) {
+    // The interrupt poll already set KeyboardInterrupt (or another signal handler's error).
+    if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(hm_invalid_argument ? hm_invalid_argument : PyExc_ValueError, e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
+  PyGILState_Release(gil);
+  return -1;
+}

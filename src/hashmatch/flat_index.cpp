@@ -1,0 +1,202 @@
+#include "flat_index.h"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include "dispatch.h"
+#include "topk.h"
+#include "word_view.h"
+
+namespace hashmatch {
+namespace {
+
+// Stored codes per block: about 16 KiB, so a block stays in L1 while a group of queries sweeps it.
+size_t block_codes(size_t nwords) { return std::max<size_t>(64, 16384 / (nwords * 8)); }
+
+// Queries per task when queries are split across threads: enough to reuse each block of codes
+// many times, few enough that a task stays short and the heaps stay small.
+size_t queries_per_task(size_t k) { return std::clamp<size_t>((size_t{1} << 22) / (k * sizeof(Neighbor) + 1), 1, 32); }
+
+// Splitting the stored codes across threads suits few queries (one upload checked against a
+// list); splitting the queries suits batches. `per_query` bounds the per-task state (k heap
+// entries, or range results) so a huge k falls back to splitting queries.
+bool split_codes(size_t nq, size_t nthreads, size_t per_query = 1) {
+  return nthreads > 1 && nq < 4 * nthreads && nq * per_query * nthreads * 4 <= (size_t{1} << 22);
+}
+
+// Scans rows [begin, end) of the index for each query in [q0, q1), calling
+// visit(query, distance, position) for each code within the bound the query's `bound(q)` gives.
+template <class Bound, class Visit>
+void scan_range(const kernels::KernelTable& k, const WordView& queries, size_t q0, size_t q1,
+                const uint64_t* codes, size_t nwords, size_t begin, size_t end, Bound bound,
+                Visit visit) {
+  const size_t block = block_codes(nwords);
+  std::vector<uint32_t> idx(block);
+  std::vector<uint16_t> dist(block);
+  for (size_t b0 = begin; b0 < end; b0 += block) {
+    const size_t count = std::min(block, end - b0);
+    for (size_t q = q0; q < q1; ++q) {
+      const size_t hits = k.scan_le(queries.row(q), codes + b0 * nwords, count, nwords, bound(q),
+                                    idx.data(), dist.data());
+      for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j]);
+    }
+  }
+}
+
+}  // namespace
+
+size_t RangeResults::total() const noexcept {
+  size_t t = 0;
+  for (const auto& v : ids_) t += v.size();
+  return t;
+}
+
+void RangeResults::write(int64_t* lims, int32_t* distances, int64_t* ids) const noexcept {
+  size_t pos = 0;
+  lims[0] = 0;
+  for (size_t q = 0; q < ids_.size(); ++q) {
+    for (size_t j = 0; j < ids_[q].size(); ++j, ++pos) {
+      distances[pos] = distances_[q][j];
+      ids[pos] = ids_[q][j];
+    }
+    lims[q + 1] = static_cast<int64_t>(pos);
+  }
+}
+
+FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 8)) {
+  if (bits == 0 || bits % 8 != 0 || bits > 4096) {
+    throw std::invalid_argument("bits: expected a multiple of 8 in [8, 4096], got " + std::to_string(bits));
+  }
+}
+
+void FlatIndex::copy_codes(size_t start, size_t n, uint8_t* out) const noexcept {
+  for (size_t i = 0; i < n; ++i) std::memcpy(out + i * nbytes(), codes_.data() + (start + i) * nwords_, nbytes());
+}
+
+void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
+  // Validate everything before touching the index.
+  int64_t max_new = -1, min_new = INT64_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0) throw std::invalid_argument("ids: expected non-negative ids, got " + std::to_string(ids[i]));
+    max_new = std::max(max_new, ids[i]);
+    min_new = std::min(min_new, ids[i]);
+  }
+  if (n > 0 && min_new < next_id_ && !ids_.empty()) {
+    // Ids below the current maximum may collide: check them against a sorted copy.
+    std::vector<int64_t> stored(ids_);
+    std::sort(stored.begin(), stored.end());
+    for (size_t i = 0; i < n; ++i) {
+      if (std::binary_search(stored.begin(), stored.end(), ids[i])) {
+        throw std::invalid_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
+      }
+    }
+  }
+  codes_.resize((size() + n) * nwords_);  // may throw bad_alloc: nothing has changed yet
+  ids_.reserve(size() + n);
+  pad_rows(codes, n, nbytes(), codes_.data() + size() * nwords_);
+  ids_.insert(ids_.end(), ids, ids + n);
+  next_id_ = std::max(next_id_, max_new + 1);
+}
+
+void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, int32_t* distances, int64_t* ids,
+                       size_t nthreads, const Interrupt& interrupt) const {
+  const size_t kk = std::min(k, size());
+  if (nq == 0 || kk == 0) return;
+  const auto& kern = active_kernels();
+  const WordView qv(queries, nq, nbytes());
+  const size_t n = size();
+
+  if (split_codes(nq, nthreads, kk)) {
+    // Few queries: each task keeps heaps for every query over its slice of the codes; merged after.
+    const size_t ntasks = std::min(nthreads * 4, std::max<size_t>(1, n / block_codes(nwords_)));
+    std::vector<Neighbor> heaps(ntasks * nq * kk);
+    std::vector<size_t> filled(ntasks * nq);
+    parallel_for(ntasks, nthreads, [&](size_t t) {
+      const size_t begin = n * t / ntasks, end = n * (t + 1) / ntasks;
+      std::vector<TopK> tops;
+      tops.reserve(nq);
+      for (size_t q = 0; q < nq; ++q) tops.emplace_back(heaps.data() + (t * nq + q) * kk, kk);
+      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, begin, end,
+                 [&](size_t q) { return tops[q].bound(); },
+                 [&](size_t q, uint32_t d, size_t pos) { tops[q].push(d, ids_[pos]); });
+      for (size_t q = 0; q < nq; ++q) filled[t * nq + q] = tops[q].size();
+    }, interrupt);
+    std::vector<Neighbor> merged(kk);
+    for (size_t q = 0; q < nq; ++q) {
+      TopK top(merged.data(), kk);
+      for (size_t t = 0; t < ntasks; ++t) {
+        const Neighbor* h = heaps.data() + (t * nq + q) * kk;
+        for (size_t j = 0; j < filled[t * nq + q]; ++j) top.push(h[j].distance, h[j].id);
+      }
+      top.write_sorted(distances + q * kk, ids + q * kk);
+    }
+    return;
+  }
+
+  const size_t per_task = queries_per_task(kk);
+  parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t t) {
+    const size_t q0 = t * per_task, q1 = std::min(nq, q0 + per_task);
+    std::vector<Neighbor> storage((q1 - q0) * kk);
+    std::vector<TopK> tops;
+    tops.reserve(q1 - q0);
+    for (size_t q = q0; q < q1; ++q) tops.emplace_back(storage.data() + (q - q0) * kk, kk);
+    scan_range(kern, qv, q0, q1, codes_.data(), nwords_, 0, n,
+               [&](size_t q) { return tops[q - q0].bound(); },
+               [&](size_t q, uint32_t d, size_t pos) { tops[q - q0].push(d, ids_[pos]); });
+    for (size_t q = q0; q < q1; ++q) tops[q - q0].write_sorted(distances + q * kk, ids + q * kk);
+  }, interrupt);
+}
+
+void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
+                             size_t nthreads, const Interrupt& interrupt) const {
+  if (out.nqueries() != nq) throw std::invalid_argument("range_search: results sized for another batch");
+  const auto& kern = active_kernels();
+  const WordView qv(queries, nq, nbytes());
+  const size_t n = size();
+  const auto bound = [max_distance](size_t) { return max_distance; };
+
+  if (split_codes(nq, nthreads)) {
+    const size_t ntasks = std::min(nthreads * 4, std::max<size_t>(1, n / block_codes(nwords_)));
+    std::vector<RangeResults> parts(ntasks, RangeResults(nq));
+    parallel_for(ntasks, nthreads, [&](size_t t) {
+      RangeResults& part = parts[t];
+      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, n * t / ntasks, n * (t + 1) / ntasks, bound,
+                 [&](size_t q, uint32_t d, size_t pos) {
+                   part.distances_[q].push_back(static_cast<uint16_t>(d));
+                   part.ids_[q].push_back(ids_[pos]);
+                 });
+    }, interrupt);
+    for (size_t q = 0; q < nq; ++q) {
+      for (const auto& part : parts) {
+        out.distances_[q].insert(out.distances_[q].end(), part.distances_[q].begin(), part.distances_[q].end());
+        out.ids_[q].insert(out.ids_[q].end(), part.ids_[q].begin(), part.ids_[q].end());
+      }
+    }
+  } else {
+    const size_t per_task = 8;
+    parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t t) {
+      const size_t q0 = t * per_task, q1 = std::min(nq, q0 + per_task);
+      scan_range(kern, qv, q0, q1, codes_.data(), nwords_, 0, n, bound, [&](size_t q, uint32_t d, size_t pos) {
+        out.distances_[q].push_back(static_cast<uint16_t>(d));
+        out.ids_[q].push_back(ids_[pos]);
+      });
+    }, interrupt);
+  }
+
+  // Result order: distance, then id.
+  parallel_for(nq, nthreads, [&](size_t q) {
+    auto& d = out.distances_[q];
+    auto& id = out.ids_[q];
+    std::vector<Neighbor> v(d.size());
+    for (size_t j = 0; j < v.size(); ++j) v[j] = {d[j], id[j]};
+    std::sort(v.begin(), v.end());
+    for (size_t j = 0; j < v.size(); ++j) {
+      d[j] = static_cast<uint16_t>(v[j].distance);
+      id[j] = v[j].id;
+    }
+  });
+}
+
+}  // namespace hashmatch

@@ -1,0 +1,69 @@
+// Exact brute-force index: every query is compared with every stored hash by the active SIMD
+// kernel. The baseline that every other index must agree with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "thread_pool.h"
+
+namespace hashmatch {
+
+/// Range-search results, per query, before they are copied into the caller's CSR arrays.
+class RangeResults {
+ public:
+  explicit RangeResults(size_t nqueries) : distances_(nqueries), ids_(nqueries) {}
+  size_t nqueries() const noexcept { return ids_.size(); }
+  /// Total number of results over all queries.
+  size_t total() const noexcept;
+  /// Writes CSR arrays: lims (nqueries + 1), distances and ids (total() each).
+  void write(int64_t* lims, int32_t* distances, int64_t* ids) const noexcept;
+
+  std::vector<std::vector<uint16_t>> distances_;  // per query, sorted by (distance, id)
+  std::vector<std::vector<int64_t>> ids_;
+};
+
+class FlatIndex {
+ public:
+  /// @param bits  hash width, a multiple of 8 in [8, 4096]
+  /// @throws std::invalid_argument otherwise
+  explicit FlatIndex(size_t bits);
+
+  size_t bits() const noexcept { return bits_; }
+  size_t nbytes() const noexcept { return bits_ / 8; }
+  size_t size() const noexcept { return ids_.size(); }
+  /// One more than the largest id ever stored (0 when empty): where default ids continue.
+  int64_t next_id() const noexcept { return next_id_; }
+  const int64_t* ids() const noexcept { return ids_.data(); }
+  /// Copies the n stored hashes starting at `start` into `out` (n * nbytes bytes).
+  void copy_codes(size_t start, size_t n, uint8_t* out) const noexcept;
+
+  /// Appends n hashes with their ids. All-or-nothing: on error nothing is added.
+  /// @param codes  n rows of nbytes() bytes
+  /// @param ids    n ids, non-negative, unique among themselves and with those stored
+  /// @throws std::invalid_argument for a negative or already stored id
+  void add(const uint8_t* codes, size_t n, const int64_t* ids);
+
+  /// k nearest neighbors of each query, in (distance, id) order.
+  /// @param queries    nq rows of nbytes() bytes
+  /// @param k          neighbors wanted; min(k, size()) are written per query
+  /// @param distances  nq * min(k, size()) outputs, row-major
+  /// @param ids        nq * min(k, size()) outputs, row-major
+  /// @param nthreads   threads to use (>= 1)
+  void search(const uint8_t* queries, size_t nq, size_t k, int32_t* distances, int64_t* ids,
+              size_t nthreads, const Interrupt& interrupt = {}) const;
+
+  /// Every stored hash within max_distance of each query (inclusive: distance <= max_distance).
+  void range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
+                    size_t nthreads, const Interrupt& interrupt = {}) const;
+
+ private:
+  size_t bits_;
+  size_t nwords_;
+  std::vector<uint64_t> codes_;  // size() rows of nwords_ zero-padded words
+  std::vector<int64_t> ids_;
+  int64_t next_id_ = 0;
+};
+
+}  // namespace hashmatch

@@ -1,0 +1,49 @@
+// Hamming-distance kernels: the declarations every ISA translation unit implements.
+//
+// Codes are stored as `nwords` 64-bit words per hash (a hash of nbytes bytes is zero-padded to a
+// whole word; the padding XORs to zero so it never changes a distance). Loads are unaligned, so
+// any 8-byte-strided buffer works. Kernels are noexcept, never allocate and never read past
+// `n * nwords` words.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hashmatch {
+namespace kernels {
+
+/// Row-wise distances: out[i] = popcount(a_i ^ b_i) for i < n.
+using RowsFn = void (*)(const uint64_t* a, const uint64_t* b, size_t n, size_t nwords,
+                        uint16_t* out) noexcept;
+
+/// One query against many: out[i] = popcount(q ^ db_i) for i < n.
+using ScanFn = void (*)(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords,
+                        uint16_t* out) noexcept;
+
+/// One query against many, keeping only the codes within `bound` (inclusive):
+/// writes idx[j], dist[j] for every i with popcount(q ^ db_i) <= bound, in increasing i,
+/// and returns how many it wrote (idx and dist must hold n entries). Kernels may stop
+/// counting a code early once its partial distance exceeds `bound`.
+using ScanLeFn = size_t (*)(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords,
+                            uint32_t bound, uint32_t* idx, uint16_t* dist) noexcept;
+
+struct KernelTable {
+  const char* name;
+  RowsFn rows;
+  ScanFn scan;
+  ScanLeFn scan_le;
+};
+
+extern const KernelTable kScalar;          // scalar.cpp: 64-bit POPCNT
+extern const KernelTable kAvx512Emulated;  // emulated.cpp: the AVX-512 algorithm on plain C++ lanes
+extern const KernelTable kNeonEmulated;    // emulated.cpp: the NEON algorithm on plain C++ lanes
+#if defined(HASHMATCH_HAVE_X86)
+extern const KernelTable kAvx2;            // avx2.cpp
+extern const KernelTable kAvx512Vpopcnt;   // avx512_vpopcnt.cpp
+#endif
+#if defined(HASHMATCH_HAVE_NEON)
+extern const KernelTable kNeon;            // neon.cpp
+#endif
+
+}  // namespace kernels
+}  // namespace hashmatch

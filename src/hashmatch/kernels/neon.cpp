@@ -1,0 +1,35 @@
+// NEON kernels (AArch64).
+//
+// Target: every AArch64 CPU (NEON is baseline there; no extra flags).
+// Key instructions: CNT counts bits per byte; UADDLP widens pairwise up to 64-bit lanes;
+// ADDV/ADDP reduce. Two 64-bit lanes per register.
+// Tails: odd words go through scalar popcount (scan_impl.h).
+// Tested through the emulated 2-lane path (emulated.cpp) on other CPUs.
+#include <arm_neon.h>
+
+#include "hashmatch/kernels/kernels.h"
+#include "hashmatch/kernels/scan_impl.h"
+
+namespace hashmatch {
+namespace kernels {
+namespace {
+
+struct NeonOps {
+  static constexpr size_t kLanes = 2;
+  using V = uint64x2_t;
+  static V load(const uint64_t* p) noexcept { return vld1q_u64(p); }
+  static V bxor(V a, V b) noexcept { return veorq_u64(a, b); }
+  static V popcount_lanes(V v) noexcept {
+    return vpaddlq_u32(vpaddlq_u16(vpaddlq_u8(vcntq_u8(vreinterpretq_u8_u64(v)))));
+  }
+  static V add(V a, V b) noexcept { return vaddq_u64(a, b); }
+  static uint64_t hsum(V v) noexcept { return vaddvq_u64(v); }
+  static void store(uint64_t* p, V v) noexcept { vst1q_u64(p, v); }
+};
+
+}  // namespace
+
+const KernelTable kNeon = {"neon", rows_impl<NeonOps>, scan_impl<NeonOps>, scan_le_impl<NeonOps>};
+
+}  // namespace kernels
+}  // namespace hashmatch
