@@ -8,7 +8,6 @@ Ctrl-C interrupts them.
 """
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stddef cimport size_t
-from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
@@ -64,8 +63,7 @@ cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
         size_t bits()
         size_t size()
         int64_t next_id()
-        const int64_t* ids()
-        void copy_codes(size_t, size_t, uint8_t*)
+        size_t copy_out(size_t, int64_t*, uint8_t*)
         void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
         void search(const uint8_t*, size_t, size_t, int32_t*, int64_t*, size_t,
                     const Interrupt&) except +hm_translate_exception nogil
@@ -162,21 +160,16 @@ cdef class FlatIndexCore:
     def next_id(self):
         return self.index.next_id()
 
-    def ids(self):
-        cdef size_t n = self.index.size()
-        out = np.empty(n, dtype=np.int64)
-        cdef int64_t[::1] o = out
-        if n:
-            memcpy(&o[0], self.index.ids(), n * sizeof(int64_t))
-        return out
-
-    def codes(self):
+    def contents(self):
+        """(ids, codes) copies of everything stored, in insertion order."""
         cdef size_t n = self.index.size(), nbytes = self.index.bits() // 8
-        out = np.empty((n, nbytes), dtype=np.uint8)
-        cdef uint8_t[:, ::1] o = out
+        ids = np.empty(n, dtype=np.int64)
+        codes = np.empty((n, nbytes), dtype=np.uint8)
+        cdef int64_t[::1] i = ids
+        cdef uint8_t[:, ::1] c = codes
         if n:
-            self.index.copy_codes(0, n, &o[0, 0])
-        return out
+            n = self.index.copy_out(n, &i[0], &c[0, 0])
+        return ids[:n], codes[:n]
 
     def add(self, const uint8_t[:, ::1] codes, const int64_t[::1] ids):
         cdef size_t n = codes.shape[0]

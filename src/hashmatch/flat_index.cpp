@@ -1,7 +1,8 @@
 #include "flat_index.h"
 
 #include <algorithm>
-#include <numeric>
+#include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -71,11 +72,16 @@ FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 
   }
 }
 
-void FlatIndex::copy_codes(size_t start, size_t n, uint8_t* out) const noexcept {
-  for (size_t i = 0; i < n; ++i) std::memcpy(out + i * nbytes(), codes_.data() + (start + i) * nwords_, nbytes());
+size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const noexcept {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  n = std::min(n, ids_.size());
+  std::memcpy(ids, ids_.data(), n * sizeof(int64_t));
+  for (size_t i = 0; i < n; ++i) std::memcpy(codes + i * nbytes(), codes_.data() + i * nwords_, nbytes());
+  return n;
 }
 
 void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
   // Validate everything before touching the index.
   int64_t max_new = -1, min_new = INT64_MAX;
   for (size_t i = 0; i < n; ++i) {
@@ -93,20 +99,22 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
       }
     }
   }
-  codes_.resize((size() + n) * nwords_);  // may throw bad_alloc: nothing has changed yet
-  ids_.reserve(size() + n);
-  pad_rows(codes, n, nbytes(), codes_.data() + size() * nwords_);
+  const size_t old = ids_.size();
+  ids_.reserve(old + n);  // may throw bad_alloc: nothing has changed yet
+  codes_.resize((old + n) * nwords_);
+  pad_rows(codes, n, nbytes(), codes_.data() + old * nwords_);
   ids_.insert(ids_.end(), ids, ids + n);
   next_id_ = std::max(next_id_, max_new + 1);
 }
 
 void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, int32_t* distances, int64_t* ids,
                        size_t nthreads, const Interrupt& interrupt) const {
-  const size_t kk = std::min(k, size());
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const size_t n = ids_.size();
+  const size_t kk = std::min(k, n);
   if (nq == 0 || kk == 0) return;
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
-  const size_t n = size();
 
   if (split_codes(nq, nthreads, kk)) {
     // Few queries: each task keeps heaps for every query over its slice of the codes; merged after.
@@ -152,9 +160,10 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, int32_t* dis
 void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
                              size_t nthreads, const Interrupt& interrupt) const {
   if (out.nqueries() != nq) throw std::invalid_argument("range_search: results sized for another batch");
+  std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
-  const size_t n = size();
+  const size_t n = ids_.size();
   const auto bound = [max_distance](size_t) { return max_distance; };
 
   if (split_codes(nq, nthreads)) {

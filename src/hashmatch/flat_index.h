@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <shared_mutex>
 #include <vector>
 
 #include "thread_pool.h"
@@ -24,6 +25,8 @@ class RangeResults {
   std::vector<std::vector<int64_t>> ids_;
 };
 
+/// Thread safety: any number of concurrent searches; add() waits for running searches and
+/// blocks new ones while it appends (a reader never sees a half-added batch).
 class FlatIndex {
  public:
   /// @param bits  hash width, a multiple of 8 in [8, 4096]
@@ -32,12 +35,14 @@ class FlatIndex {
 
   size_t bits() const noexcept { return bits_; }
   size_t nbytes() const noexcept { return bits_ / 8; }
-  size_t size() const noexcept { return ids_.size(); }
+  size_t size() const noexcept {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    return ids_.size();
+  }
   /// One more than the largest id ever stored (0 when empty): where default ids continue.
   int64_t next_id() const noexcept { return next_id_; }
-  const int64_t* ids() const noexcept { return ids_.data(); }
-  /// Copies the n stored hashes starting at `start` into `out` (n * nbytes bytes).
-  void copy_codes(size_t start, size_t n, uint8_t* out) const noexcept;
+  /// Copies up to n stored ids and hashes (n * nbytes bytes) into the outputs; returns how many.
+  size_t copy_out(size_t n, int64_t* ids, uint8_t* codes) const noexcept;
 
   /// Appends n hashes with their ids. All-or-nothing: on error nothing is added.
   /// @param codes  n rows of nbytes() bytes
@@ -64,6 +69,7 @@ class FlatIndex {
   std::vector<uint64_t> codes_;  // size() rows of nwords_ zero-padded words
   std::vector<int64_t> ids_;
   int64_t next_id_ = 0;
+  mutable std::shared_mutex mutex_;
 };
 
 }  // namespace hashmatch

@@ -1,0 +1,49 @@
+"""hashmatch: exact Hamming-distance matching of perceptual media hashes at hardware speed.
+
+Parse hashes (:func:`from_hex`), compute distances (:func:`hamming`, :func:`cdist`) and search
+millions of them exactly (:class:`FlatIndex`). The hot loops are C++ SIMD kernels chosen at
+import for this CPU (:func:`cpu_features`).
+"""
+
+from __future__ import annotations
+
+from hashmatch.codes import from_bits, from_hex, to_bits, to_hex
+from hashmatch.cpu import _check_forced_kernel, available_kernels, cpu_features, set_kernel
+from hashmatch.distance import cdist, hamming
+from hashmatch.errors import (
+    ChecksumError,
+    HashFormatError,
+    HashmatchError,
+    HashTypeMismatch,
+    IndexFormatError,
+    InvalidArgument,
+    InvalidType,
+)
+from hashmatch.indexes import FlatIndex, RangeSearchResult, SearchResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChecksumError",
+    "FlatIndex",
+    "HashFormatError",
+    "HashTypeMismatch",
+    "HashmatchError",
+    "IndexFormatError",
+    "InvalidArgument",
+    "InvalidType",
+    "RangeSearchResult",
+    "SearchResult",
+    "__version__",
+    "available_kernels",
+    "cdist",
+    "cpu_features",
+    "from_bits",
+    "from_hex",
+    "hamming",
+    "set_kernel",
+    "to_bits",
+    "to_hex",
+]
+
+_check_forced_kernel()

@@ -1,0 +1,222 @@
+"""Exact search indexes over packed hashes."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from hashmatch import _core
+from hashmatch._validation import as_codes, check_bits, check_ids, check_k, check_max_distance, check_threads
+from hashmatch.distance import check_result_size
+
+__all__ = ["FlatIndex", "RangeSearchResult", "SearchResult"]
+
+
+class SearchResult(NamedTuple):
+    """k-nearest-neighbour results; unpacks as ``distances, ids``.
+
+    Attributes
+    ----------
+    distances : numpy.ndarray
+        int32, shape (nq, min(k, ntotal)), ascending along each row.
+    ids : numpy.ndarray
+        int64, same shape; ties in distance are ordered by id.
+    """
+
+    distances: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int64]
+
+
+class RangeSearchResult(NamedTuple):
+    """Range-search results in CSR layout; unpacks as ``lims, distances, ids``.
+
+    The results of query ``i`` are ``distances[lims[i]:lims[i + 1]]`` and
+    ``ids[lims[i]:lims[i + 1]]``, sorted by distance then id.
+
+    Attributes
+    ----------
+    lims : numpy.ndarray
+        int64, shape (nq + 1,).
+    distances : numpy.ndarray
+        int32, shape (lims[-1],).
+    ids : numpy.ndarray
+        int64, shape (lims[-1],).
+    """
+
+    lims: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int64]
+
+    @property
+    def nqueries(self) -> int:
+        """Number of queries."""
+        return len(self.lims) - 1
+
+    def query(self, i: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """``(distances, ids)`` of query ``i``.
+
+        Examples
+        --------
+        >>> import hashmatch as hm
+        >>> index = hm.FlatIndex(bits=8)
+        >>> _ = index.add(["00", "01", "ff"])
+        >>> index.range_search(["00"], 1).query(0)[1].tolist()
+        [0, 1]
+        """
+        lo, hi = int(self.lims[i]), int(self.lims[i + 1])
+        return self.distances[lo:hi], self.ids[lo:hi]
+
+
+class FlatIndex:
+    """Exact brute-force index of fixed-width hashes, scanned by SIMD kernels.
+
+    Every query is compared with every stored hash, so results are exact. Suits big query
+    batches; a single query over millions of hashes reads them all (see ``MIHIndex`` for that).
+
+    Parameters
+    ----------
+    bits : int, default 256
+        Hash width: a multiple of 8 from 8 to 4096 (PDQ: 256; pHash/dHash: 64).
+
+    Notes
+    -----
+    Thread safety: any number of threads may search at once; ``add`` waits for running
+    searches and makes new ones wait until its batch is fully in. Every call releases the GIL.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> index = hm.FlatIndex(bits=64)
+    >>> index.add(["ffffffffffffffff", "0000000000000000", "00000000000000ff"]).tolist()
+    [0, 1, 2]
+    >>> distances, ids = index.search(["0000000000000001"], k=2)
+    >>> distances.tolist(), ids.tolist()
+    ([[1, 7]], [[1, 2]])
+    >>> lims, distances, ids = index.range_search(["0000000000000001"], max_distance=8)
+    >>> ids[lims[0]:lims[1]].tolist()
+    [1, 2]
+    """
+
+    def __init__(self, bits: int = 256) -> None:
+        self._bits = check_bits(bits)
+        self._core = _core.FlatIndexCore(self._bits)
+
+    @property
+    def bits(self) -> int:
+        """Hash width in bits."""
+        return self._bits
+
+    @property
+    def nbytes(self) -> int:
+        """Hash width in bytes."""
+        return self._bits // 8
+
+    @property
+    def ntotal(self) -> int:
+        """Number of stored hashes."""
+        return int(self._core.ntotal)
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    def __repr__(self) -> str:
+        return f"FlatIndex(bits={self._bits}, ntotal={self.ntotal})"
+
+    def add(self, hashes: object, ids: object = None) -> npt.NDArray[np.int64]:
+        """Store hashes.
+
+        Parameters
+        ----------
+        hashes : hashes
+            Hex strings, bytes, ImageHash objects or a packed uint8 array (n, nbytes) of this
+            index's width.
+        ids : array_like of int, optional
+            Non-negative int64 ids, unique within the batch and not already stored. By default
+            ids continue from one more than the largest stored id (0, 1, 2, ... for a new index).
+
+        Returns
+        -------
+        numpy.ndarray
+            The int64 ids of the added hashes.
+
+        Raises
+        ------
+        HashTypeMismatch
+            The hashes have another width than the index.
+        InvalidArgument
+            Bad ids (negative, duplicated, already stored, wrong count). Nothing is added.
+        """
+        codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
+        if ids is None:
+            start = int(self._core.next_id)
+            id_array = np.arange(start, start + len(codes), dtype=np.int64)
+        else:
+            id_array = check_ids(ids, len(codes))
+        self._core.add(codes, id_array)
+        return id_array
+
+    def search(self, queries: object, k: int, *, threads: int | None = None) -> SearchResult:
+        """Exact k nearest neighbours of each query.
+
+        Parameters
+        ----------
+        queries : hashes
+            One hash or a batch (nq hashes) of this index's width.
+        k : int
+            Neighbours wanted (>= 1). When fewer hashes are stored, all of them are returned:
+            results never contain placeholder ids or distances.
+        threads : int, optional
+            Threads to use; ``None`` (default) uses every available core.
+
+        Returns
+        -------
+        SearchResult
+            ``(distances, ids)``, each of shape (nq, min(k, ntotal)); a single query gives nq = 1.
+        """
+        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
+        k = check_k(k)
+        check_result_size(12 * len(codes) * min(k, self.ntotal), "search")
+        distances, ids = self._core.search(codes, k, check_threads(threads))
+        return SearchResult(distances, ids)
+
+    def range_search(
+        self, queries: object, max_distance: int, *, threads: int | None = None
+    ) -> RangeSearchResult:
+        """Every stored hash within ``max_distance`` of each query (inclusive).
+
+        Parameters
+        ----------
+        queries : hashes
+            One hash or a batch (nq hashes) of this index's width.
+        max_distance : int
+            Largest distance reported, from 0 to ``bits``; inclusive, so PDQ's standard match
+            "distance <= 31" is ``max_distance=31``.
+        threads : int, optional
+            Threads to use; ``None`` (default) uses every available core.
+
+        Returns
+        -------
+        RangeSearchResult
+            ``(lims, distances, ids)`` in CSR layout, sorted by distance then id per query.
+        """
+        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
+        radius = check_max_distance(max_distance, self._bits)
+        lims, distances, ids = self._core.range_search(codes, radius, check_threads(threads))
+        return RangeSearchResult(lims, distances, ids)
+
+    def contents(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        """Copies of the stored ``(ids, codes)`` in insertion order."""
+        ids, codes = self._core.contents()
+        return ids, codes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        ids, codes = self.contents()
+        return (_rebuild_flat, (self._bits, codes, ids))
+
+
+def _rebuild_flat(bits: int, codes: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64]) -> FlatIndex:
+    index = FlatIndex(bits)
+    index.add(codes, ids)
+    return index
