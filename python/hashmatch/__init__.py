@@ -7,6 +7,7 @@ import for this CPU (:func:`cpu_features`).
 
 from __future__ import annotations
 
+from hashmatch import datasets
 from hashmatch.codes import from_bits, from_hex, to_bits, to_hex
 from hashmatch.cpu import _check_forced_kernel, available_kernels, cpu_features, set_kernel
 from hashmatch.distance import cdist, hamming
@@ -37,6 +38,7 @@ __all__ = [
     "__version__",
     "available_kernels",
     "cdist",
+    "datasets",
     "cpu_features",
     "from_bits",
     "from_hex",

@@ -6,7 +6,6 @@ argument: arrays arrive C-contiguous with the right dtype and width. Each functi
 allocates outputs and makes one C++ call with the GIL released. Long calls poll for signals so
 Ctrl-C interrupts them.
 """
-from cpython.exc cimport PyErr_CheckSignals
 from libc.stddef cimport size_t
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp cimport bool as cbool
@@ -18,8 +17,9 @@ import numpy as np
 from hashmatch.errors import InvalidArgument
 
 
-cdef extern from "_translate.h":
+cdef extern from "_bridge.h":
     int hm_translate_exception()
+    int hm_poll_signals(void*) noexcept nogil
     void hm_set_invalid_argument(object)
 
 cdef extern from "hashmatch/cpu.h" namespace "hashmatch":
@@ -74,15 +74,9 @@ cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
 hm_set_invalid_argument(InvalidArgument)
 
 
-cdef int _poll_signals(void* ctx) noexcept nogil:
-    # Called by the C++ thread pool from this (the calling) thread every few tens of ms.
-    with gil:
-        return 1 if PyErr_CheckSignals() != 0 else 0
-
-
 cdef Interrupt _interrupt() noexcept:
     cdef Interrupt it
-    it.poll = _poll_signals
+    it.poll = hm_poll_signals  # called by the C++ thread pool from this thread every ~20 ms
     it.ctx = NULL
     return it
 

@@ -1,5 +1,9 @@
-// Maps C++ exceptions to the hashmatch Python error family. Called by Cython inside its
-// catch(...) block (see `except +hm_translate_exception` in _core.pyx), possibly without the GIL.
+// The two places where the C++ core meets the Python runtime:
+//  * hm_poll_signals: the thread pool's interrupt poll (Ctrl-C in long calls);
+//  * hm_translate_exception: maps C++ exceptions to the hashmatch error family. Called by Cython
+//    inside its catch(...) block (`except +hm_translate_exception` in _core.pyx).
+// Both may run without the GIL held and take it themselves. Written in C++ rather than Cython
+// so that a pending KeyboardInterrupt stays set instead of being reported as unraisable.
 #pragma once
 
 #include <Python.h>
@@ -14,6 +18,14 @@ static PyObject* hm_invalid_argument = nullptr;  // hashmatch.errors.InvalidArgu
 static inline void hm_set_invalid_argument(PyObject* type) {
   Py_XINCREF(type);
   Py_XSETREF(hm_invalid_argument, type);
+}
+
+// Returns nonzero (leaving the exception set) when a signal handler raised, e.g. on Ctrl-C.
+static inline int hm_poll_signals(void*) {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  const int raised = PyErr_CheckSignals() != 0;
+  PyGILState_Release(gil);
+  return raised;
 }
 
 static inline int hm_translate_exception() {
