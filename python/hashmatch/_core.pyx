@@ -7,6 +7,7 @@ allocates outputs and makes one C++ call with the GIL released. Long calls poll 
 Ctrl-C interrupts them.
 """
 from libc.stddef cimport size_t
+from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
@@ -58,6 +59,11 @@ cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
         size_t total()
         void write(int64_t*, int32_t*, int64_t*)
 
+    cdef cppclass KnnResults:
+        size_t k
+        vector[int32_t] distances
+        vector[int64_t] ids
+
     cdef cppclass FlatIndex:
         FlatIndex(size_t) except +hm_translate_exception
         size_t bits()
@@ -65,7 +71,7 @@ cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
         int64_t next_id()
         size_t copy_out(size_t, int64_t*, uint8_t*)
         void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
-        void search(const uint8_t*, size_t, size_t, int32_t*, int64_t*, size_t,
+        void search(const uint8_t*, size_t, size_t, KnnResults&, size_t,
                     const Interrupt&) except +hm_translate_exception nogil
         void range_search(const uint8_t*, size_t, uint32_t, RangeResults&, size_t,
                           const Interrupt&) except +hm_translate_exception nogil
@@ -173,15 +179,17 @@ cdef class FlatIndexCore:
 
     def search(self, const uint8_t[:, ::1] queries, size_t k, size_t nthreads):
         cdef size_t nq = queries.shape[0]
-        cdef size_t kk = min(k, self.index.size())
-        distances = np.empty((nq, kk), dtype=np.int32)
-        ids = np.empty((nq, kk), dtype=np.int64)
+        cdef KnnResults results
+        cdef Interrupt it = _interrupt()
+        with nogil:
+            self.index.search(_rows(queries), nq, k, results, nthreads, it)
+        distances = np.empty((nq, results.k), dtype=np.int32)
+        ids = np.empty((nq, results.k), dtype=np.int64)
         cdef int32_t[:, ::1] d = distances
         cdef int64_t[:, ::1] i = ids
-        cdef Interrupt it = _interrupt()
-        if nq and kk:
-            with nogil:
-                self.index.search(&queries[0, 0], nq, k, &d[0, 0], &i[0, 0], nthreads, it)
+        if nq and results.k:
+            memcpy(&d[0, 0], results.distances.data(), nq * results.k * sizeof(int32_t))
+            memcpy(&i[0, 0], results.ids.data(), nq * results.k * sizeof(int64_t))
         return distances, ids
 
     def range_search(self, const uint8_t[:, ::1] queries, uint32_t max_distance, size_t nthreads):

@@ -13,8 +13,14 @@
 namespace hashmatch {
 namespace {
 
-// Stored codes per block: about 16 KiB, so a block stays in L1 while a group of queries sweeps it.
-size_t block_codes(size_t nwords) { return std::max<size_t>(64, 16384 / (nwords * 8)); }
+using kernels::kTileCodes;
+
+// Stored codes per block: about 16 KiB, so a block stays in L1 while a group of queries sweeps
+// it; whole tiles.
+size_t block_codes(size_t nwords) { return std::max<size_t>(64, 16384 / (nwords * 8)) / kTileCodes * kTileCodes; }
+
+// Start of the t-th of `parts` slices of n codes, on a tile boundary.
+size_t slice_start(size_t n, size_t t, size_t parts) { return t == parts ? n : n * t / parts / kTileCodes * kTileCodes; }
 
 // Queries per task when queries are split across threads: enough to reuse each block of codes
 // many times, few enough that a task stays short and the heaps stay small.
@@ -27,7 +33,7 @@ bool split_codes(size_t nq, size_t nthreads, size_t per_query = 1) {
   return nthreads > 1 && nq < 4 * nthreads && nq * per_query * nthreads * 4 <= (size_t{1} << 22);
 }
 
-// Scans rows [begin, end) of the index for each query in [q0, q1), calling
+// Scans codes [begin, end) of the index (begin on a tile boundary) for each query in [q0, q1), calling
 // visit(query, distance, position) for each code within the bound the query's `bound(q)` gives.
 template <class Bound, class Visit>
 void scan_range(const kernels::KernelTable& k, const WordView& queries, size_t q0, size_t q1,
@@ -39,8 +45,8 @@ void scan_range(const kernels::KernelTable& k, const WordView& queries, size_t q
   for (size_t b0 = begin; b0 < end; b0 += block) {
     const size_t count = std::min(block, end - b0);
     for (size_t q = q0; q < q1; ++q) {
-      const size_t hits = k.scan_le(queries.row(q), codes + b0 * nwords, count, nwords, bound(q),
-                                    idx.data(), dist.data());
+      const size_t hits = k.scan_tiles_le(queries.row(q), codes + b0 * nwords, count, nwords, bound(q),
+                                          idx.data(), dist.data());
       for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j]);
     }
   }
@@ -76,7 +82,11 @@ size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const noexcep
   std::shared_lock<std::shared_mutex> lock(mutex_);
   n = std::min(n, ids_.size());
   std::memcpy(ids, ids_.data(), n * sizeof(int64_t));
-  for (size_t i = 0; i < n; ++i) std::memcpy(codes + i * nbytes(), codes_.data() + i * nwords_, nbytes());
+  std::vector<uint64_t> row(nwords_);
+  for (size_t i = 0; i < n; ++i) {
+    kernels::tile_get(codes_.data(), nwords_, i, row.data());
+    std::memcpy(codes + i * nbytes(), row.data(), nbytes());
+  }
   return n;
 }
 
@@ -100,19 +110,29 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     }
   }
   const size_t old = ids_.size();
+  const size_t tiled = (old + n + kTileCodes - 1) / kTileCodes * kTileCodes;
   ids_.reserve(old + n);  // may throw bad_alloc: nothing has changed yet
-  codes_.resize((old + n) * nwords_);
-  pad_rows(codes, n, nbytes(), codes_.data() + old * nwords_);
+  codes_.resize(tiled * nwords_);
+  std::vector<uint64_t> row(nwords_);
+  for (size_t i = 0; i < n; ++i) {
+    pad_rows(codes + i * nbytes(), 1, nbytes(), row.data());
+    kernels::tile_put(codes_.data(), nwords_, old + i, row.data());
+  }
   ids_.insert(ids_.end(), ids, ids + n);
   next_id_ = std::max(next_id_, max_new + 1);
 }
 
-void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, int32_t* distances, int64_t* ids,
-                       size_t nthreads, const Interrupt& interrupt) const {
+void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
+                       const Interrupt& interrupt) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const size_t n = ids_.size();
   const size_t kk = std::min(k, n);
+  out.k = kk;
+  out.distances.resize(nq * kk);
+  out.ids.resize(nq * kk);
   if (nq == 0 || kk == 0) return;
+  int32_t* distances = out.distances.data();
+  int64_t* ids = out.ids.data();
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
 
@@ -122,7 +142,7 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, int32_t* dis
     std::vector<Neighbor> heaps(ntasks * nq * kk);
     std::vector<size_t> filled(ntasks * nq);
     parallel_for(ntasks, nthreads, [&](size_t t) {
-      const size_t begin = n * t / ntasks, end = n * (t + 1) / ntasks;
+      const size_t begin = slice_start(n, t, ntasks), end = slice_start(n, t + 1, ntasks);
       std::vector<TopK> tops;
       tops.reserve(nq);
       for (size_t q = 0; q < nq; ++q) tops.emplace_back(heaps.data() + (t * nq + q) * kk, kk);
@@ -171,7 +191,7 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
     std::vector<RangeResults> parts(ntasks, RangeResults(nq));
     parallel_for(ntasks, nthreads, [&](size_t t) {
       RangeResults& part = parts[t];
-      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, n * t / ntasks, n * (t + 1) / ntasks, bound,
+      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, slice_start(n, t, ntasks), slice_start(n, t + 1, ntasks), bound,
                  [&](size_t q, uint32_t d, size_t pos) {
                    part.distances_[q].push_back(static_cast<uint16_t>(d));
                    part.ids_[q].push_back(ids_[pos]);

@@ -27,6 +27,14 @@ class RangeResults {
 
 /// Thread safety: any number of concurrent searches; add() waits for running searches and
 /// blocks new ones while it appends (a reader never sees a half-added batch).
+/// k-nearest-neighbor results: nqueries rows of k columns (k = min(requested, size) at search
+/// time, decided under the index's lock so a concurrent add cannot change it mid-call).
+struct KnnResults {
+  size_t k = 0;
+  std::vector<int32_t> distances;
+  std::vector<int64_t> ids;
+};
+
 class FlatIndex {
  public:
   /// @param bits  hash width, a multiple of 8 in [8, 4096]
@@ -52,12 +60,11 @@ class FlatIndex {
 
   /// k nearest neighbors of each query, in (distance, id) order.
   /// @param queries    nq rows of nbytes() bytes
-  /// @param k          neighbors wanted; min(k, size()) are written per query
-  /// @param distances  nq * min(k, size()) outputs, row-major
-  /// @param ids        nq * min(k, size()) outputs, row-major
+  /// @param k          neighbors wanted; min(k, size()) are returned per query
+  /// @param out        receives nq rows of out.k = min(k, size()) columns
   /// @param nthreads   threads to use (>= 1)
-  void search(const uint8_t* queries, size_t nq, size_t k, int32_t* distances, int64_t* ids,
-              size_t nthreads, const Interrupt& interrupt = {}) const;
+  void search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
+              const Interrupt& interrupt = {}) const;
 
   /// Every stored hash within max_distance of each query (inclusive: distance <= max_distance).
   void range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
@@ -66,7 +73,7 @@ class FlatIndex {
  private:
   size_t bits_;
   size_t nwords_;
-  std::vector<uint64_t> codes_;  // size() rows of nwords_ zero-padded words
+  std::vector<uint64_t> codes_;  // tiled layout (kernels.h), zero-padded to whole words and tiles
   std::vector<int64_t> ids_;
   int64_t next_id_ = 0;
   mutable std::shared_mutex mutex_;

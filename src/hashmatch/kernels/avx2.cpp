@@ -36,115 +36,124 @@ struct Avx2Ops {
     return static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s))));
   }
   static void store(uint64_t* p, V v) noexcept { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+
+  static V broadcast(uint64_t w) noexcept { return _mm256_set1_epi64x(static_cast<long long>(w)); }
+  static V zero() noexcept { return _mm256_setzero_si256(); }
 };
 
+// ---- Tiled scan: the index's hot loop.
+// A tile is 8 codes; per word, two registers hold that word of codes 0-3 and 4-7. Per-byte
+// counts of up to 31 words accumulate in bytes (8 * 31 < 256) before one VPSADBW turns them
+// into the four 64-bit per-code distances: about 8 vector ops per code and word-pair for PDQ,
+// no shuffles besides the nibble lookups. Early exit: with a tight bound (PDQ range search),
+// a tile whose 8 codes all exceed the bound after half the words is dropped.
 
-// ---- Fast paths for the two widths that matter most: PDQ (4 words) and pHash/dHash (1 word).
-// Both produce the distances of four codes in the four 64-bit lanes of one register, so the
-// bound test is one compare and one movemask per four codes, and hits (rare) are the only
-// scalar work.
+inline __m256i lane_sums(__m256i byte_counts) noexcept { return _mm256_sad_epu8(byte_counts, _mm256_setzero_si256()); }
 
-inline __m256i lane_counts(__m256i x) noexcept { return _mm256_sad_epu8(Avx2Ops::byte_counts(x), _mm256_setzero_si256()); }
+// Adds the distances over words [w0, w1) of the tile's two 4-code halves into d0, d1.
+inline void accumulate_words(const uint64_t* q, const uint64_t* tile, size_t w0, size_t w1, __m256i& d0,
+                             __m256i& d1) noexcept {
+  while (w0 < w1) {
+    const size_t stop = w1 - w0 > 31 ? w0 + 31 : w1;  // byte counters must not overflow
+    __m256i b0 = _mm256_setzero_si256(), b1 = _mm256_setzero_si256();
+    for (size_t w = w0; w < stop; ++w) {
+      const __m256i qw = _mm256_set1_epi64x(static_cast<long long>(load_word(q + w)));
+      b0 = _mm256_add_epi8(b0, Avx2Ops::byte_counts(_mm256_xor_si256(qw, Avx2Ops::load(tile + w * kTileCodes))));
+      b1 = _mm256_add_epi8(b1, Avx2Ops::byte_counts(_mm256_xor_si256(qw, Avx2Ops::load(tile + w * kTileCodes + 4))));
+    }
+    d0 = _mm256_add_epi64(d0, lane_sums(b0));
+    d1 = _mm256_add_epi64(d1, lane_sums(b1));
+    w0 = stop;
+  }
+}
 
-// Distances of codes c[0..4) of 4 words each, in lanes 0..3. The four per-code lane vectors are
-// summed "transposed": unpack pairs, then swap 128-bit halves, so no per-code horizontal sum.
+// Codes of the tile (bit c) whose distance exceeds the bound.
+inline unsigned above(__m256i d0, __m256i d1, __m256i bound) noexcept {
+  const auto mask = [&](__m256i d) {
+    return static_cast<unsigned>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(d, bound))));
+  };
+  return mask(d0) | (mask(d1) << 4);
+}
+
+// NW > 0: the width as a compile-time constant (loops unroll fully); NW == 0: any width.
+template <size_t NW>
+size_t scan_tiles_le_w(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords_dynamic, uint32_t bound,
+                       uint32_t* idx, uint16_t* dist) noexcept {
+  const size_t nwords = NW > 0 ? NW : nwords_dynamic;
+  const __m256i boundv = _mm256_set1_epi64x(static_cast<long long>(bound));
+  const bool early_exit = nwords >= 2 && bound < nwords * 16;  // a random code expects nwords*16 in half
+  const size_t half = early_exit ? nwords / 2 : 0;
+  size_t count = 0;
+  for (size_t t0 = 0; t0 < n; t0 += kTileCodes) {
+    const uint64_t* tile = tiles + t0 * nwords;
+    __m256i d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
+    if (early_exit) {
+      accumulate_words(q, tile, 0, half, d0, d1);
+      if (above(d0, d1, boundv) == 0xFFu) continue;
+    }
+    accumulate_words(q, tile, half, nwords, d0, d1);
+    const size_t m = n - t0 < kTileCodes ? n - t0 : kTileCodes;
+    unsigned keep = ~above(d0, d1, boundv) & ((1u << m) - 1u);
+    if (keep == 0) continue;
+    alignas(32) uint64_t d[kTileCodes];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(d), d0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(d + 4), d1);
+    for (; keep != 0; keep &= keep - 1) {
+      const unsigned c = static_cast<unsigned>(__builtin_ctz(keep));
+      idx[count] = static_cast<uint32_t>(t0 + c);
+      dist[count] = static_cast<uint16_t>(d[c]);
+      ++count;
+    }
+  }
+  return count;
+}
+
+size_t scan_tiles_le(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound,
+                     uint32_t* idx, uint16_t* dist) noexcept {
+  switch (nwords) {
+    case 1: return scan_tiles_le_w<1>(q, tiles, n, nwords, bound, idx, dist);
+    case 2: return scan_tiles_le_w<2>(q, tiles, n, nwords, bound, idx, dist);
+    case 4: return scan_tiles_le_w<4>(q, tiles, n, nwords, bound, idx, dist);
+    case 8: return scan_tiles_le_w<8>(q, tiles, n, nwords, bound, idx, dist);
+    default: return scan_tiles_le_w<0>(q, tiles, n, nwords, bound, idx, dist);
+  }
+}
+
+// ---- Row-major scan (cdist over the caller's arrays): PDQ gets four codes per step, their
+// lane sums combined "transposed" (unpack pairs, then swap 128-bit halves) instead of one
+// horizontal sum per code; 64-bit codes are four per register and need no combining.
+
 inline __m256i distances4_w4(__m256i q, const uint64_t* c) noexcept {
-  const __m256i s0 = lane_counts(_mm256_xor_si256(q, Avx2Ops::load(c)));
-  const __m256i s1 = lane_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 4)));
-  const __m256i s2 = lane_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 8)));
-  const __m256i s3 = lane_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 12)));
+  const __m256i s0 = lane_sums(Avx2Ops::byte_counts(_mm256_xor_si256(q, Avx2Ops::load(c))));
+  const __m256i s1 = lane_sums(Avx2Ops::byte_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 4))));
+  const __m256i s2 = lane_sums(Avx2Ops::byte_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 8))));
+  const __m256i s3 = lane_sums(Avx2Ops::byte_counts(_mm256_xor_si256(q, Avx2Ops::load(c + 12))));
   const __m256i u01 = _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
   const __m256i u23 = _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
   return _mm256_add_epi64(_mm256_permute2x128_si256(u01, u23, 0x20), _mm256_permute2x128_si256(u01, u23, 0x31));
 }
 
-// Distances over the first 2 words (128 bits) of four 4-word codes, in lanes (0, 2, 1, 3) order:
-// only compared as a whole against the bound, so the order does not matter.
-inline __m256i half_distances4_w4(__m256i q_lo2, const uint64_t* c) noexcept {
-  const auto load2 = [](const uint64_t* a, const uint64_t* b) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-  };
-  const __m256i s01 = lane_counts(_mm256_xor_si256(q_lo2, load2(c, c + 4)));
-  const __m256i s23 = lane_counts(_mm256_xor_si256(q_lo2, load2(c + 8, c + 12)));
-  return _mm256_add_epi64(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
-}
-
-// Lanes whose distance exceeds the bound, as a 4-bit mask (distances are far below 2^63).
-inline unsigned above(__m256i d, __m256i bound) noexcept {
-  return static_cast<unsigned>(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(d, bound))));
-}
-
-inline void put4(StoreSink& sink, size_t i, __m256i d, __m256i) noexcept {
+inline void store4(uint16_t* out, __m256i d) noexcept {
   alignas(32) uint64_t lanes[4];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
-  for (size_t j = 0; j < 4; ++j) sink.out[i + j] = static_cast<uint16_t>(lanes[j]);
-}
-
-inline void put4(BoundSink& sink, size_t i, __m256i d, __m256i bound) noexcept {
-  unsigned keep = ~above(d, bound) & 0xFu;
-  if (keep == 0) return;
-  alignas(32) uint64_t lanes[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), d);
-  for (; keep != 0; keep &= keep - 1) {
-    const unsigned j = static_cast<unsigned>(__builtin_ctz(keep));
-    sink.idx[sink.count] = static_cast<uint32_t>(i + j);
-    sink.dist[sink.count] = static_cast<uint16_t>(lanes[j]);
-    ++sink.count;
-  }
-}
-
-template <class Sink>
-void scan_w4(const uint64_t* q, const uint64_t* db, size_t n, uint32_t bound, Sink& sink) noexcept {
-  const __m256i qv = Avx2Ops::load(q);
-  const __m256i q_lo2 = _mm256_permute4x64_epi64(qv, 0x44);  // words (0, 1, 0, 1)
-  const __m256i boundv = _mm256_set1_epi64x(static_cast<int64_t>(bound));
-  // Early exit pays when a random code almost surely exceeds the bound within 128 bits
-  // (expected 64 there): PDQ range search at 31 skips the second half of nearly every code.
-  const bool early_exit = bound < 64;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const uint64_t* c = db + i * 4;
-    if (early_exit && above(half_distances4_w4(q_lo2, c), boundv) == 0xFu) continue;
-    put4(sink, i, distances4_w4(qv, c), boundv);
-  }
-  for (; i < n; ++i) sink.put(i, distance_dynamic<Avx2Ops>(q, db + i * 4, 4));
-}
-
-template <class Sink>
-void scan_w1(const uint64_t* q, const uint64_t* db, size_t n, uint32_t bound, Sink& sink) noexcept {
-  const __m256i qv = _mm256_set1_epi64x(static_cast<int64_t>(load_word(q)));
-  const __m256i boundv = _mm256_set1_epi64x(static_cast<int64_t>(bound));
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    put4(sink, i, lane_counts(_mm256_xor_si256(qv, Avx2Ops::load(db + i))), boundv);
-    put4(sink, i + 4, lane_counts(_mm256_xor_si256(qv, Avx2Ops::load(db + i + 4))), boundv);
-  }
-  for (; i < n; ++i) sink.put(i, popcount64(load_word(q) ^ load_word(db + i)));
-}
-
-template <class Sink>
-void scan_avx2(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint32_t bound, Sink& sink) noexcept {
-  if (nwords == 4) return scan_w4(q, db, n, bound, sink);
-  if (nwords == 1) return scan_w1(q, db, n, bound, sink);
-  scan_any<Avx2Ops>(q, db, n, nwords, bound, sink);
+  for (size_t j = 0; j < 4; ++j) out[j] = static_cast<uint16_t>(lanes[j]);
 }
 
 void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16_t* out) noexcept {
-  StoreSink sink{out};
-  scan_avx2(q, db, n, nwords, UINT32_MAX, sink);
-}
-
-size_t scan_le(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint32_t bound, uint32_t* idx,
-               uint16_t* dist) noexcept {
-  BoundSink sink{bound, idx, dist};
-  scan_avx2(q, db, n, nwords, bound, sink);
-  return sink.count;
+  size_t i = 0;
+  if (nwords == 4) {
+    const __m256i qv = Avx2Ops::load(q);
+    for (; i + 4 <= n; i += 4) store4(out + i, distances4_w4(qv, db + i * 4));
+  } else if (nwords == 1) {
+    const __m256i qv = _mm256_set1_epi64x(static_cast<long long>(load_word(q)));
+    for (; i + 4 <= n; i += 4) store4(out + i, lane_sums(Avx2Ops::byte_counts(_mm256_xor_si256(qv, Avx2Ops::load(db + i)))));
+  }
+  scan_impl<Avx2Ops>(q, db + i * nwords, n - i, nwords, out + i);
 }
 
 }  // namespace
 
-const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_le};
+const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le};
 
 }  // namespace kernels
 }  // namespace hashmatch

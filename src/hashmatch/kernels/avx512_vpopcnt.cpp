@@ -24,12 +24,14 @@ struct Avx512Ops {
   static V add(V a, V b) noexcept { return _mm512_add_epi64(a, b); }
   static uint64_t hsum(V v) noexcept { return static_cast<uint64_t>(_mm512_reduce_add_epi64(v)); }
   static void store(uint64_t* p, V v) noexcept { _mm512_storeu_si512(p, v); }
+  static V broadcast(uint64_t w) noexcept { return _mm512_set1_epi64(static_cast<long long>(w)); }
+  static V zero() noexcept { return _mm512_setzero_si512(); }
 };
 
 }  // namespace
 
 const KernelTable kAvx512Vpopcnt = {"avx512_vpopcnt", rows_impl<Avx512Ops>, scan_impl<Avx512Ops>,
-                                    scan_le_impl<Avx512Ops>};
+                                    scan_tiles_le_impl<Avx512Ops>};
 
 }  // namespace kernels
 }  // namespace hashmatch

@@ -20,18 +20,36 @@ using RowsFn = void (*)(const uint64_t* a, const uint64_t* b, size_t n, size_t n
 using ScanFn = void (*)(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords,
                         uint16_t* out) noexcept;
 
-/// One query against many, keeping only the codes within `bound` (inclusive):
-/// writes idx[j], dist[j] for every i with popcount(q ^ db_i) <= bound, in increasing i,
-/// and returns how many it wrote (idx and dist must hold n entries). Kernels may stop
-/// counting a code early once its partial distance exceeds `bound`.
-using ScanLeFn = size_t (*)(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords,
-                            uint32_t bound, uint32_t* idx, uint16_t* dist) noexcept;
+/// Codes per tile of the tiled layout that indexes store.
+constexpr size_t kTileCodes = 8;
+
+/// Tiled layout: codes are grouped in tiles of kTileCodes, and a tile stores word w of its
+/// codes side by side: tile[w * kTileCodes + c] is word w of code c (a tile is
+/// kTileCodes * nwords words; unused slots of the last tile are zero). One vector register
+/// then holds the same word of several codes, so lane-wise popcounts add up straight into
+/// per-code distances: no transposes and no horizontal sums, whatever the width.
+inline void tile_put(uint64_t* tiles, size_t nwords, size_t i, const uint64_t* code) noexcept {
+  uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
+  for (size_t w = 0; w < nwords; ++w) tile[w * kTileCodes + i % kTileCodes] = code[w];
+}
+inline void tile_get(const uint64_t* tiles, size_t nwords, size_t i, uint64_t* code) noexcept {
+  const uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
+  for (size_t w = 0; w < nwords; ++w) code[w] = tile[w * kTileCodes + i % kTileCodes];
+}
+
+/// One query against n tiled codes (tiles starts at a tile boundary), keeping only the codes
+/// within `bound` (inclusive): writes idx[j], dist[j] for every i < n with
+/// popcount(q ^ code_i) <= bound, in increasing i, and returns how many it wrote (idx and dist
+/// must hold n rounded up to a whole tile). Kernels may stop counting a tile early once every
+/// code in it exceeds `bound`.
+using ScanTilesLeFn = size_t (*)(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords,
+                                 uint32_t bound, uint32_t* idx, uint16_t* dist) noexcept;
 
 struct KernelTable {
   const char* name;
   RowsFn rows;
   ScanFn scan;
-  ScanLeFn scan_le;
+  ScanTilesLeFn scan_tiles_le;
 };
 
 extern const KernelTable kScalar;          // scalar.cpp: 64-bit POPCNT

@@ -25,11 +25,13 @@ struct NeonOps {
   static V add(V a, V b) noexcept { return vaddq_u64(a, b); }
   static uint64_t hsum(V v) noexcept { return vaddvq_u64(v); }
   static void store(uint64_t* p, V v) noexcept { vst1q_u64(p, v); }
+  static V broadcast(uint64_t w) noexcept { return vdupq_n_u64(w); }
+  static V zero() noexcept { return vdupq_n_u64(0); }
 };
 
 }  // namespace
 
-const KernelTable kNeon = {"neon", rows_impl<NeonOps>, scan_impl<NeonOps>, scan_le_impl<NeonOps>};
+const KernelTable kNeon = {"neon", rows_impl<NeonOps>, scan_impl<NeonOps>, scan_tiles_le_impl<NeonOps>};
 
 }  // namespace kernels
 }  // namespace hashmatch

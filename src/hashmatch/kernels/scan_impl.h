@@ -10,21 +10,20 @@
 //     static V add(V a, V b);                    // 64-bit lane-wise add
 //     static uint64_t hsum(V v);                 // sum of the lanes
 //     static void store(uint64_t* p, V v);       // kLanes words
+//     static V broadcast(uint64_t w);            // w in every lane
+//     static V zero();
 //   };
 //
 // Everything here sits in an anonymous namespace on purpose: each TU gets its own private copy
 // compiled with its own ISA flags. A shared `inline` definition would be merged by the linker and
 // could run AVX-512 code on a CPU without it.
 //
-// Shapes handled:
-//  * nwords a multiple of kLanes (PDQ on AVX2: one register per code): the query stays in
-//    registers and each code costs nwords/kLanes loads, XORs and lane popcounts plus one hsum.
-//    With a bound and two or more registers per code, a code is abandoned after the first half
-//    once its partial distance exceeds the bound (range search at PDQ's 31 rarely needs more).
-//  * nwords dividing kLanes (pHash on AVX2: four codes per register): the query is tiled across
-//    the register and the lane counts are grouped per code.
-//  * anything else: whole registers, then 64-bit tail words with scalar POPCNT.
-// Fixed widths of 1, 2, 4 and 8 words are compiled as constants so loops unroll fully.
+// Two scans:
+//  * the tiled scan over an index's codes (layout in kernels.h), with a bound and early exit;
+//  * the row-major scan over caller arrays (cdist), storing every distance. Shapes: nwords a
+//    multiple of kLanes keeps the query in registers; nwords dividing kLanes packs several codes
+//    per register; anything else takes whole registers then scalar POPCNT tail words. Widths of
+//    1, 2, 4 and 8 words are compiled as constants so loops unroll fully.
 #pragma once
 
 #include <cstddef>
@@ -81,26 +80,15 @@ inline uint32_t distance_dynamic(const uint64_t* a, const uint64_t* b, size_t nw
 
 // Codes of NW words, NW a multiple of the register width: query held in registers.
 template <class Ops, size_t NW, class Sink>
-inline void scan_wide(const uint64_t* q, const uint64_t* db, size_t n, uint32_t bound,
-                      Sink& sink) noexcept {
+inline void scan_wide(const uint64_t* q, const uint64_t* db, size_t n, Sink& sink) noexcept {
   constexpr size_t L = Ops::kLanes;
   constexpr size_t R = NW / L;  // registers per code
   typename Ops::V qv[R];
   for (size_t r = 0; r < R; ++r) qv[r] = Ops::load(q + r * L);
-  const bool early_exit = (R >= 2) && bound < NW * 64;
   for (size_t i = 0; i < n; ++i) {
     const uint64_t* c = db + i * NW;
     auto acc = Ops::popcount_lanes(Ops::bxor(qv[0], Ops::load(c)));
-    size_t r = 1;
-    if (early_exit) {
-      for (; r < R / 2; ++r) acc = Ops::add(acc, Ops::popcount_lanes(Ops::bxor(qv[r], Ops::load(c + r * L))));
-      const uint32_t partial = static_cast<uint32_t>(Ops::hsum(acc));
-      if (partial > bound) {
-        sink.put(i, partial);
-        continue;
-      }
-    }
-    for (; r < R; ++r) acc = Ops::add(acc, Ops::popcount_lanes(Ops::bxor(qv[r], Ops::load(c + r * L))));
+    for (size_t r = 1; r < R; ++r) acc = Ops::add(acc, Ops::popcount_lanes(Ops::bxor(qv[r], Ops::load(c + r * L))));
     sink.put(i, static_cast<uint32_t>(Ops::hsum(acc)));
   }
 }
@@ -131,11 +119,10 @@ inline void scan_narrow(const uint64_t* q, const uint64_t* db, size_t n, Sink& s
 }
 
 template <class Ops, size_t NW, class Sink>
-inline void scan_fixed(const uint64_t* q, const uint64_t* db, size_t n, uint32_t bound,
-                       Sink& sink) noexcept {
+inline void scan_fixed(const uint64_t* q, const uint64_t* db, size_t n, Sink& sink) noexcept {
   constexpr size_t L = Ops::kLanes;
   if constexpr (NW % L == 0) {
-    scan_wide<Ops, NW>(q, db, n, bound, sink);
+    scan_wide<Ops, NW>(q, db, n, sink);
   } else if constexpr (L % NW == 0) {
     scan_narrow<Ops, NW>(q, db, n, sink);
   } else {
@@ -144,13 +131,12 @@ inline void scan_fixed(const uint64_t* q, const uint64_t* db, size_t n, uint32_t
 }
 
 template <class Ops, class Sink>
-inline void scan_any(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint32_t bound,
-                     Sink& sink) noexcept {
+inline void scan_any(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, Sink& sink) noexcept {
   switch (nwords) {
-    case 1: return scan_fixed<Ops, 1>(q, db, n, bound, sink);
-    case 2: return scan_fixed<Ops, 2>(q, db, n, bound, sink);
-    case 4: return scan_fixed<Ops, 4>(q, db, n, bound, sink);
-    case 8: return scan_fixed<Ops, 8>(q, db, n, bound, sink);
+    case 1: return scan_fixed<Ops, 1>(q, db, n, sink);
+    case 2: return scan_fixed<Ops, 2>(q, db, n, sink);
+    case 4: return scan_fixed<Ops, 4>(q, db, n, sink);
+    case 8: return scan_fixed<Ops, 8>(q, db, n, sink);
     default:
       for (size_t i = 0; i < n; ++i) sink.put(i, distance_dynamic<Ops>(q, db + i * nwords, nwords));
   }
@@ -166,14 +152,45 @@ void rows_impl(const uint64_t* a, const uint64_t* b, size_t n, size_t nwords, ui
 template <class Ops>
 void scan_impl(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16_t* out) noexcept {
   StoreSink sink{out};
-  scan_any<Ops>(q, db, n, nwords, UINT32_MAX, sink);
+  scan_any<Ops>(q, db, n, nwords, sink);
 }
 
+// Tiled scan (layout in kernels.h): kTileCodes / kLanes registers accumulate the distances of a
+// tile's codes lane by lane. With a tight bound, a tile is abandoned after half its words once
+// every code in it already exceeds the bound (PDQ range search at 31: nearly every tile).
 template <class Ops>
-size_t scan_le_impl(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint32_t bound,
-                    uint32_t* idx, uint16_t* dist) noexcept {
+size_t scan_tiles_le_impl(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound,
+                          uint32_t* idx, uint16_t* dist) noexcept {
+  constexpr size_t L = Ops::kLanes, G = kTileCodes / L;
+  using V = typename Ops::V;
+  const bool early_exit = nwords >= 2 && bound < nwords * 16;  // a random code expects nwords*16 in half
+  const size_t half = early_exit ? nwords / 2 : 0;
   BoundSink sink{bound, idx, dist};
-  scan_any<Ops>(q, db, n, nwords, bound, sink);
+  for (size_t t0 = 0; t0 < n; t0 += kTileCodes) {
+    const uint64_t* tile = tiles + t0 * nwords;
+    V acc[G];
+    for (size_t g = 0; g < G; ++g) acc[g] = Ops::zero();
+    auto add_words = [&](size_t w0, size_t w1) {
+      for (size_t w = w0; w < w1; ++w) {
+        const V qw = Ops::broadcast(load_word(q + w));
+        for (size_t g = 0; g < G; ++g) {
+          acc[g] = Ops::add(acc[g], Ops::popcount_lanes(Ops::bxor(Ops::load(tile + w * kTileCodes + g * L), qw)));
+        }
+      }
+    };
+    uint64_t d[kTileCodes];
+    if (early_exit) {
+      add_words(0, half);
+      for (size_t g = 0; g < G; ++g) Ops::store(d + g * L, acc[g]);
+      bool all_above = true;
+      for (size_t c = 0; c < kTileCodes; ++c) all_above &= d[c] > bound;
+      if (all_above) continue;
+    }
+    add_words(half, nwords);
+    for (size_t g = 0; g < G; ++g) Ops::store(d + g * L, acc[g]);
+    const size_t m = n - t0 < kTileCodes ? n - t0 : kTileCodes;
+    for (size_t c = 0; c < m; ++c) sink.put(t0 + c, static_cast<uint32_t>(d[c]));
+  }
   return sink.count;
 }
 
@@ -210,6 +227,12 @@ struct EmulatedOps {
   static void store(uint64_t* p, V v) noexcept {
     for (size_t i = 0; i < Lanes; ++i) p[i] = v.w[i];
   }
+  static V broadcast(uint64_t w) noexcept {
+    V v;
+    for (size_t i = 0; i < Lanes; ++i) v.w[i] = w;
+    return v;
+  }
+  static V zero() noexcept { return broadcast(0); }
 };
 
 }  // namespace

@@ -1,0 +1,65 @@
+"""Exceptions raised by hashmatch.
+
+Every exception hashmatch raises on purpose derives from :class:`HashmatchError`,
+and also from the builtin that fits it (``ValueError`` or ``TypeError``), so
+callers can catch either the family or the familiar builtin::
+
+    try:
+        index.search(queries, max_distance=31)
+    except hashmatch.HashTypeMismatch:   # also a TypeError and a ValueError
+        ...
+
+Messages name the argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumError",
+    "HashFormatError",
+    "HashTypeMismatch",
+    "HashmatchError",
+    "IndexFormatError",
+    "InvalidArgument",
+    "InvalidType",
+]
+
+
+class HashmatchError(Exception):
+    """Base class of every exception hashmatch raises on purpose."""
+
+
+class InvalidArgument(HashmatchError, ValueError):
+    """A parameter has the right type but a bad value.
+
+    Examples: ``k < 1``, a negative radius, negative or duplicate ids, a bit
+    width that is not a multiple of 8.
+    """
+
+
+class InvalidType(HashmatchError, TypeError):
+    """A parameter has the wrong Python type or numpy dtype."""
+
+
+class HashFormatError(InvalidArgument):
+    """A hash given as text or bytes cannot be parsed.
+
+    Examples: a hex string of the wrong length, a character outside
+    ``[0-9a-fA-F]``, hashes of different widths in one batch.
+    """
+
+
+class HashTypeMismatch(HashmatchError, TypeError, ValueError):
+    """Well-formed hashes of another width than the one expected.
+
+    For example 64-bit pHash codes given to a 256-bit PDQ index. It is both a
+    ``TypeError`` (another kind of hash) and a ``ValueError`` (wrong width).
+    """
+
+
+class IndexFormatError(HashmatchError, ValueError):
+    """A saved index file is truncated, foreign, corrupt or of an unknown version."""
+
+
+class ChecksumError(IndexFormatError):
+    """A saved index file fails its checksum: some bytes were changed."""
