@@ -17,7 +17,9 @@ def distances(a: Codes, b: Codes) -> npt.NDArray[np.int64]:
     return out
 
 
-def knn(db: Codes, ids: npt.NDArray[np.int64], queries: Codes, k: int) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    db: Codes, ids: npt.NDArray[np.int64], queries: Codes, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours in (distance, id) order."""
     kk = min(k, len(db))
     full = distances(queries, db)

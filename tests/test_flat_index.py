@@ -42,7 +42,9 @@ def queries_for(rng: np.random.Generator, db: np.ndarray, n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("nbytes", WIDTHS_BYTES)
-def test_knn_matches_oracle_every_kernel_and_width(kernel: str, nbytes: int, rng: np.random.Generator) -> None:
+def test_knn_matches_oracle_every_kernel_and_width(
+    kernel: str, nbytes: int, rng: np.random.Generator
+) -> None:
     db = random_db(rng, 301, nbytes, duplicates=40)
     ids = rng.permutation(10_000)[:301].astype(np.int64)  # ties must break by id, not position
     q = queries_for(rng, db, 19)
@@ -56,7 +58,9 @@ def test_knn_matches_oracle_every_kernel_and_width(kernel: str, nbytes: int, rng
 
 
 @pytest.mark.parametrize("nbytes", WIDTHS_BYTES)
-def test_range_matches_oracle_every_kernel_and_width(kernel: str, nbytes: int, rng: np.random.Generator) -> None:
+def test_range_matches_oracle_every_kernel_and_width(
+    kernel: str, nbytes: int, rng: np.random.Generator
+) -> None:
     db = random_db(rng, 257, nbytes, duplicates=30)
     ids = np.arange(257, dtype=np.int64)[::-1].copy()
     q = queries_for(rng, db, 13)
@@ -74,7 +78,7 @@ def test_planted_boundary_is_inclusive(kernel: str, bits: int) -> None:
     dist = np.tile([0, r - 1, r, r + 1], len(sources) // 4 + 1)[: len(sources)]
     q = hm.datasets.flip_bits(db[sources], dist, seed=4)
     res = build(db).range_search(q, r)
-    for j, (s, d) in enumerate(zip(sources, dist)):
+    for j, (s, d) in enumerate(zip(sources, dist, strict=True)):
         qd, qi = res.query(j)
         assert (s in qi) == (d <= r), (s, d)
         if d <= r:
@@ -99,8 +103,9 @@ def test_faiss_parity(nbytes: int, rng: np.random.Generator) -> None:
     ours = index.range_search(q, r)
     np.testing.assert_array_equal(ours.lims, flims)
     for j in range(len(q)):
-        a = sorted(zip(*[x.tolist() for x in reversed(ours.query(j))]))
-        b = sorted(zip(fids[flims[j] : flims[j + 1]].tolist(), fdist[flims[j] : flims[j + 1]].tolist()))
+        a = sorted(zip(*[x.tolist() for x in reversed(ours.query(j))], strict=True))
+        lo, hi = flims[j], flims[j + 1]
+        b = sorted(zip(fids[lo:hi].tolist(), fdist[lo:hi].tolist(), strict=True))
         assert a == b
 
 
@@ -128,17 +133,23 @@ def test_hypothesis_search_and_range_match_oracle(nbytes, n, nq, k, r_frac, seed
 
 
 def test_threads_give_identical_results(rng: np.random.Generator) -> None:
-    db = random_db(rng, 20_000, 32, duplicates=2000)
+    # Large enough that several threads are worth starting even for one query, so both
+    # parallel paths run: few queries split the stored codes, many split the queries.
+    db = random_db(rng, 300_001, 32, duplicates=3000)
     q = queries_for(rng, db, 64)
     index = build(db)
     base = index.search(q, 25, threads=1)
-    base_range = index.range_search(q, 100, threads=1)
+    base_range = index.range_search(q, 90, threads=1)
+    ed, ei = knn(db, np.arange(len(db)), q[:3], 25)
+    np.testing.assert_array_equal(base.distances[:3], ed)
+    np.testing.assert_array_equal(base.ids[:3], ei)
     for threads in (2, 3, 8):
-        for nq in (1, 3, 64):  # few queries split the codes, many split the queries
+        for nq in (1, 3, 64):
             got = index.search(q[:nq], 25, threads=threads)
             np.testing.assert_array_equal(got.distances, base.distances[:nq])
             np.testing.assert_array_equal(got.ids, base.ids[:nq])
-            rr = index.range_search(q[:nq], 100, threads=threads)
+            rr = index.range_search(q[:nq], 90, threads=threads)
+            np.testing.assert_array_equal(rr.lims, base_range.lims[: nq + 1])
             np.testing.assert_array_equal(rr.ids, base_range.ids[: base_range.lims[nq]])
 
 
@@ -168,7 +179,7 @@ def test_empty_index() -> None:
 def test_empty_query_batch() -> None:
     index = build(np.zeros((3, 8), np.uint8))
     d, i = index.search(np.zeros((0, 8), np.uint8), 2)
-    assert d.shape == (0, 2)
+    assert d.shape == (0, 2) and i.shape == (0, 2)
     assert index.range_search(np.zeros((0, 8), np.uint8), 3).lims.tolist() == [0]
 
 
@@ -253,7 +264,16 @@ def test_bits_wrong_type(bits: object) -> None:
         hm.FlatIndex(bits)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("k, exc", [(0, hm.InvalidArgument), (-1, hm.InvalidArgument), (1.5, hm.InvalidType), (True, hm.InvalidType), (float("nan"), hm.InvalidType)])
+@pytest.mark.parametrize(
+    "k, exc",
+    [
+        (0, hm.InvalidArgument),
+        (-1, hm.InvalidArgument),
+        (1.5, hm.InvalidType),
+        (True, hm.InvalidType),
+        (float("nan"), hm.InvalidType),
+    ],
+)
 def test_bad_k(k: object, exc: type) -> None:
     index = build(np.zeros((2, 8), np.uint8))
     with pytest.raises(exc, match="k"):
@@ -262,7 +282,13 @@ def test_bad_k(k: object, exc: type) -> None:
 
 @pytest.mark.parametrize(
     "r, exc",
-    [(-1, hm.InvalidArgument), (65, hm.InvalidArgument), (31.5, hm.InvalidType), (float("nan"), hm.InvalidType), ("3", hm.InvalidType)],
+    [
+        (-1, hm.InvalidArgument),
+        (65, hm.InvalidArgument),
+        (31.5, hm.InvalidType),
+        (float("nan"), hm.InvalidType),
+        ("3", hm.InvalidType),
+    ],
 )
 def test_bad_max_distance(r: object, exc: type) -> None:
     index = build(np.zeros((2, 8), np.uint8))
@@ -285,7 +311,7 @@ def test_bad_threads(threads: int) -> None:
 
 def test_width_mismatch_names_both_widths() -> None:
     index = hm.FlatIndex(256)
-    with pytest.raises(hm.HashTypeMismatch, match="32 bytes.*16"):
+    with pytest.raises(hm.HashTypeMismatch, match=r"32 bytes.*16"):
         index.add(np.zeros((3, 16), np.uint8))
     with pytest.raises(hm.HashTypeMismatch):
         index.search("ff" * 8, 1)  # a pHash into a PDQ index
@@ -295,7 +321,7 @@ def test_width_mismatch_names_both_widths() -> None:
 
 def test_unpacked_bits_get_a_packbits_hint() -> None:
     index = hm.FlatIndex(64)
-    with pytest.raises(hm.InvalidArgument, match="packbits|from_bits"):
+    with pytest.raises(hm.InvalidArgument, match=r"packbits|from_bits"):
         index.add(np.random.default_rng(0).integers(0, 2, (4, 64)).astype(np.uint8))
 
 
@@ -364,7 +390,9 @@ def test_ctrl_c_interrupts_a_long_search_and_the_index_survives(rng: np.random.G
         index.range_search(q, 31, threads=2)
     timer.join()
     small = q[:5]
-    assert_range_equal(index.range_search(small, 100), range_search(db, np.arange(len(db)), small, 100))
+    assert_range_equal(
+        index.range_search(small, 100), range_search(db, np.arange(len(db)), small, 100)
+    )
 
 
 def test_concurrent_searches_during_adds_see_whole_batches(rng: np.random.Generator) -> None:

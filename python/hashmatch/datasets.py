@@ -47,7 +47,9 @@ def flip_bits(
     d = np.broadcast_to(np.asarray(distances, dtype=np.int64), (len(codes),))
     bits = codes.shape[1] * 8
     if d.size and (d.min() < 0 or d.max() > bits):
-        raise InvalidArgument(f"distances: expected values in [0, {bits}], got {d.min()}..{d.max()}")
+        raise InvalidArgument(
+            f"distances: expected values in [0, {bits}], got {d.min()}..{d.max()}"
+        )
     rng = np.random.default_rng(seed)
     # A random permutation of bit positions per row; flip the first d[i] of them.
     order = np.argsort(rng.random((len(codes), bits)), axis=1)

@@ -8,7 +8,14 @@ import numpy as np
 import numpy.typing as npt
 
 from hashmatch import _core
-from hashmatch._validation import as_codes, check_bits, check_ids, check_k, check_max_distance, check_threads
+from hashmatch._validation import (
+    as_codes,
+    check_bits,
+    check_ids,
+    check_k,
+    check_max_distance,
+    check_threads,
+)
 from hashmatch.distance import check_result_size
 
 __all__ = ["FlatIndex", "RangeSearchResult", "SearchResult"]

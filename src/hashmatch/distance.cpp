@@ -17,6 +17,7 @@ void hamming_rows(const uint8_t* a, const uint8_t* b, size_t n, size_t nbytes, u
                   size_t nthreads, const Interrupt& interrupt) {
   const auto& k = active_kernels();
   const WordView av(a, n, nbytes), bv(b, n, nbytes);
+  nthreads = threads_for_work(n * av.nwords(), nthreads);
   const size_t chunk = 1 << 16;
   parallel_for((n + chunk - 1) / chunk, nthreads, [&](size_t t) {
     const size_t begin = t * chunk, count = std::min(chunk, n - begin);
@@ -30,6 +31,7 @@ void cdist(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
   const auto& k = active_kernels();
   const WordView av(a, na, nbytes), bv(b, nb, nbytes);
   const size_t nwords = av.nwords(), bblock = block_codes(nwords);
+  nthreads = threads_for_work(na * nb * nwords, nthreads);
   const size_t arows = 16;
   parallel_for((na + arows - 1) / arows, nthreads, [&](size_t t) {
     const size_t abegin = t * arows, aend = std::min(na, abegin + arows);

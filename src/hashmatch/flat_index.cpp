@@ -133,6 +133,7 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
   if (nq == 0 || kk == 0) return;
   int32_t* distances = out.distances.data();
   int64_t* ids = out.ids.data();
+  nthreads = threads_for_work(nq * n * nwords_, nthreads);
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
 
@@ -185,6 +186,7 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
   const WordView qv(queries, nq, nbytes());
   const size_t n = ids_.size();
   const auto bound = [max_distance](size_t) { return max_distance; };
+  nthreads = threads_for_work(nq * n * nwords_, nthreads);
 
   if (split_codes(nq, nthreads)) {
     const size_t ntasks = std::min(nthreads * 4, std::max<size_t>(1, n / block_codes(nwords_)));

@@ -22,6 +22,13 @@ class Cancelled : public std::exception {
   const char* what() const noexcept override { return "interrupted"; }
 };
 
+/// Threads worth using for `work` units (64-bit word comparisons): starting a thread costs
+/// tens of microseconds, so each thread should get at least about a million units (~0.2 ms).
+inline size_t threads_for_work(size_t work, size_t nthreads) noexcept {
+  const size_t useful = work / (size_t{1} << 20) + 1;
+  return nthreads < useful ? nthreads : useful;
+}
+
 /// Runs body(t) for every t in [0, ntasks) on up to `nthreads` threads, the calling thread
 /// included. Tasks are handed out in increasing order by an atomic counter.
 /// @param ntasks     number of tasks

@@ -1,0 +1,82 @@
+"""Markdown summary of a ``pytest benchmarks --benchmark-json=FILE`` run.
+
+Usage: ``python benchmarks/report.py FILE``. One row per benchmark group (operation, hash width,
+threads) with both libraries' median times, the speed-up (faiss median / hashmatch median) and
+each library's rate: GB/s of stored hashes scanned for single queries, comparisons/s for batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+LIBRARIES = ("hashmatch", "faiss")
+
+
+def format_time(seconds: float) -> str:
+    """Seconds with a unit that keeps 3-4 significant digits."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_rate(extra: dict[str, Any]) -> str:
+    """GB/s scanned for single-query benchmarks, else comparisons/s."""
+    if "gb_per_s" in extra:
+        return f"{extra['gb_per_s']:.1f} GB/s"
+    return f"{extra['comparisons_per_s'] / 1e9:.2f} G cmp/s"
+
+
+def header(run: dict[str, Any]) -> str:
+    """One line on the corpus, machine and commit behind the numbers."""
+    extra = run["benchmarks"][0]["extra_info"]
+    batch = max(b["extra_info"]["queries"] for b in run["benchmarks"])
+    cpu = run["machine_info"].get("cpu", {}).get("brand_raw", run["machine_info"]["machine"])
+    commit = run.get("commit_info", {})
+    revision = commit.get("id", "unknown")[:10] + (" (dirty)" if commit.get("dirty") else "")
+    return (
+        f"Scale `{extra['scale']}`: {extra['n']:,} stored hashes, {batch:,} queries per batch; "
+        f"{cpu}, {run['machine_info']['cpu'].get('count', '?')} CPUs; commit {revision}; "
+        f"{run['datetime']}."
+    )
+
+
+def table(run: dict[str, Any]) -> str:
+    """The Markdown table, groups in run order."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for bench in run["benchmarks"]:
+        groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+    lines = [
+        "| group | hashmatch median | faiss median | speed-up | hashmatch rate | faiss rate |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for group, by_library in groups.items():
+        cells = [f"`{group}`"]
+        medians = {lib: b["stats"]["median"] for lib, b in by_library.items()}
+        cells += [format_time(medians[lib]) if lib in medians else "-" for lib in LIBRARIES]
+        both = all(lib in medians for lib in LIBRARIES)
+        cells.append(f"{medians['faiss'] / medians['hashmatch']:.2f}x" if both else "-")
+        cells += [
+            format_rate(by_library[lib]["extra_info"]) if lib in by_library else "-"
+            for lib in LIBRARIES
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print the report of the JSON file given on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json_file", help="output of pytest --benchmark-json")
+    run = json.load(open(parser.parse_args().json_file, encoding="utf-8"))
+    if not run["benchmarks"]:
+        raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
+    print(header(run))
+    print()
+    print(table(run))
+
+
+if __name__ == "__main__":
+    main()
