@@ -81,6 +81,7 @@ FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 
 size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const noexcept {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   n = std::min(n, ids_.size());
+  if (n == 0) return 0;
   std::memcpy(ids, ids_.data(), n * sizeof(int64_t));
   std::vector<uint64_t> row(nwords_);
   for (size_t i = 0; i < n; ++i) {

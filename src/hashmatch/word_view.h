@@ -13,6 +13,7 @@ inline size_t words_for_bytes(size_t nbytes) noexcept { return (nbytes + 7) / 8;
 
 /// Copies n rows of nbytes into rows of nwords zero-padded words.
 inline void pad_rows(const uint8_t* src, size_t n, size_t nbytes, uint64_t* dst) noexcept {
+  if (n == 0) return;  // dst may be null then, and mem* functions require valid pointers
   const size_t nwords = words_for_bytes(nbytes);
   std::memset(dst, 0, n * nwords * sizeof(uint64_t));
   for (size_t i = 0; i < n; ++i) std::memcpy(dst + i * nwords, src + i * nbytes, nbytes);
