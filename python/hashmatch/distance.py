@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import overload
 
@@ -15,13 +16,18 @@ from hashmatch.errors import InvalidArgument
 __all__ = ["cdist", "hamming"]
 
 
+@functools.cache
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
+
+
 def check_result_size(nbytes: int, what: str) -> None:
     """Refuse a result larger than this machine's memory before allocating it."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return
-    if nbytes > physical:
+    physical = _physical_memory()
+    if physical is not None and nbytes > physical:
         raise MemoryError(
             f"{what}: the result would take {nbytes / 2**30:.1f} GiB, more than this machine's "
             f"{physical / 2**30:.1f} GiB of memory; process it in smaller batches"

@@ -207,7 +207,7 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
       }
     }
   } else {
-    const size_t per_task = 8;
+    const size_t per_task = 32;  // queries sharing each block of codes while it is in L1
     parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t t) {
       const size_t q0 = t * per_task, q1 = std::min(nq, q0 + per_task);
       scan_range(kern, qv, q0, q1, codes_.data(), nwords_, 0, n, bound, [&](size_t q, uint32_t d, size_t pos) {
