@@ -20,7 +20,7 @@ from hashmatch.errors import (
     InvalidArgument,
     InvalidType,
 )
-from hashmatch.indexes import FlatIndex, RangeSearchResult, SearchResult
+from hashmatch.indexes import FlatIndex, MIHIndex, RangeSearchResult, SearchResult
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "IndexFormatError",
     "InvalidArgument",
     "InvalidType",
+    "MIHIndex",
     "RangeSearchResult",
     "SearchResult",
     "__version__",

@@ -53,7 +53,7 @@ cdef extern from "hashmatch/distance.h" namespace "hashmatch":
         const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint16_t*, size_t, const Interrupt&
     ) except +hm_translate_exception nogil
 
-cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
+cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
     cdef cppclass RangeResults:
         RangeResults(size_t) except +hm_translate_exception
         size_t total()
@@ -64,17 +64,28 @@ cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
         vector[int32_t] distances
         vector[int64_t] ids
 
-    cdef cppclass FlatIndex:
-        FlatIndex(size_t) except +hm_translate_exception
+    cdef cppclass ExactIndex:
         size_t bits()
-        size_t size()
-        int64_t next_id()
-        size_t copy_out(size_t, int64_t*, uint8_t*)
+        size_t size() except +hm_translate_exception
+        int64_t next_id() except +hm_translate_exception
+        size_t memory_bytes() except +hm_translate_exception
+        size_t copy_out(size_t, int64_t*, uint8_t*) except +hm_translate_exception
         void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
         void search(const uint8_t*, size_t, size_t, KnnResults&, size_t,
                     const Interrupt&) except +hm_translate_exception nogil
         void range_search(const uint8_t*, size_t, uint32_t, RangeResults&, size_t,
                           const Interrupt&) except +hm_translate_exception nogil
+
+cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
+    cdef cppclass FlatIndex(ExactIndex):
+        FlatIndex(size_t) except +hm_translate_exception
+
+cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
+    cdef cppclass MIHIndex(ExactIndex):
+        MIHIndex(size_t, size_t, uint32_t) except +hm_translate_exception
+        size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
+        size_t substrings() except +hm_translate_exception
+    size_t c_choose_substrings "hashmatch::choose_substrings"(size_t, size_t, uint32_t) noexcept
 
 
 hm_set_invalid_argument(InvalidArgument)
@@ -138,12 +149,23 @@ def cdist(const uint8_t[:, ::1] a, const uint8_t[:, ::1] b, size_t nthreads):
     return out
 
 
-cdef class FlatIndexCore:
-    """C++ FlatIndex owner. Use hashmatch.FlatIndex, which validates arguments."""
-    cdef FlatIndex* index
+def choose_substrings(size_t bits, size_t n, uint32_t radius):
+    return c_choose_substrings(bits, n, radius)
 
-    def __cinit__(self, size_t bits):
-        self.index = new FlatIndex(bits)
+
+cdef class IndexCore:
+    """Owner of a C++ exact index. Use hashmatch.FlatIndex / MIHIndex, which validate arguments."""
+    cdef ExactIndex* index
+    cdef MIHIndex* mih  # the same object when it is an MIHIndex, else NULL
+
+    def __cinit__(self, str kind, size_t bits, size_t substrings=0, uint32_t max_distance=0):
+        if kind == "flat":
+            self.index = new FlatIndex(bits)
+        elif kind == "mih":
+            self.mih = new MIHIndex(bits, substrings, max_distance)
+            self.index = self.mih
+        else:
+            raise ValueError(f"unknown index kind {kind!r}")
 
     def __dealloc__(self):
         del self.index
@@ -159,6 +181,13 @@ cdef class FlatIndexCore:
     @property
     def next_id(self):
         return self.index.next_id()
+
+    @property
+    def substrings(self):
+        return self.mih.substrings() if self.mih != NULL else 0
+
+    def memory_bytes(self):
+        return self.index.memory_bytes()
 
     def contents(self):
         """(ids, codes) copies of everything stored, in insertion order."""
@@ -176,6 +205,15 @@ cdef class FlatIndexCore:
         if n:
             with nogil:
                 self.index.add(&codes[0, 0], n, &ids[0])
+
+    def remove(self, const int64_t[::1] ids):
+        cdef size_t n = ids.shape[0], removed = 0
+        if self.mih == NULL:
+            raise TypeError("this index does not support remove")
+        if n:
+            with nogil:
+                removed = self.mih.remove(&ids[0], n)
+        return removed
 
     def search(self, const uint8_t[:, ::1] queries, size_t k, size_t nthreads):
         cdef size_t nq = queries.shape[0]

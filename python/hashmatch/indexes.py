@@ -17,8 +17,9 @@ from hashmatch._validation import (
     check_threads,
 )
 from hashmatch.distance import check_result_size
+from hashmatch.errors import InvalidArgument, InvalidType
 
-__all__ = ["FlatIndex", "RangeSearchResult", "SearchResult"]
+__all__ = ["FlatIndex", "MIHIndex", "RangeSearchResult", "SearchResult"]
 
 
 class SearchResult(NamedTuple):
@@ -76,39 +77,12 @@ class RangeSearchResult(NamedTuple):
         return self.distances[lo:hi], self.ids[lo:hi]
 
 
-class FlatIndex:
-    """Exact brute-force index of fixed-width hashes, scanned by SIMD kernels.
+class _ExactIndex:
+    """What every exact index shares: storage of hashes with int64 ids, kNN and range search."""
 
-    Every query is compared with every stored hash, so results are exact. Suits big query
-    batches; a single query over millions of hashes reads them all (see ``MIHIndex`` for that).
-
-    Parameters
-    ----------
-    bits : int, default 256
-        Hash width: a multiple of 8 from 8 to 4096 (PDQ: 256; pHash/dHash: 64).
-
-    Notes
-    -----
-    Thread safety: any number of threads may search at once; ``add`` waits for running
-    searches and makes new ones wait until its batch is fully in. Every call releases the GIL.
-
-    Examples
-    --------
-    >>> import hashmatch as hm
-    >>> index = hm.FlatIndex(bits=64)
-    >>> index.add(["ffffffffffffffff", "0000000000000000", "00000000000000ff"]).tolist()
-    [0, 1, 2]
-    >>> distances, ids = index.search(["0000000000000001"], k=2)
-    >>> distances.tolist(), ids.tolist()
-    ([[1, 7]], [[1, 2]])
-    >>> lims, distances, ids = index.range_search(["0000000000000001"], max_distance=8)
-    >>> ids[lims[0]:lims[1]].tolist()
-    [1, 2]
-    """
-
-    def __init__(self, bits: int = 256) -> None:
-        self._bits = check_bits(bits)
-        self._core = _core.FlatIndexCore(self._bits)
+    def __init__(self, core: _core.IndexCore) -> None:
+        self._bits = int(core.bits)
+        self._core = core
 
     @property
     def bits(self) -> int:
@@ -128,8 +102,9 @@ class FlatIndex:
     def __len__(self) -> int:
         return self.ntotal
 
-    def __repr__(self) -> str:
-        return f"FlatIndex(bits={self._bits}, ntotal={self.ntotal})"
+    def memory_bytes(self) -> int:
+        """Bytes held by the stored hashes, their ids and any search structure."""
+        return int(self._core.memory_bytes())
 
     def add(self, hashes: object, ids: object = None) -> npt.NDArray[np.int64]:
         """Store hashes.
@@ -160,7 +135,7 @@ class FlatIndex:
             start = int(self._core.next_id)
             id_array = np.arange(start, start + len(codes), dtype=np.int64)
         else:
-            id_array = check_ids(ids, len(codes))
+            id_array = check_ids(ids, len(codes)).copy()
         self._core.add(codes, id_array)
         return id_array
 
@@ -218,12 +193,157 @@ class FlatIndex:
         ids, codes = self._core.contents()
         return ids, codes
 
+
+class FlatIndex(_ExactIndex):
+    """Exact brute-force index of fixed-width hashes, scanned by SIMD kernels.
+
+    Every query is compared with every stored hash, so results are exact. Suits big query
+    batches; a single query over millions of hashes reads them all (see :class:`MIHIndex`).
+
+    Parameters
+    ----------
+    bits : int, default 256
+        Hash width: a multiple of 8 from 8 to 4096 (PDQ: 256; pHash/dHash: 64).
+
+    Notes
+    -----
+    Thread safety: any number of threads may search at once; ``add`` waits for running
+    searches and makes new ones wait until its batch is fully in. Every call releases the GIL.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> index = hm.FlatIndex(bits=64)
+    >>> index.add(["ffffffffffffffff", "0000000000000000", "00000000000000ff"]).tolist()
+    [0, 1, 2]
+    >>> distances, ids = index.search(["0000000000000001"], k=2)
+    >>> distances.tolist(), ids.tolist()
+    ([[1, 7]], [[1, 2]])
+    >>> lims, distances, ids = index.range_search(["0000000000000001"], max_distance=8)
+    >>> ids[lims[0]:lims[1]].tolist()
+    [1, 2]
+    """
+
+    def __init__(self, bits: int = 256) -> None:
+        super().__init__(_core.IndexCore("flat", check_bits(bits)))
+
+    def __repr__(self) -> str:
+        return f"FlatIndex(bits={self._bits}, ntotal={self.ntotal})"
+
     def __reduce__(self) -> tuple[Any, ...]:
         ids, codes = self.contents()
-        return (_rebuild_flat, (self._bits, codes, ids))
+        return (_rebuild, (FlatIndex, {"bits": self._bits}, codes, ids))
 
 
-def _rebuild_flat(bits: int, codes: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64]) -> FlatIndex:
-    index = FlatIndex(bits)
+def default_max_distance(bits: int) -> int:
+    """The customary match radius: 31 for PDQ (256 bits), 10 for 64-bit pHash, else bits / 8."""
+    return {256: 31, 64: 10}.get(bits, max(1, bits // 8))
+
+
+class MIHIndex(_ExactIndex):
+    """Exact multi-index hashing: sublinear search for few queries at small radii.
+
+    Each hash is cut into ``substrings`` pieces indexed in separate tables. A hash within ``r``
+    of a query has, in some table, a piece within ``r // substrings`` of the query's piece
+    (pigeonhole principle, Norouzi et al.), so probing those buckets and verifying the
+    candidates finds every match, exactly. Results are identical to :class:`FlatIndex` at every
+    radius and k; a query whose probes would cost more than a scan is answered by a scan.
+
+    Parameters
+    ----------
+    bits : int, default 256
+        Hash width: a multiple of 8 from 8 to 4096.
+    max_distance : int, optional
+        The radius most queries will use (default 31 for PDQ, 10 for 64-bit hashes), used to
+        choose the number of substrings. Searches at other radii stay exact.
+    substrings : int, optional
+        Tables to build, overriding the cost model (each piece must be 1 to 32 bits).
+
+    Notes
+    -----
+    New hashes are searched linearly until a rebuild of the tables, done automatically once
+    they exceed an eighth of the indexed ones; removed hashes are dropped at rebuilds. Thread
+    safety as :class:`FlatIndex`: concurrent searches, exclusive ``add``/``remove``.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> db = hm.datasets.random_codes(20_000, 256)
+    >>> index = hm.MIHIndex(256)
+    >>> _ = index.add(db)
+    >>> q = hm.datasets.flip_bits(db[:1], [12])
+    >>> index.range_search(q, 31).ids.tolist()
+    [0]
+    >>> index.remove([0])
+    1
+    >>> index.range_search(q, 31).ids.tolist()
+    []
+    """
+
+    def __init__(
+        self, bits: int = 256, *, max_distance: int | None = None, substrings: int | None = None
+    ) -> None:
+        bits = check_bits(bits)
+        radius = (
+            default_max_distance(bits)
+            if max_distance is None
+            else check_max_distance(max_distance, bits)
+        )
+        count = 0 if substrings is None else _check_substrings(substrings, bits)
+        self._max_distance = radius
+        self._fixed_substrings = count
+        super().__init__(_core.IndexCore("mih", bits, count, radius))
+
+    @property
+    def substrings(self) -> int:
+        """Tables in use (0 until the first build, at 1,025 hashes)."""
+        return int(self._core.substrings)
+
+    def remove(self, ids: object) -> int:
+        """Remove the hashes with these ids; ids not stored are ignored.
+
+        Returns
+        -------
+        int
+            How many hashes were removed. Other ids are never renumbered.
+        """
+        id_array = np.atleast_1d(np.asarray(ids))
+        return int(self._core.remove(check_ids(id_array, len(id_array), name="ids")))
+
+    def __repr__(self) -> str:
+        return (
+            f"MIHIndex(bits={self._bits}, ntotal={self.ntotal}, substrings={self.substrings}, "
+            f"max_distance={self._max_distance})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        ids, codes = self.contents()
+        params = {
+            "bits": self._bits,
+            "max_distance": self._max_distance,
+            "substrings": self._fixed_substrings or None,
+        }
+        return (_rebuild, (MIHIndex, params, codes, ids))
+
+
+def _check_substrings(value: object, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidType(f"substrings: expected an integer, got {type(value).__name__}")
+    count = int(value)
+    if not 1 <= count <= bits or -(-bits // count) > 32:
+        raise InvalidArgument(
+            f"substrings: expected {-(-bits // 32)} to {bits} (pieces of 1 to 32 bits) for "
+            f"{bits}-bit hashes, got {count}"
+        )
+    return count
+
+
+def _rebuild(
+    cls: type[_ExactIndex],
+    params: dict[str, Any],
+    codes: npt.NDArray[np.uint8],
+    ids: npt.NDArray[np.int64],
+) -> _ExactIndex:
+    index = cls(**params)
     index.add(codes, ids)
     return index

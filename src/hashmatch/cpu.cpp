@@ -1,4 +1,4 @@
-#include "cpu.h"
+#include "hashmatch/cpu.h"
 
 namespace hashmatch {
 namespace {

@@ -1,10 +1,10 @@
-#include "dispatch.h"
+#include "hashmatch/dispatch.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 
-#include "cpu.h"
+#include "hashmatch/cpu.h"
 
 namespace hashmatch {
 namespace {

@@ -1,9 +1,9 @@
-#include "distance.h"
+#include "hashmatch/distance.h"
 
 #include <algorithm>
 
-#include "dispatch.h"
-#include "word_view.h"
+#include "hashmatch/dispatch.h"
+#include "hashmatch/word_view.h"
 
 namespace hashmatch {
 namespace {

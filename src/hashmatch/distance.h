@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "thread_pool.h"
+#include "hashmatch/thread_pool.h"
 
 namespace hashmatch {
 

@@ -1,4 +1,4 @@
-#include "flat_index.h"
+#include "hashmatch/flat_index.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "dispatch.h"
-#include "topk.h"
-#include "word_view.h"
+#include "hashmatch/dispatch.h"
+#include "hashmatch/topk.h"
+#include "hashmatch/word_view.h"
 
 namespace hashmatch {
 namespace {
@@ -78,7 +78,12 @@ FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 
   }
 }
 
-size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const noexcept {
+size_t FlatIndex::memory_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return codes_.capacity() * sizeof(uint64_t) + ids_.capacity() * sizeof(int64_t);
+}
+
+size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   n = std::min(n, ids_.size());
   if (n == 0) return 0;

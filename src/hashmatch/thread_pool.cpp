@@ -1,4 +1,4 @@
-#include "thread_pool.h"
+#include "hashmatch/thread_pool.h"
 
 #include <algorithm>
 #include <atomic>

@@ -39,6 +39,7 @@ class TopK {
   }
 
   size_t size() const noexcept { return size_; }
+  void clear() noexcept { size_ = 0; }
   const Neighbor* begin() const noexcept { return heap_; }
   const Neighbor* end() const noexcept { return heap_ + size_; }
 

@@ -1,0 +1,412 @@
+#include "hashmatch/mih_index.h"
+
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "hashmatch/dispatch.h"
+#include "hashmatch/topk.h"
+#include "hashmatch/word_view.h"
+
+namespace hashmatch {
+namespace {
+
+// ---- Cost model -----------------------------------------------------------------------------
+// One query at radius r with m tables of ~bits/m-bit substrings probes, in table t, every
+// substring value within r_t of the query's (r_t = floor(r/m), or one less for the tables past
+// r mod m: Norouzi et al.'s refined pigeonhole), i.e. sum_{i <= r_t} C(len_t, i) buckets, each
+// holding n / 2^len_t stored hashes on average. Expected time = probes * kProbeNs + candidates *
+// kVerifyNs, against n * nwords * kScanWordNs for a flat scan. The constants were measured on a
+// Zen 3 core (a bucket lookup is a directory read plus a short residual scan, mostly cache misses;
+// a verification is a random read of one code); only their ratios matter for the choices.
+constexpr double kProbeNs = 25;
+constexpr double kVerifyNs = 15;
+constexpr double kScanWordNs = 0.25;
+
+uint32_t substring_len(size_t bits, size_t m, size_t t) {
+  return static_cast<uint32_t>(bits / m + (t < bits % m ? 1 : 0));
+}
+
+// sum_{i=0}^{radius} C(len, i); 0 for a negative radius.
+double balls(uint32_t len, long radius) {
+  double total = 0, c = 1;
+  for (long i = 0; i <= radius && i <= static_cast<long>(len); ++i) {
+    total += c;
+    c = c * static_cast<double>(len - i) / static_cast<double>(i + 1);
+  }
+  return total;
+}
+
+// Bits [lo, lo + len) of a code, most significant first as in hex text (len <= 32).
+uint32_t substring(const uint8_t* code, size_t nbytes, uint32_t lo, uint32_t len) {
+  const size_t first = lo / 8;
+  uint64_t window = 0;  // 40 bits from byte `first`: enough for 7 + 32
+  for (size_t b = 0; b < 5; ++b) window = (window << 8) | (first + b < nbytes ? code[first + b] : 0u);
+  return static_cast<uint32_t>((window >> (40 - lo % 8 - len)) & ((uint64_t{1} << len) - 1));
+}
+
+uint32_t distance(const uint8_t* a, const uint8_t* b, size_t nwords) {
+  uint32_t d = 0;
+  for (size_t w = 0; w < nwords; ++w) {
+    uint64_t x, y;
+    std::memcpy(&x, a + 8 * w, 8);
+    std::memcpy(&y, b + 8 * w, 8);
+    d += static_cast<uint32_t>(__builtin_popcountll(x ^ y));
+  }
+  return d;
+}
+
+// Calls visit(v) for every len-bit value exactly `radius` bits from `center` (Gosper's hack
+// walks the masks of that popcount in increasing order).
+template <class Visit>
+void for_each_at_radius(uint32_t center, uint32_t len, uint32_t radius, Visit&& visit) {
+  if (radius > len) return;
+  if (radius == 0) {
+    visit(center);
+    return;
+  }
+  const uint64_t end = uint64_t{1} << len;
+  for (uint64_t mask = (uint64_t{1} << radius) - 1; mask < end;) {
+    visit(center ^ static_cast<uint32_t>(mask));
+    const uint64_t low = mask & (~mask + 1), ripple = mask + low;
+    mask = (((ripple ^ mask) >> 2) / low) | ripple;
+  }
+}
+
+}  // namespace
+
+MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius) noexcept {
+  MihCost c;
+  c.flat_nanoseconds = static_cast<double>(n) * static_cast<double>(words_for_bytes(bits / 8)) * kScanWordNs;
+  if (m == 0) return c;
+  const long rho = radius / m, a = radius % m;
+  for (size_t t = 0; t < m; ++t) {
+    const uint32_t len = substring_len(bits, m, t);
+    const double probes = balls(len, static_cast<long>(t) <= a ? rho : rho - 1);
+    c.probes += probes;
+    c.candidates += probes * static_cast<double>(n) / static_cast<double>(uint64_t{1} << len);
+  }
+  c.nanoseconds = c.probes * kProbeNs + c.candidates * kVerifyNs;
+  return c;
+}
+
+size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept {
+  const size_t lo = std::max<size_t>(1, (bits + 31) / 32), hi = std::max(lo, bits / 4);  // 4..32-bit substrings
+  size_t best = lo;
+  double best_ns = mih_cost(bits, lo, n, radius).nanoseconds;
+  for (size_t m = lo + 1; m <= hi; ++m) {
+    const double ns = mih_cost(bits, m, n, radius).nanoseconds;
+    if (ns < best_ns) best = m, best_ns = ns;
+  }
+  return best;
+}
+
+// Per-query scratch, reused across the queries of one task.
+class MIHIndex::Query {
+ public:
+  explicit Query(const MIHIndex& index) : ix_(index) {}
+
+  // Appends the slots in table t's bucket for substring value v.
+  void probe(const Table& t, uint32_t v, std::vector<uint32_t>& out) const {
+    const uint32_t prefix = v >> t.shift, res = v & ((1u << t.shift) - 1u);
+    for (uint32_t e = t.starts[prefix], end = t.starts[prefix + 1]; e < end; ++e) {
+      if (t.residual[e] == res) out.push_back(t.slot[e]);
+    }
+  }
+
+  // Distance of the query to every stored slot in [begin, end), by the SIMD row kernel.
+  template <class Visit>
+  void scan(const uint64_t* q, size_t begin, size_t end, Visit&& visit) {
+    const auto& k = active_kernels();
+    distances_.resize(4096);
+    for (size_t b0 = begin; b0 < end; b0 += distances_.size()) {
+      const size_t count = std::min(distances_.size(), end - b0);
+      k.scan(q, ix_.codes_.data() + b0 * ix_.nwords_, count, ix_.nwords_, distances_.data());
+      for (size_t j = 0; j < count; ++j) {
+        if (ix_.alive_[b0 + j]) visit(b0 + j, distances_[j]);
+      }
+    }
+  }
+
+  void range(const uint64_t* q, uint32_t r, std::vector<uint16_t>& out_d, std::vector<int64_t>& out_id) {
+    std::vector<Neighbor> hits;
+    const auto keep = [&](size_t slot, uint32_t d) {
+      if (d <= r) hits.push_back({d, ix_.ids_[slot]});
+    };
+    const size_t m = ix_.tables_.size();
+    scan(q, ix_.built_, ix_.ids_.size(), keep);  // the linear tail
+    const MihCost cost = mih_cost(ix_.bits_, m, ix_.built_, r);
+    if (m == 0 || cost.nanoseconds >= cost.flat_nanoseconds) {
+      scan(q, 0, ix_.built_, keep);
+    } else {
+      const auto* qb = reinterpret_cast<const uint8_t*>(q);
+      const long rho = r / m, a = r % m;
+      candidates_.clear();
+      for (size_t t = 0; t < m; ++t) {
+        const Table& table = ix_.tables_[t];
+        const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
+        const uint32_t center = substring(qb, ix_.nbytes(), table.lo, table.len);
+        for (long level = 0; level <= rt; ++level) {
+          for_each_at_radius(center, table.len, static_cast<uint32_t>(level),
+                             [&](uint32_t v) { probe(table, v, candidates_); });
+        }
+      }
+      std::sort(candidates_.begin(), candidates_.end());
+      candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
+      for (uint32_t slot : candidates_) {
+        if (ix_.alive_[slot]) keep(slot, distance(qb, ix_.code(slot), ix_.nwords_));
+      }
+    }
+    std::sort(hits.begin(), hits.end());
+    out_d.resize(hits.size());
+    out_id.resize(hits.size());
+    for (size_t j = 0; j < hits.size(); ++j) out_d[j] = static_cast<uint16_t>(hits[j].distance), out_id[j] = hits[j].id;
+  }
+
+  // Exact kNN by growing the radius table by table: after table t is probed at radius rho (the
+  // others at rho - 1 or rho), every stored hash within m * rho + t has been seen, so the search
+  // stops once the k-th best is that close. Falls back to a flat scan when probing would cost
+  // more than scanning everything.
+  void knn(const uint64_t* q, TopK& top, size_t k) {
+    const auto push = [&](size_t slot, uint32_t d) { top.push(d, ix_.ids_[slot]); };
+    const size_t m = ix_.tables_.size();
+    scan(q, ix_.built_, ix_.ids_.size(), push);
+    if (m == 0) return scan(q, 0, ix_.built_, push);
+    const auto* qb = reinterpret_cast<const uint8_t*>(q);
+    const double flat_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0).flat_nanoseconds;
+    double spent = 0;
+    uint32_t min_len = 32;
+    for (const Table& t : ix_.tables_) min_len = std::min(min_len, t.len);
+    seen_.clear();
+    for (uint32_t rho = 0; rho <= min_len; ++rho) {
+      for (size_t t = 0; t < m; ++t) {
+        const Table& table = ix_.tables_[t];
+        const double step = balls(table.len, rho) - balls(table.len, static_cast<long>(rho) - 1);
+        spent += step * kProbeNs;
+        if (spent > flat_ns) {  // cheaper to look at everything
+          top.clear();
+          scan(q, 0, ix_.ids_.size(), push);
+          return;
+        }
+        candidates_.clear();
+        for_each_at_radius(substring(qb, ix_.nbytes(), table.lo, table.len), table.len, rho,
+                           [&](uint32_t v) { probe(table, v, candidates_); });
+        std::sort(candidates_.begin(), candidates_.end());
+        candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
+        fresh_.clear();
+        std::set_difference(candidates_.begin(), candidates_.end(), seen_.begin(), seen_.end(),
+                            std::back_inserter(fresh_));
+        for (uint32_t slot : fresh_) {
+          if (ix_.alive_[slot]) push(slot, distance(qb, ix_.code(slot), ix_.nwords_));
+        }
+        spent += static_cast<double>(fresh_.size()) * kVerifyNs;
+        merged_.clear();
+        std::merge(seen_.begin(), seen_.end(), fresh_.begin(), fresh_.end(), std::back_inserter(merged_));
+        seen_.swap(merged_);
+        if (top.size() == k && top.bound() <= m * rho + t) return;
+      }
+    }
+    // Every value of the shortest table was probed: every stored hash has been seen.
+  }
+
+ private:
+  const MIHIndex& ix_;
+  std::vector<uint32_t> candidates_, seen_, fresh_, merged_;
+  std::vector<uint16_t> distances_;
+};
+
+MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance)
+    : bits_(bits), nwords_(words_for_bytes(bits / 8)), fixed_substrings_(substrings), expected_radius_(max_distance) {
+  if (bits == 0 || bits % 8 != 0 || bits > 4096) {
+    throw std::invalid_argument("bits: expected a multiple of 8 in [8, 4096], got " + std::to_string(bits));
+  }
+  if (substrings != 0 && (substrings > bits || (bits + substrings - 1) / substrings > 32)) {
+    throw std::invalid_argument("substrings: expected a count giving substrings of 1 to 32 bits for " +
+                                std::to_string(bits) + " bits, got " + std::to_string(substrings));
+  }
+}
+
+size_t MIHIndex::size() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return live_;
+}
+
+size_t MIHIndex::substrings() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return tables_.size();
+}
+
+int64_t MIHIndex::next_id() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return next_id_;
+}
+
+size_t MIHIndex::memory_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  size_t total = codes_.capacity() * sizeof(uint64_t) + ids_.capacity() * sizeof(int64_t) + alive_.capacity() +
+                 id_map_.capacity() * sizeof(id_map_[0]);
+  for (const Table& t : tables_) {
+    total += t.starts.capacity() * sizeof(uint32_t) + t.residual.capacity() + t.slot.capacity() * sizeof(uint32_t);
+  }
+  return total;
+}
+
+size_t MIHIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  size_t out = 0;
+  for (size_t s = 0; s < ids_.size() && out < n; ++s) {
+    if (!alive_[s]) continue;
+    ids[out] = ids_[s];
+    std::memcpy(codes + out * nbytes(), code(s), nbytes());
+    ++out;
+  }
+  return out;
+}
+
+void MIHIndex::ensure_id_map() const {
+  if (!id_map_dirty_) return;
+  id_map_.clear();
+  id_map_.reserve(live_);
+  for (size_t s = 0; s < ids_.size(); ++s) {
+    if (alive_[s]) id_map_.emplace_back(ids_[s], static_cast<uint32_t>(s));
+  }
+  std::sort(id_map_.begin(), id_map_.end());
+  id_map_dirty_ = false;
+}
+
+void MIHIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (ids_.size() + n > UINT32_MAX) throw std::invalid_argument("hashes: an MIHIndex holds at most 2^32 - 1 hashes");
+  int64_t max_new = -1, min_new = INT64_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0) throw std::invalid_argument("ids: expected non-negative ids, got " + std::to_string(ids[i]));
+    max_new = std::max(max_new, ids[i]);
+    min_new = std::min(min_new, ids[i]);
+  }
+  if (n > 0 && min_new < next_id_ && live_ > 0) {
+    ensure_id_map();
+    for (size_t i = 0; i < n; ++i) {
+      const auto it = std::lower_bound(id_map_.begin(), id_map_.end(), std::make_pair(ids[i], uint32_t{0}));
+      if (it != id_map_.end() && it->first == ids[i] && alive_[it->second]) {
+        throw std::invalid_argument("ids: id " + std::to_string(ids[i]) + " is already in the index");
+      }
+    }
+  }
+  const size_t old = ids_.size();
+  ids_.reserve(old + n);  // may throw bad_alloc: nothing has changed yet
+  alive_.reserve(old + n);
+  codes_.resize((old + n) * nwords_);
+  pad_rows(codes, n, nbytes(), codes_.data() + old * nwords_);
+  ids_.insert(ids_.end(), ids, ids + n);
+  alive_.insert(alive_.end(), n, 1);
+  live_ += n;
+  next_id_ = std::max(next_id_, max_new + 1);
+  id_map_dirty_ = true;
+  if (ids_.size() - built_ > std::max<size_t>(1024, built_ / 8)) rebuild();
+}
+
+size_t MIHIndex::remove(const int64_t* ids, size_t n) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  ensure_id_map();
+  size_t removed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto it = std::lower_bound(id_map_.begin(), id_map_.end(), std::make_pair(ids[i], uint32_t{0}));
+    if (it != id_map_.end() && it->first == ids[i] && alive_[it->second]) {
+      alive_[it->second] = 0;
+      --live_;
+      ++removed;
+    }
+  }
+  if (ids_.size() - live_ > std::max<size_t>(1024, live_ / 4)) rebuild();  // compact
+  return removed;
+}
+
+void MIHIndex::rebuild() {
+  if (live_ != ids_.size()) {  // drop removed slots; ids stay as they are
+    size_t w = 0;
+    for (size_t s = 0; s < ids_.size(); ++s) {
+      if (!alive_[s]) continue;
+      if (w != s) {
+        std::memmove(codes_.data() + w * nwords_, codes_.data() + s * nwords_, nwords_ * sizeof(uint64_t));
+        ids_[w] = ids_[s];
+      }
+      alive_[w++] = 1;
+    }
+    codes_.resize(w * nwords_);
+    ids_.resize(w);
+    alive_.resize(w);
+    id_map_dirty_ = true;
+  }
+  const size_t n = ids_.size();
+  const size_t m = fixed_substrings_ != 0 ? fixed_substrings_ : choose_substrings(bits_, n, expected_radius_);
+  const uint32_t log2n = n > 1 ? static_cast<uint32_t>(63 - __builtin_clzll(n)) : 0;
+  std::vector<Table> tables(m);
+  std::vector<uint32_t> keys(n);
+  uint32_t lo = 0;
+  for (size_t t = 0; t < m; ++t) {
+    Table& table = tables[t];
+    table.lo = lo;
+    table.len = substring_len(bits_, m, t);
+    lo += table.len;
+    // About 8 entries per prefix bucket; residuals (the rest of the substring) fit a byte.
+    uint32_t prefix = std::min(table.len, log2n > 3 ? log2n - 3 : 0);
+    prefix = std::max(prefix, table.len > 8 ? table.len - 8 : 0);
+    table.shift = table.len - prefix;
+    table.starts.assign((size_t{1} << prefix) + 1, 0);
+    table.residual.resize(n);
+    table.slot.resize(n);
+    for (size_t s = 0; s < n; ++s) {
+      keys[s] = substring(code(s), nbytes(), table.lo, table.len);
+      ++table.starts[(keys[s] >> table.shift) + 1];
+    }
+    for (size_t v = 1; v < table.starts.size(); ++v) table.starts[v] += table.starts[v - 1];
+    std::vector<uint32_t> fill(table.starts.begin(), table.starts.end() - 1);
+    for (size_t s = 0; s < n; ++s) {
+      const uint32_t e = fill[keys[s] >> table.shift]++;
+      table.residual[e] = static_cast<uint8_t>(keys[s] & ((1u << table.shift) - 1u));
+      table.slot[e] = static_cast<uint32_t>(s);
+    }
+  }
+  tables_.swap(tables);
+  built_ = n;
+}
+
+void MIHIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
+                      const Interrupt& interrupt) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const size_t kk = std::min(k, live_);
+  out.k = kk;
+  out.distances.resize(nq * kk);
+  out.ids.resize(nq * kk);
+  if (nq == 0 || kk == 0) return;
+  const WordView qv(queries, nq, nbytes());
+  const size_t per_task = 16;
+  parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t task) {
+    Query query(*this);
+    std::vector<Neighbor> storage(kk);
+    for (size_t q = task * per_task; q < std::min(nq, (task + 1) * per_task); ++q) {
+      TopK top(storage.data(), kk);
+      query.knn(qv.row(q), top, kk);
+      top.write_sorted(out.distances.data() + q * kk, out.ids.data() + q * kk);
+    }
+  }, interrupt);
+}
+
+void MIHIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
+                            size_t nthreads, const Interrupt& interrupt) const {
+  if (out.nqueries() != nq) throw std::invalid_argument("range_search: results sized for another batch");
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const WordView qv(queries, nq, nbytes());
+  const size_t per_task = 16;
+  parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t task) {
+    Query query(*this);
+    for (size_t q = task * per_task; q < std::min(nq, (task + 1) * per_task); ++q) {
+      query.range(qv.row(q), max_distance, out.distances_[q], out.ids_[q]);
+    }
+  }, interrupt);
+}
+
+}  // namespace hashmatch

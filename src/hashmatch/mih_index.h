@@ -1,0 +1,100 @@
+// Exact multi-index hashing (Norouzi, Punjani & Fleet, "Fast Exact Search in Hamming Space with
+// Multi-Index Hashing"): each hash is cut into m substrings, each indexed in its own table. By
+// the pigeonhole principle a hash within distance r of a query has, in some table, a substring
+// within floor(r / m) of the query's: probing those buckets finds every match, and the active
+// SIMD-free verification (a few POPCNTs per candidate) keeps only the true ones.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <shared_mutex>
+#include <vector>
+
+#include "hashmatch/exact_index.h"
+
+namespace hashmatch {
+
+/// What the cost model expects for one query (see mih_index.cpp for the model).
+struct MihCost {
+  double probes = 0;      // buckets looked up
+  double candidates = 0;  // stored hashes verified
+  double nanoseconds = 0; // estimated time of probing and verifying
+  double flat_nanoseconds = 0;  // estimated time of scanning every stored hash instead
+};
+
+/// Expected cost of one range query at `radius` with `substrings` tables over n stored hashes.
+MihCost mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius) noexcept;
+
+/// The substring count with the lowest expected cost for n hashes queried at `radius`.
+size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept;
+
+/// Thread safety: as FlatIndex (concurrent searches; add and remove are exclusive).
+class MIHIndex final : public ExactIndex {
+ public:
+  /// @param bits          hash width, a multiple of 8 in [8, 4096]
+  /// @param substrings    tables to build (0: chosen by the cost model at every rebuild)
+  /// @param max_distance  the radius most queries will use, for the cost model
+  /// @throws std::invalid_argument for bad widths or substring counts
+  MIHIndex(size_t bits, size_t substrings, uint32_t max_distance);
+
+  size_t bits() const noexcept override { return bits_; }
+  size_t nbytes() const noexcept { return bits_ / 8; }
+  /// Number of stored (not removed) hashes.
+  size_t size() const override;
+  /// Tables in use (0 until the first build).
+  size_t substrings() const;
+  int64_t next_id() const override;
+  /// Bytes held by codes, ids and tables.
+  size_t memory_bytes() const override;
+  /// Copies up to n stored ids and hashes, in insertion order; returns how many.
+  size_t copy_out(size_t n, int64_t* ids, uint8_t* codes) const override;
+
+  /// Appends n hashes; all-or-nothing. New hashes are searched linearly until the tables are
+  /// rebuilt, which happens once they exceed an eighth of the indexed ones (amortised O(1)).
+  /// @throws std::invalid_argument for a negative or already stored id
+  void add(const uint8_t* codes, size_t n, const int64_t* ids) override;
+
+  /// Removes the hashes with these ids; ids not stored are ignored. Ids are never reused for
+  /// other hashes and nothing is renumbered. @return how many were removed.
+  size_t remove(const int64_t* ids, size_t n);
+
+  /// Exact k nearest neighbors, as FlatIndex::search.
+  void search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
+              const Interrupt& interrupt = {}) const override;
+
+  /// Exact range search (distance <= max_distance), as FlatIndex::range_search.
+  void range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
+                    size_t nthreads, const Interrupt& interrupt = {}) const override;
+
+ private:
+  struct Table {
+    uint32_t lo = 0;       // first bit of the substring (bit 0: top bit of byte 0, as in hex)
+    uint32_t len = 0;      // substring bits, <= 32
+    uint32_t shift = 0;    // residual bits: the low `shift` bits, <= 8
+    std::vector<uint32_t> starts;   // bucket of prefix v: entries [starts[v], starts[v + 1])
+    std::vector<uint8_t> residual;  // low bits of each entry's substring
+    std::vector<uint32_t> slot;     // each entry's slot
+  };
+  class Query;
+
+  const uint8_t* code(size_t slot) const noexcept {
+    return reinterpret_cast<const uint8_t*>(codes_.data() + slot * nwords_);
+  }
+  void rebuild();
+  void ensure_id_map() const;
+
+  size_t bits_, nwords_, fixed_substrings_;
+  uint32_t expected_radius_;
+  std::vector<uint64_t> codes_;  // row-major, zero-padded words (random access for verification)
+  std::vector<int64_t> ids_;
+  std::vector<uint8_t> alive_;
+  size_t live_ = 0;
+  size_t built_ = 0;  // slots [0, built_) are in the tables; the rest are the linear tail
+  int64_t next_id_ = 0;
+  std::vector<Table> tables_;
+  mutable std::vector<std::pair<int64_t, uint32_t>> id_map_;  // sorted (id, slot), built lazily
+  mutable bool id_map_dirty_ = true;
+  mutable std::shared_mutex mutex_;
+};
+
+}  // namespace hashmatch
