@@ -1,6 +1,7 @@
 #include "hashmatch/mih_index.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <iterator>
 #include <mutex>
@@ -20,11 +21,12 @@ namespace {
 // r mod m: Norouzi et al.'s refined pigeonhole), i.e. sum_{i <= r_t} C(len_t, i) buckets, each
 // holding n / 2^len_t stored hashes on average. Expected time = probes * kProbeNs + candidates *
 // kVerifyNs, against n * nwords * kScanWordNs for a flat scan. The constants were measured on a
-// Zen 3 core (a bucket lookup is a directory read plus a short residual scan, mostly cache misses;
-// a verification is a random read of one code); only their ratios matter for the choices.
-constexpr double kProbeNs = 25;
-constexpr double kVerifyNs = 15;
-constexpr double kScanWordNs = 0.25;
+// Zen 3 core with the tables in DRAM: a bucket lookup is a directory read and a residual scan,
+// and a verification a random read of one code, all mostly cache misses (overlapped by the
+// staged prefetching below); a single query's flat scan streams memory at about 10 GB/s.
+constexpr double kProbeNs = 100;
+constexpr double kVerifyNs = 40;
+constexpr double kScanWordNs = 0.8;
 
 uint32_t substring_len(size_t bits, size_t m, size_t t) {
   return static_cast<uint32_t>(bits / m + (t < bits % m ? 1 : 0));
@@ -109,12 +111,41 @@ class MIHIndex::Query {
  public:
   explicit Query(const MIHIndex& index) : ix_(index) {}
 
-  // Appends the slots in table t's bucket for substring value v.
-  void probe(const Table& t, uint32_t v, std::vector<uint32_t>& out) const {
-    const uint32_t prefix = v >> t.shift, res = v & ((1u << t.shift) - 1u);
-    for (uint32_t e = t.starts[prefix], end = t.starts[prefix + 1]; e < end; ++e) {
-      if (t.residual[e] == res) out.push_back(t.slot[e]);
+  // Appends the slots of table t's buckets for every substring value in `values`. Staged so
+  // that the cache misses of many buckets overlap: prefetch every directory entry, then every
+  // bucket, then read them.
+  void probe(const Table& t, const std::vector<uint32_t>& values, std::vector<uint32_t>& out) {
+    for (uint32_t v : values) __builtin_prefetch(&t.starts[v >> t.shift]);
+    ranges_.clear();
+    for (uint32_t v : values) {
+      const uint32_t prefix = v >> t.shift, begin = t.starts[prefix], end = t.starts[prefix + 1];
+      if (begin == end) continue;
+      __builtin_prefetch(&t.residual[begin]);
+      __builtin_prefetch(&t.slot[begin]);
+      ranges_.push_back({begin, end, v & ((1u << t.shift) - 1u)});
     }
+    for (const Range& r : ranges_) {
+      for (uint32_t e = r.begin; e < r.end; ++e) {
+        if (t.residual[e] == r.residual) out.push_back(t.slot[e]);
+      }
+    }
+  }
+
+  // Verifies candidate slots (sorted, unique), prefetching codes a few candidates ahead.
+  template <class Visit>
+  void verify(const uint8_t* qb, const std::vector<uint32_t>& slots, Visit&& visit) {
+    constexpr size_t kAhead = 8;
+    for (size_t j = 0; j < std::min(kAhead, slots.size()); ++j) __builtin_prefetch(ix_.code(slots[j]));
+    for (size_t j = 0; j < slots.size(); ++j) {
+      if (j + kAhead < slots.size()) __builtin_prefetch(ix_.code(slots[j + kAhead]));
+      const uint32_t slot = slots[j];
+      if (ix_.alive_[slot]) visit(slot, distance(qb, ix_.code(slot), ix_.nwords_));
+    }
+  }
+
+  void values_at(uint32_t center, uint32_t len, uint32_t radius) {
+    values_.clear();
+    for_each_at_radius(center, len, radius, [&](uint32_t v) { values_.push_back(v); });
   }
 
   // Distance of the query to every stored slot in [begin, end), by the SIMD row kernel.
@@ -150,15 +181,13 @@ class MIHIndex::Query {
         const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
         const uint32_t center = substring(qb, ix_.nbytes(), table.lo, table.len);
         for (long level = 0; level <= rt; ++level) {
-          for_each_at_radius(center, table.len, static_cast<uint32_t>(level),
-                             [&](uint32_t v) { probe(table, v, candidates_); });
+          values_at(center, table.len, static_cast<uint32_t>(level));
+          probe(table, values_, candidates_);
         }
       }
       std::sort(candidates_.begin(), candidates_.end());
       candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
-      for (uint32_t slot : candidates_) {
-        if (ix_.alive_[slot]) keep(slot, distance(qb, ix_.code(slot), ix_.nwords_));
-      }
+      verify(qb, candidates_, keep);
     }
     std::sort(hits.begin(), hits.end());
     out_d.resize(hits.size());
@@ -168,16 +197,20 @@ class MIHIndex::Query {
 
   // Exact kNN by growing the radius table by table: after table t is probed at radius rho (the
   // others at rho - 1 or rho), every stored hash within m * rho + t has been seen, so the search
-  // stops once the k-th best is that close. Falls back to a flat scan when probing would cost
-  // more than scanning everything.
+  // stops once the k-th best is that close. When the neighbors are far (a fresh upload among
+  // random hashes), the radius would explode: once the time spent passes a third of a flat
+  // scan's, or the next step alone is expected to, it falls back to a flat scan, bounding the
+  // worst case near 1.3x a flat scan.
   void knn(const uint64_t* q, TopK& top, size_t k) {
-    const auto push = [&](size_t slot, uint32_t d) { top.push(d, ix_.ids_[slot]); };
+    const auto push = [&](size_t slot, uint32_t d) {
+      if (d <= top.bound()) top.push(d, ix_.ids_[slot]);
+    };
     const size_t m = ix_.tables_.size();
     scan(q, ix_.built_, ix_.ids_.size(), push);
     if (m == 0) return scan(q, 0, ix_.built_, push);
     const auto* qb = reinterpret_cast<const uint8_t*>(q);
-    const double flat_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0).flat_nanoseconds;
-    double spent = 0;
+    const double budget_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0).flat_nanoseconds / 3;
+    const auto start = std::chrono::steady_clock::now();
     uint32_t min_len = 32;
     for (const Table& t : ix_.tables_) min_len = std::min(min_len, t.len);
     seen_.clear();
@@ -185,24 +218,21 @@ class MIHIndex::Query {
       for (size_t t = 0; t < m; ++t) {
         const Table& table = ix_.tables_[t];
         const double step = balls(table.len, rho) - balls(table.len, static_cast<long>(rho) - 1);
-        spent += step * kProbeNs;
-        if (spent > flat_ns) {  // cheaper to look at everything
+        const double spent = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+        if (spent + step * kProbeNs > budget_ns) {  // cheaper to look at everything
           top.clear();
           scan(q, 0, ix_.ids_.size(), push);
           return;
         }
         candidates_.clear();
-        for_each_at_radius(substring(qb, ix_.nbytes(), table.lo, table.len), table.len, rho,
-                           [&](uint32_t v) { probe(table, v, candidates_); });
+        values_at(substring(qb, ix_.nbytes(), table.lo, table.len), table.len, rho);
+        probe(table, values_, candidates_);
         std::sort(candidates_.begin(), candidates_.end());
         candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
         fresh_.clear();
         std::set_difference(candidates_.begin(), candidates_.end(), seen_.begin(), seen_.end(),
                             std::back_inserter(fresh_));
-        for (uint32_t slot : fresh_) {
-          if (ix_.alive_[slot]) push(slot, distance(qb, ix_.code(slot), ix_.nwords_));
-        }
-        spent += static_cast<double>(fresh_.size()) * kVerifyNs;
+        verify(qb, fresh_, push);
         merged_.clear();
         std::merge(seen_.begin(), seen_.end(), fresh_.begin(), fresh_.end(), std::back_inserter(merged_));
         seen_.swap(merged_);
@@ -213,8 +243,12 @@ class MIHIndex::Query {
   }
 
  private:
+  struct Range {
+    uint32_t begin, end, residual;
+  };
   const MIHIndex& ix_;
-  std::vector<uint32_t> candidates_, seen_, fresh_, merged_;
+  std::vector<uint32_t> candidates_, seen_, fresh_, merged_, values_;
+  std::vector<Range> ranges_;
   std::vector<uint16_t> distances_;
 };
 
