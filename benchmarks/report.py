@@ -47,7 +47,10 @@ def table(run: dict[str, Any]) -> str:
     """The Markdown table, groups in run order."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for bench in run["benchmarks"]:
-        groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+        if not bench["group"].startswith("mih-"):
+            groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+    if not groups:
+        return ""
     lines = [
         "| group | hashmatch median | faiss median | speed-up | hashmatch rate | faiss rate |",
         "|---|---:|---:|---:|---:|---:|",
@@ -66,6 +69,37 @@ def table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def mih_table(run: dict[str, Any]) -> str:
+    """Sublinear search (benchmarks/test_mih.py): every index of a group against faiss's
+    IndexBinaryMultiHash, with p99 latency, recall, build time and memory where recorded."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for bench in run["benchmarks"]:
+        if bench["group"].startswith("mih-"):
+            groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+    if not groups:
+        return ""
+    lines = [
+        "| group | index | median | p99 | vs faiss-multihash | recall | build | memory / raw |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for group, by_library in groups.items():
+        reference = by_library.get("faiss-multihash", {}).get("stats", {}).get("median")
+        for library, bench in by_library.items():
+            extra, median = bench["extra_info"], bench["stats"]["median"]
+            cells = [
+                f"`{group}`",
+                library,
+                format_time(median),
+                format_time(extra["p99_ms"] / 1e3) if "p99_ms" in extra else "-",
+                f"{reference / median:.1f}x" if reference else "-",
+                f"{extra['recall']:.4f}" if "recall" in extra else "-",
+                f"{extra['build_s']:.2f} s" if "build_s" in extra else "-",
+                f"{extra['memory_x_raw']:.2f}x" if "memory_x_raw" in extra else "-",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,8 +108,10 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    print()
-    print(table(run))
+    for part in (table(run), mih_table(run)):
+        if part:
+            print()
+            print(part)
 
 
 if __name__ == "__main__":

@@ -219,3 +219,44 @@ def test_hypothesis_matches_oracle(nbytes: int, n: int, r: int, k: int, seed: in
     r = min(r, 8 * nbytes)
     assert_same_range(index.range_search(q, r), range_search(db, ids, q, r))
     np.testing.assert_array_equal(index.search(q, k).distances, knn(db, ids, q, k)[0])
+
+
+def test_searches_during_adds_and_removes_see_whole_batches(rng: np.random.Generator) -> None:
+    import threading
+
+    index = hm.MIHIndex(64)
+    batches = [rng.integers(0, 256, (700, 8), dtype=np.uint8) for _ in range(16)]
+    q = rng.integers(0, 256, (2, 8), dtype=np.uint8)
+    errors: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            _, ids = index.search(q, 100_000, threads=1)
+            batch_of = set((ids[0] // 700).tolist())
+            for b in batch_of:  # every batch seen must be complete: no half-applied change
+                if int(np.count_nonzero(ids[0] // 700 == b)) != 700:
+                    errors.append(f"batch {b} partly visible")
+                    return
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for i, b in enumerate(batches):
+        index.add(b, ids=np.arange(700 * i, 700 * (i + 1)))
+        if i % 3 == 2:
+            index.remove(np.arange(700 * (i - 1), 700 * i))
+    done.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    assert len(index) == 700 * (16 - 5)
+
+
+def test_plan_index_prefers_mih_for_big_lists_and_small_radii() -> None:
+    big = hm.plan_index(10_000_000, 256, max_distance=31)
+    assert big.kind == "MIHIndex" and big.mih_ms < big.flat_ms and 8 <= big.substrings <= 16
+    assert hm.plan_index(1_000, 256, max_distance=31).kind == "FlatIndex"
+    assert hm.plan_index(1_000_000, 256, max_distance=200).kind == "FlatIndex"  # radius too big
+    with pytest.raises(hm.InvalidArgument, match="max_distance"):
+        hm.plan_index(10, 64, max_distance=65)

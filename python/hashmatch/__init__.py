@@ -20,7 +20,14 @@ from hashmatch.errors import (
     InvalidArgument,
     InvalidType,
 )
-from hashmatch.indexes import FlatIndex, MIHIndex, RangeSearchResult, SearchResult
+from hashmatch.indexes import (
+    FlatIndex,
+    IndexPlan,
+    MIHIndex,
+    RangeSearchResult,
+    SearchResult,
+    plan_index,
+)
 
 __version__ = "0.1.0"
 
@@ -31,6 +38,7 @@ __all__ = [
     "HashTypeMismatch",
     "HashmatchError",
     "IndexFormatError",
+    "IndexPlan",
     "InvalidArgument",
     "InvalidType",
     "MIHIndex",
@@ -44,6 +52,7 @@ __all__ = [
     "from_bits",
     "from_hex",
     "hamming",
+    "plan_index",
     "set_kernel",
     "to_bits",
     "to_hex",

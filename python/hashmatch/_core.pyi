@@ -16,6 +16,9 @@ def cdist(
     a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8], nthreads: int
 ) -> npt.NDArray[np.uint16]: ...
 def choose_substrings(bits: int, n: int, radius: int) -> int: ...
+def mih_cost(
+    bits: int, substrings: int, n: int, radius: int
+) -> tuple[float, float, float, float]: ...
 
 class IndexCore:
     def __init__(

@@ -86,6 +86,12 @@ cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
         size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
         size_t substrings() except +hm_translate_exception
     size_t c_choose_substrings "hashmatch::choose_substrings"(size_t, size_t, uint32_t) noexcept
+    cdef struct MihCost:
+        double probes
+        double candidates
+        double nanoseconds
+        double flat_nanoseconds
+    MihCost c_mih_cost "hashmatch::mih_cost"(size_t, size_t, size_t, uint32_t) noexcept
 
 
 hm_set_invalid_argument(InvalidArgument)
@@ -151,6 +157,11 @@ def cdist(const uint8_t[:, ::1] a, const uint8_t[:, ::1] b, size_t nthreads):
 
 def choose_substrings(size_t bits, size_t n, uint32_t radius):
     return c_choose_substrings(bits, n, radius)
+
+
+def mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius):
+    cdef MihCost c = c_mih_cost(bits, substrings, n, radius)
+    return c.probes, c.candidates, c.nanoseconds, c.flat_nanoseconds
 
 
 cdef class IndexCore:

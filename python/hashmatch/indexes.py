@@ -19,7 +19,7 @@ from hashmatch._validation import (
 from hashmatch.distance import check_result_size
 from hashmatch.errors import InvalidArgument, InvalidType
 
-__all__ = ["FlatIndex", "MIHIndex", "RangeSearchResult", "SearchResult"]
+__all__ = ["FlatIndex", "IndexPlan", "MIHIndex", "RangeSearchResult", "SearchResult", "plan_index"]
 
 
 class SearchResult(NamedTuple):
@@ -324,6 +324,54 @@ class MIHIndex(_ExactIndex):
             "substrings": self._fixed_substrings or None,
         }
         return (_rebuild, (MIHIndex, params, codes, ids))
+
+
+# A flat scan in a batch is compute-bound: about 0.25 ns per 64-bit word and query on the
+# reference machine (1 G PDQ comparisons/s per core); see benchmarks/RESULTS.md.
+_FLAT_BATCH_NS_PER_WORD = 0.25
+
+
+class IndexPlan(NamedTuple):
+    """Which exact index suits a range-search workload, with the cost model's estimates."""
+
+    kind: str
+    """``"MIHIndex"`` or ``"FlatIndex"``."""
+    substrings: int
+    """Tables an MIHIndex would build."""
+    mih_ms: float
+    """Estimated MIHIndex time per query, in milliseconds."""
+    flat_ms: float
+    """Estimated FlatIndex time per query within a batch, in milliseconds."""
+
+
+def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> IndexPlan:
+    """Choose between MIHIndex and FlatIndex for range queries over ``n`` stored hashes.
+
+    MIHIndex costs about the same per query alone or in a batch; a flat scan is cheapest per
+    query in big batches, so this compares MIH's estimated cost with a batched scan's: when it
+    picks MIHIndex, single queries gain even more.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> hm.plan_index(10_000_000, 256, max_distance=31).kind
+    'MIHIndex'
+    >>> hm.plan_index(2_000, 256, max_distance=31).kind
+    'FlatIndex'
+    """
+    bits = check_bits(bits)
+    radius = (
+        default_max_distance(bits)
+        if max_distance is None
+        else check_max_distance(max_distance, bits)
+    )
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise InvalidArgument(f"n: expected a non-negative integer, got {n!r}")
+    substrings = int(_core.choose_substrings(bits, int(n), radius))
+    mih_ns = _core.mih_cost(bits, substrings, int(n), radius)[2]
+    flat_ns = int(n) * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD
+    best = "MIHIndex" if mih_ns < flat_ns else "FlatIndex"
+    return IndexPlan(best, substrings, mih_ns / 1e6, flat_ns / 1e6)
 
 
 def _check_substrings(value: object, bits: int) -> int:

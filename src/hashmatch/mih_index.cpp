@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "hashmatch/dispatch.h"
 #include "hashmatch/topk.h"
@@ -378,13 +379,16 @@ void MIHIndex::rebuild() {
   const size_t m = fixed_substrings_ != 0 ? fixed_substrings_ : choose_substrings(bits_, n, expected_radius_);
   const uint32_t log2n = n > 1 ? static_cast<uint32_t>(63 - __builtin_clzll(n)) : 0;
   std::vector<Table> tables(m);
-  std::vector<uint32_t> keys(n);
   uint32_t lo = 0;
   for (size_t t = 0; t < m; ++t) {
+    tables[t].lo = lo;
+    tables[t].len = substring_len(bits_, m, t);
+    lo += tables[t].len;
+  }
+  // Tables are independent: build them on every core (a counting sort by prefix each).
+  const size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  parallel_for(m, threads_for_work(n * m * 4, threads), [&](size_t t) {
     Table& table = tables[t];
-    table.lo = lo;
-    table.len = substring_len(bits_, m, t);
-    lo += table.len;
     // About 8 entries per prefix bucket; residuals (the rest of the substring) fit a byte.
     uint32_t prefix = std::min(table.len, log2n > 3 ? log2n - 3 : 0);
     prefix = std::max(prefix, table.len > 8 ? table.len - 8 : 0);
@@ -392,6 +396,7 @@ void MIHIndex::rebuild() {
     table.starts.assign((size_t{1} << prefix) + 1, 0);
     table.residual.resize(n);
     table.slot.resize(n);
+    std::vector<uint32_t> keys(n);
     for (size_t s = 0; s < n; ++s) {
       keys[s] = substring(code(s), nbytes(), table.lo, table.len);
       ++table.starts[(keys[s] >> table.shift) + 1];
@@ -403,7 +408,7 @@ void MIHIndex::rebuild() {
       table.residual[e] = static_cast<uint8_t>(keys[s] & ((1u << table.shift) - 1u));
       table.slot[e] = static_cast<uint32_t>(s);
     }
-  }
+  });
   tables_.swap(tables);
   built_ = n;
 }
