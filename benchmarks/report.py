@@ -43,12 +43,19 @@ def header(run: dict[str, Any]) -> str:
     )
 
 
-def table(run: dict[str, Any]) -> str:
-    """The Markdown table, groups in run order."""
+def grouped(run: dict[str, Any], sublinear: bool) -> dict[str, dict[str, dict[str, Any]]]:
+    """Benchmarks by group then library, in run order: the sublinear (``mih-``) groups, or the
+    others."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for bench in run["benchmarks"]:
-        if not bench["group"].startswith("mih-"):
+        if bench["group"].startswith("mih-") == sublinear:
             groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+    return groups
+
+
+def table(run: dict[str, Any]) -> str:
+    """The Markdown table, groups in run order."""
+    groups = grouped(run, sublinear=False)
     if not groups:
         return ""
     lines = [
@@ -72,10 +79,7 @@ def table(run: dict[str, Any]) -> str:
 def mih_table(run: dict[str, Any]) -> str:
     """Sublinear search (benchmarks/test_mih.py): every index of a group against faiss's
     IndexBinaryMultiHash, with p99 latency, recall, build time and memory where recorded."""
-    groups: dict[str, dict[str, dict[str, Any]]] = {}
-    for bench in run["benchmarks"]:
-        if bench["group"].startswith("mih-"):
-            groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+    groups = grouped(run, sublinear=True)
     if not groups:
         return ""
     lines = [
