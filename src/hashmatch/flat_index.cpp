@@ -15,6 +15,17 @@ namespace {
 
 using kernels::kTileCodes;
 
+// Tile layout accessors (kernels.h). Kept out of the kernels' header: an inline function there
+// could be compiled with AVX-512 flags in an ISA file and picked by the linker for this one.
+void tile_put(uint64_t* tiles, size_t nwords, size_t i, const uint64_t* code) noexcept {
+  uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
+  for (size_t w = 0; w < nwords; ++w) tile[w * kTileCodes + i % kTileCodes] = code[w];
+}
+void tile_get(const uint64_t* tiles, size_t nwords, size_t i, uint64_t* code) noexcept {
+  const uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
+  for (size_t w = 0; w < nwords; ++w) code[w] = tile[w * kTileCodes + i % kTileCodes];
+}
+
 // Stored codes per block: about 16 KiB, so a block stays in L1 while a group of queries sweeps
 // it; whole tiles.
 size_t block_codes(size_t nwords) { return std::max<size_t>(64, 16384 / (nwords * 8)) / kTileCodes * kTileCodes; }
@@ -90,7 +101,7 @@ size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const {
   std::memcpy(ids, ids_.data(), n * sizeof(int64_t));
   std::vector<uint64_t> row(nwords_);
   for (size_t i = 0; i < n; ++i) {
-    kernels::tile_get(codes_.data(), nwords_, i, row.data());
+    tile_get(codes_.data(), nwords_, i, row.data());
     std::memcpy(codes + i * nbytes(), row.data(), nbytes());
   }
   return n;
@@ -122,7 +133,7 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
   std::vector<uint64_t> row(nwords_);
   for (size_t i = 0; i < n; ++i) {
     pad_rows(codes + i * nbytes(), 1, nbytes(), row.data());
-    kernels::tile_put(codes_.data(), nwords_, old + i, row.data());
+    tile_put(codes_.data(), nwords_, old + i, row.data());
   }
   ids_.insert(ids_.end(), ids, ids + n);
   next_id_ = std::max(next_id_, max_new + 1);

@@ -28,15 +28,6 @@ constexpr size_t kTileCodes = 8;
 /// kTileCodes * nwords words; unused slots of the last tile are zero). One vector register
 /// then holds the same word of several codes, so lane-wise popcounts add up straight into
 /// per-code distances: no transposes and no horizontal sums, whatever the width.
-inline void tile_put(uint64_t* tiles, size_t nwords, size_t i, const uint64_t* code) noexcept {
-  uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
-  for (size_t w = 0; w < nwords; ++w) tile[w * kTileCodes + i % kTileCodes] = code[w];
-}
-inline void tile_get(const uint64_t* tiles, size_t nwords, size_t i, uint64_t* code) noexcept {
-  const uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
-  for (size_t w = 0; w < nwords; ++w) code[w] = tile[w * kTileCodes + i % kTileCodes];
-}
-
 /// One query against n tiled codes (tiles starts at a tile boundary), keeping only the codes
 /// within `bound` (inclusive): writes idx[j], dist[j] for every i < n with
 /// popcount(q ^ code_i) <= bound, in increasing i, and returns how many it wrote (idx and dist
