@@ -13,6 +13,7 @@ MODULES = [
     "hashmatch.datasets",
     "hashmatch.distance",
     "hashmatch.indexes",
+    "hashmatch.io",
 ]
 
 

@@ -28,6 +28,7 @@ from hashmatch.indexes import (
     SearchResult,
     plan_index,
 )
+from hashmatch.io import load, save
 
 __version__ = "0.1.0"
 
@@ -52,7 +53,9 @@ __all__ = [
     "from_bits",
     "from_hex",
     "hamming",
+    "load",
     "plan_index",
+    "save",
     "set_kernel",
     "to_bits",
     "to_hex",
