@@ -260,3 +260,71 @@ def test_plan_index_prefers_mih_for_big_lists_and_small_radii() -> None:
     assert hm.plan_index(1_000_000, 256, max_distance=200).kind == "FlatIndex"  # radius too big
     with pytest.raises(hm.InvalidArgument, match="max_distance"):
         hm.plan_index(10, 64, max_distance=65)
+
+
+@pytest.mark.parametrize("cls", [hm.FlatIndex, hm.MIHIndex])
+def test_the_largest_id_does_not_disable_the_duplicate_check(cls: type) -> None:
+    index = cls(64)
+    index.add(np.zeros((2, 8), np.uint8), ids=[5, 2**63 - 1])
+    with pytest.raises(hm.InvalidArgument, match="already"):
+        index.add(np.ones((1, 8), np.uint8), ids=[5])
+    with pytest.raises(hm.InvalidArgument, match="already"):
+        index.add(np.ones((1, 8), np.uint8), ids=[2**63 - 1])
+    with pytest.raises(hm.InvalidArgument, match="default ids"):
+        index.add(np.ones((1, 8), np.uint8))
+    assert len(index) == 2
+
+
+def test_long_substrings_keep_memory_proportional(rng: np.random.Generator) -> None:
+    index = hm.MIHIndex(64, max_distance=1)  # the cost model picks 32-bit pieces here
+    db = random_db(rng, 2000, 8)
+    index.add(db)
+    assert index.memory_bytes() < 40 * db.nbytes
+    q = planted(rng, db, 10)
+    assert_same_range(index.range_search(q, 1), range_search(db, np.arange(2000), q, 1))
+
+
+def test_a_rebuild_that_runs_out_of_memory_leaves_the_index_exact() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import resource, numpy as np, hashmatch as hm
+        rng = np.random.default_rng(3)
+        db = rng.integers(0, 256, (3000, 8), dtype=np.uint8)
+        index = hm.MIHIndex(64, substrings=2)
+        index.add(db[:1000])
+        vm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")][0]
+        resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + (16 << 20), resource.RLIM_INFINITY))
+        index.add(db[1000:], ids=np.arange(1000, 3000))  # its rebuild cannot allocate
+        index.remove(np.arange(1100))                    # nor can this compaction
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2)
+        flat = hm.FlatIndex(64)
+        flat.add(db[1100:], ids=np.arange(1100, 3000))
+        a, b = index.range_search(db, 3), flat.range_search(db, 3)
+        assert len(index) == 1900, len(index)
+        assert np.array_equal(a.lims, b.lims) and np.array_equal(a.ids, b.ids)
+        assert np.array_equal(index.search(db, 2).ids, flat.search(db, 2).ids)
+        print("exact")
+        """
+    )
+    env = {**__import__("os").environ, "SKBUILD_EDITABLE_VERBOSE": "0"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exact" in done.stdout
+
+
+def test_knn_probing_path_on_a_large_index(rng: np.random.Generator) -> None:
+    # Large enough that the radius-growing search finishes before its time budget sends it
+    # to a flat scan, so the stopping rule (m * rho + t) is what decides the answer.
+    db = clustered(rng, 300_000, 32)
+    mih, flat = hm.MIHIndex(256), hm.FlatIndex(256)
+    mih.add(db)
+    flat.add(db)
+    q = hm.datasets.flip_bits(db[rng.integers(0, len(db), 40)], rng.integers(0, 12, 40), seed=5)
+    for k in (1, 3):
+        a, b = mih.search(q, k, threads=1), flat.search(q, k)
+        np.testing.assert_array_equal(a.distances, b.distances)
+        np.testing.assert_array_equal(a.ids, b.ids)

@@ -66,10 +66,10 @@ cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
 
     cdef cppclass ExactIndex:
         size_t bits()
-        size_t size() except +hm_translate_exception
-        int64_t next_id() except +hm_translate_exception
-        size_t memory_bytes() except +hm_translate_exception
-        size_t copy_out(size_t, int64_t*, uint8_t*) except +hm_translate_exception
+        size_t size() except +hm_translate_exception nogil
+        int64_t next_id() except +hm_translate_exception nogil
+        size_t memory_bytes() except +hm_translate_exception nogil
+        size_t copy_out(size_t, int64_t*, uint8_t*) except +hm_translate_exception nogil
         void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
         void search(const uint8_t*, size_t, size_t, KnnResults&, size_t,
                     const Interrupt&) except +hm_translate_exception nogil
@@ -84,7 +84,7 @@ cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
     cdef cppclass MIHIndex(ExactIndex):
         MIHIndex(size_t, size_t, uint32_t) except +hm_translate_exception
         size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
-        size_t substrings() except +hm_translate_exception
+        size_t substrings() except +hm_translate_exception nogil
     size_t c_choose_substrings "hashmatch::choose_substrings"(size_t, size_t, uint32_t) noexcept
     cdef struct MihCost:
         double probes
@@ -185,30 +185,48 @@ cdef class IndexCore:
     def bits(self):
         return self.index.bits()
 
+    # Every call that takes the index's lock releases the GIL first: a search holding the lock
+    # takes the GIL to poll for Ctrl-C, and a waiting writer may block new readers.
     @property
     def ntotal(self):
-        return self.index.size()
+        cdef size_t n
+        with nogil:
+            n = self.index.size()
+        return n
 
     @property
     def next_id(self):
-        return self.index.next_id()
+        cdef int64_t n
+        with nogil:
+            n = self.index.next_id()
+        return n
 
     @property
     def substrings(self):
-        return self.mih.substrings() if self.mih != NULL else 0
+        cdef size_t m = 0
+        if self.mih != NULL:
+            with nogil:
+                m = self.mih.substrings()
+        return m
 
     def memory_bytes(self):
-        return self.index.memory_bytes()
+        cdef size_t n
+        with nogil:
+            n = self.index.memory_bytes()
+        return n
 
     def contents(self):
         """(ids, codes) copies of everything stored, in insertion order."""
-        cdef size_t n = self.index.size(), nbytes = self.index.bits() // 8
+        cdef size_t n, nbytes = self.index.bits() // 8
+        with nogil:
+            n = self.index.size()
         ids = np.empty(n, dtype=np.int64)
         codes = np.empty((n, nbytes), dtype=np.uint8)
         cdef int64_t[::1] i = ids
         cdef uint8_t[:, ::1] c = codes
         if n:
-            n = self.index.copy_out(n, &i[0], &c[0, 0])
+            with nogil:
+                n = self.index.copy_out(n, &i[0], &c[0, 0])
         return ids[:n], codes[:n]
 
     def add(self, const uint8_t[:, ::1] codes, const int64_t[::1] ids):

@@ -132,7 +132,13 @@ class _ExactIndex:
         """
         codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
         if ids is None:
-            start = int(self._core.next_id)
+            start, top = int(self._core.next_id), int(np.iinfo(np.int64).max)
+            if len(codes) and (start == top or start + len(codes) - 1 > top):
+                # next_id saturates at 2**63 - 1, so there it no longer says what is free.
+                raise InvalidArgument(
+                    "ids: default ids would pass 2**63 - 1 (they continue after the largest "
+                    "stored id); pass ids= explicitly"
+                )
             id_array = np.arange(start, start + len(codes), dtype=np.int64)
         else:
             id_array = check_ids(ids, len(codes)).copy()

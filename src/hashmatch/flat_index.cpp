@@ -116,7 +116,8 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     max_new = std::max(max_new, ids[i]);
     min_new = std::min(min_new, ids[i]);
   }
-  if (n > 0 && min_new < next_id_ && !ids_.empty()) {
+  // Ids at or above next_id_ cannot collide, except once next_id_ saturates at INT64_MAX.
+  if (n > 0 && (min_new < next_id_ || next_id_ == INT64_MAX) && !ids_.empty()) {
     // Ids below the current maximum may collide: check them against a sorted copy.
     std::vector<int64_t> stored(ids_);
     std::sort(stored.begin(), stored.end());
@@ -136,7 +137,7 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     tile_put(codes_.data(), nwords_, old + i, row.data());
   }
   ids_.insert(ids_.end(), ids, ids + n);
-  next_id_ = std::max(next_id_, max_new + 1);
+  next_id_ = max_new == INT64_MAX ? INT64_MAX : std::max(next_id_, max_new + 1);
 }
 
 void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,

@@ -116,14 +116,15 @@ class MIHIndex::Query {
   // that the cache misses of many buckets overlap: prefetch every directory entry, then every
   // bucket, then read them.
   void probe(const Table& t, const std::vector<uint32_t>& values, std::vector<uint32_t>& out) {
-    for (uint32_t v : values) __builtin_prefetch(&t.starts[v >> t.shift]);
+    for (uint32_t v : values) __builtin_prefetch(&t.starts[uint64_t{v} >> t.shift]);
     ranges_.clear();
     for (uint32_t v : values) {
-      const uint32_t prefix = v >> t.shift, begin = t.starts[prefix], end = t.starts[prefix + 1];
+      const uint64_t prefix = uint64_t{v} >> t.shift;
+      const uint32_t begin = t.starts[prefix], end = t.starts[prefix + 1];
       if (begin == end) continue;
       __builtin_prefetch(&t.residual[begin]);
       __builtin_prefetch(&t.slot[begin]);
-      ranges_.push_back({begin, end, v & ((1u << t.shift) - 1u)});
+      ranges_.push_back({begin, end, residual_of(t, v)});
     }
     for (const Range& r : ranges_) {
       for (uint32_t e = r.begin; e < r.end; ++e) {
@@ -321,7 +322,8 @@ void MIHIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     max_new = std::max(max_new, ids[i]);
     min_new = std::min(min_new, ids[i]);
   }
-  if (n > 0 && min_new < next_id_ && live_ > 0) {
+  // Ids at or above next_id_ cannot collide, except once next_id_ saturates at INT64_MAX.
+  if (n > 0 && (min_new < next_id_ || next_id_ == INT64_MAX) && live_ > 0) {
     ensure_id_map();
     for (size_t i = 0; i < n; ++i) {
       const auto it = std::lower_bound(id_map_.begin(), id_map_.end(), std::make_pair(ids[i], uint32_t{0}));
@@ -338,9 +340,9 @@ void MIHIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
   ids_.insert(ids_.end(), ids, ids + n);
   alive_.insert(alive_.end(), n, 1);
   live_ += n;
-  next_id_ = std::max(next_id_, max_new + 1);
+  next_id_ = max_new == INT64_MAX ? INT64_MAX : std::max(next_id_, max_new + 1);
   id_map_dirty_ = true;
-  if (ids_.size() - built_ > std::max<size_t>(1024, built_ / 8)) rebuild();
+  if (ids_.size() - built_ > std::max<size_t>(1024, built_ / 8)) try_rebuild();
 }
 
 size_t MIHIndex::remove(const int64_t* ids, size_t n) {
@@ -355,27 +357,27 @@ size_t MIHIndex::remove(const int64_t* ids, size_t n) {
       ++removed;
     }
   }
-  if (ids_.size() - live_ > std::max<size_t>(1024, live_ / 4)) rebuild();  // compact
+  if (ids_.size() - live_ > std::max<size_t>(1024, live_ / 4)) try_rebuild();  // compact
   return removed;
 }
 
 void MIHIndex::rebuild() {
-  if (live_ != ids_.size()) {  // drop removed slots; ids stay as they are
-    size_t w = 0;
+  // Everything is built off to the side, then committed with non-throwing swaps.
+  std::vector<uint64_t> codes;
+  std::vector<int64_t> ids;
+  const bool compact = live_ != ids_.size();
+  if (compact) {  // drop removed slots; ids stay as they are
+    codes.reserve(live_ * nwords_);
+    ids.reserve(live_);
     for (size_t s = 0; s < ids_.size(); ++s) {
       if (!alive_[s]) continue;
-      if (w != s) {
-        std::memmove(codes_.data() + w * nwords_, codes_.data() + s * nwords_, nwords_ * sizeof(uint64_t));
-        ids_[w] = ids_[s];
-      }
-      alive_[w++] = 1;
+      codes.insert(codes.end(), codes_.begin() + s * nwords_, codes_.begin() + (s + 1) * nwords_);
+      ids.push_back(ids_[s]);
     }
-    codes_.resize(w * nwords_);
-    ids_.resize(w);
-    alive_.resize(w);
-    id_map_dirty_ = true;
   }
-  const size_t n = ids_.size();
+  const std::vector<uint64_t>& source = compact ? codes : codes_;
+  const size_t n = compact ? ids.size() : ids_.size();
+  const auto code_at = [&](size_t s) { return reinterpret_cast<const uint8_t*>(source.data() + s * nwords_); };
   const size_t m = fixed_substrings_ != 0 ? fixed_substrings_ : choose_substrings(bits_, n, expected_radius_);
   const uint32_t log2n = n > 1 ? static_cast<uint32_t>(63 - __builtin_clzll(n)) : 0;
   std::vector<Table> tables(m);
@@ -389,28 +391,43 @@ void MIHIndex::rebuild() {
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   parallel_for(m, threads_for_work(n * m * 4, threads), [&](size_t t) {
     Table& table = tables[t];
-    // About 8 entries per prefix bucket; residuals (the rest of the substring) fit a byte.
-    uint32_t prefix = std::min(table.len, log2n > 3 ? log2n - 3 : 0);
-    prefix = std::max(prefix, table.len > 8 ? table.len - 8 : 0);
+    // About 8 entries per prefix bucket, whatever the substring length.
+    const uint32_t prefix = std::min(table.len, log2n > 3 ? log2n - 3 : 0);
     table.shift = table.len - prefix;
     table.starts.assign((size_t{1} << prefix) + 1, 0);
     table.residual.resize(n);
     table.slot.resize(n);
     std::vector<uint32_t> keys(n);
     for (size_t s = 0; s < n; ++s) {
-      keys[s] = substring(code(s), nbytes(), table.lo, table.len);
-      ++table.starts[(keys[s] >> table.shift) + 1];
+      keys[s] = substring(code_at(s), nbytes(), table.lo, table.len);
+      ++table.starts[(uint64_t{keys[s]} >> table.shift) + 1];
     }
     for (size_t v = 1; v < table.starts.size(); ++v) table.starts[v] += table.starts[v - 1];
     std::vector<uint32_t> fill(table.starts.begin(), table.starts.end() - 1);
     for (size_t s = 0; s < n; ++s) {
-      const uint32_t e = fill[keys[s] >> table.shift]++;
-      table.residual[e] = static_cast<uint8_t>(keys[s] & ((1u << table.shift) - 1u));
+      const uint32_t e = fill[uint64_t{keys[s]} >> table.shift]++;
+      table.residual[e] = residual_of(table, keys[s]);
       table.slot[e] = static_cast<uint32_t>(s);
     }
   });
+  // Commit: nothing below throws.
+  if (compact) {
+    codes_.swap(codes);
+    ids_.swap(ids);
+    alive_.assign(n, 1);  // n <= the old size: no allocation
+    id_map_dirty_ = true;
+  }
   tables_.swap(tables);
   built_ = n;
+}
+
+void MIHIndex::try_rebuild() noexcept {
+  try {
+    rebuild();
+  } catch (...) {
+    // Out of memory (or threads): the index is unchanged and still exact, with the new hashes
+    // in the linear tail; the next add or remove tries again.
+  }
 }
 
 void MIHIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,

@@ -70,17 +70,27 @@ class MIHIndex final : public ExactIndex {
   struct Table {
     uint32_t lo = 0;       // first bit of the substring (bit 0: top bit of byte 0, as in hex)
     uint32_t len = 0;      // substring bits, <= 32
-    uint32_t shift = 0;    // residual bits: the low `shift` bits, <= 8
+    uint32_t shift = 0;    // bits below the prefix: an entry's bucket is substring >> shift
     std::vector<uint32_t> starts;   // bucket of prefix v: entries [starts[v], starts[v + 1])
-    std::vector<uint8_t> residual;  // low bits of each entry's substring
+    std::vector<uint8_t> residual;  // each entry's substring bits below the prefix, the low 8 of
+                                    // them: a filter; candidates are verified in full anyway
     std::vector<uint32_t> slot;     // each entry's slot
   };
   class Query;
 
+  /// The residual byte an entry or a probe of substring value v is filtered by.
+  static uint8_t residual_of(const Table& t, uint32_t v) noexcept {
+    return static_cast<uint8_t>(v & ((1u << (t.shift < 8 ? t.shift : 8u)) - 1u));
+  }
+
   const uint8_t* code(size_t slot) const noexcept {
     return reinterpret_cast<const uint8_t*>(codes_.data() + slot * nwords_);
   }
+  /// Compacts removed slots away and rebuilds the tables. Strong guarantee: on an exception
+  /// (out of memory) nothing has changed.
   void rebuild();
+  /// rebuild(), but a failure leaves the new hashes in the linear tail to retry later.
+  void try_rebuild() noexcept;
   void ensure_id_map() const;
 
   size_t bits_, nwords_, fixed_substrings_;
