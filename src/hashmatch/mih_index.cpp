@@ -22,11 +22,12 @@ namespace {
 // r mod m: Norouzi et al.'s refined pigeonhole), i.e. sum_{i <= r_t} C(len_t, i) buckets, each
 // holding n / 2^len_t stored hashes on average. Expected time = probes * kProbeNs + candidates *
 // kVerifyNs, against n * nwords * kScanWordNs for a flat scan. The constants were measured on a
-// Zen 3 core with the tables in DRAM: a bucket lookup is a directory read and a residual scan,
-// and a verification a random read of one code, all mostly cache misses (overlapped by the
-// staged prefetching below); a single query's flat scan streams memory at about 10 GB/s.
-constexpr double kProbeNs = 100;
-constexpr double kVerifyNs = 40;
+// Zen 3 core with the tables in DRAM, fitted to range-query latencies at 1M PDQ hashes for
+// 10 to 18 substrings: a bucket lookup (directory read and residual scan, prefetched in
+// stages) costs about 70 ns; a candidate (sorting it in, a random read of its code, the
+// distance) about 110 ns. A single query's flat scan streams memory at about 10 GB/s.
+constexpr double kProbeNs = 70;
+constexpr double kVerifyNs = 110;
 constexpr double kScanWordNs = 0.8;
 
 uint32_t substring_len(size_t bits, size_t m, size_t t) {
