@@ -1,8 +1,8 @@
 // Exact multi-index hashing (Norouzi, Punjani & Fleet, "Fast Exact Search in Hamming Space with
 // Multi-Index Hashing"): each hash is cut into m substrings, each indexed in its own table. By
 // the pigeonhole principle a hash within distance r of a query has, in some table, a substring
-// within floor(r / m) of the query's: probing those buckets finds every match, and the active
-// SIMD-free verification (a few POPCNTs per candidate) keeps only the true ones.
+// within floor(r / m) of the query's: probing those buckets finds every match, and verifying
+// each candidate (a few POPCNTs on its code) keeps only the true ones.
 #pragma once
 
 #include <cstddef>
