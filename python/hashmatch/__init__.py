@@ -13,6 +13,7 @@ from hashmatch.cpu import _check_forced_kernel, available_kernels, cpu_features,
 from hashmatch.distance import cdist, hamming
 from hashmatch.errors import (
     ChecksumError,
+    EntryNotFound,
     HashFormatError,
     HashmatchError,
     HashTypeMismatch,
@@ -29,13 +30,19 @@ from hashmatch.indexes import (
     plan_index,
 )
 from hashmatch.io import load, save
+from hashmatch.lists import HASH_TYPES, Entry, HashList
+from hashmatch.matching import Match, Matcher, MatchResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HASH_TYPES",
     "ChecksumError",
+    "Entry",
+    "EntryNotFound",
     "FlatIndex",
     "HashFormatError",
+    "HashList",
     "HashTypeMismatch",
     "HashmatchError",
     "IndexFormatError",
@@ -43,6 +50,9 @@ __all__ = [
     "InvalidArgument",
     "InvalidType",
     "MIHIndex",
+    "Match",
+    "MatchResult",
+    "Matcher",
     "RangeSearchResult",
     "SearchResult",
     "__version__",

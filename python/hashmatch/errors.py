@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "ChecksumError",
+    "EntryNotFound",
     "HashFormatError",
     "HashTypeMismatch",
     "HashmatchError",
@@ -63,3 +64,10 @@ class IndexFormatError(HashmatchError, ValueError):
 
 class ChecksumError(IndexFormatError):
     """A saved index file fails its checksum: some bytes were changed."""
+
+
+class EntryNotFound(HashmatchError, KeyError):
+    """No entry of a hash list has this id or key."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
