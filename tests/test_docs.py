@@ -14,6 +14,8 @@ MODULES = [
     "hashmatch.distance",
     "hashmatch.indexes",
     "hashmatch.io",
+    "hashmatch.lists",
+    "hashmatch.matching",
 ]
 
 

@@ -344,10 +344,10 @@ class HashList:
     --------
     >>> import hashmatch as hm
     >>> terror = hm.HashList("pdq", name="terror")
-    >>> a, b = hm.datasets.random_codes(2, 256, seed=1)
-    >>> terror.add([a, b], keys=["te:1", "te:2"], labels=["terrorism"], source="partner-a").tolist()
+    >>> db = hm.datasets.random_codes(2, 256, seed=1)
+    >>> terror.add(db, keys=["te:1", "te:2"], labels=["terrorism"], source="partner-a").tolist()
     [0, 1]
-    >>> query = hm.datasets.flip_bits(a[None], [20])
+    >>> query = hm.datasets.flip_bits(db[:1], [20])
     >>> result = terror.match(query)
     >>> result.ids.tolist(), result.distances.tolist(), result.keys.tolist()
     ([0], [20], ['te:1'])
@@ -679,11 +679,7 @@ class HashList:
             How many entries were removed (inside :meth:`batch`, how many ids and keys were
             given: they are resolved when the batch is applied).
         """
-        id_array = (
-            np.zeros(0, np.int64)
-            if ids is None
-            else check_ids(np.atleast_1d(np.asarray(ids)), np.asarray(ids).size, name="ids")
-        )
+        id_array = np.zeros(0, np.int64) if ids is None else _id_list(ids)
         key_list = [k for k in _keys(keys, 0 if keys is None else len(_seq(keys, "keys"))) if k]
         with self._write_lock:
             if self._pending is not None:
@@ -896,6 +892,17 @@ class HashList:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _id_list(ids: object) -> npt.NDArray[np.int64]:
+    """Ids given as one int, a sequence or an array (possibly empty)."""
+    if isinstance(ids, np.ndarray):
+        items: Any = ids.reshape(-1)
+    elif isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+        items = [ids]
+    else:
+        items = list(_seq(ids, "ids"))
+    return check_ids(items, len(items), name="ids")
 
 
 def _seq(value: object, name: str) -> Sequence[Any]:
