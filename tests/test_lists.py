@@ -92,7 +92,7 @@ def test_metadata_round_trips_through_compaction(rng: np.random.Generator) -> No
     )
     hl.add(db[:10] ^ 1, keys=[f"late:{i}" for i in range(10)], labels="csam")
     assert len(hl.stats()["segments"]) == 2
-    for snapshot_round in range(2):
+    for _before_and_after_compaction in range(2):
         for i in [0, 1, 5, 7, 1999]:
             e = hl.get(i)
             assert e.key == keys[i] and e.labels == tuple(sorted(labels[i]))

@@ -1,4 +1,4 @@
-"""Matcher and MatchResult: several lists, types and radii; live refresh under concurrent readers."""
+"""Matcher and MatchResult: several lists, types and radii; refreshes under concurrent readers."""
 
 from __future__ import annotations
 
