@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,12 @@ class Strings:
         """The strings at ``rows`` (``None`` for empty ones), decoded in vectorised chunks."""
         rows = _rows(rows)
         out: list[str | None] = []
+        if len(rows) <= 32:  # a query's few matches: plain slicing beats the vector setup
+            bounds = self.offsets[np.concatenate([rows, rows + 1])].tolist()
+            blob = self.blob
+            for lo, hi in zip(bounds[: len(rows)], bounds[len(rows) :], strict=True):
+                out.append(blob[lo:hi].tobytes().decode() if hi > lo else None)
+            return out
         starts, lengths = self._spans(rows)
         width = int(lengths.max()) if len(rows) else 0
         if width == 0:
@@ -137,11 +144,20 @@ class Interned:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def get(self, rows: npt.ArrayLike) -> list[Any]:
+    @cached_property
+    def _objects(self) -> npt.NDArray[np.object_]:
         table = np.empty(len(self.table), dtype=object)
         for i, value in enumerate(self.table):  # element-wise: values may be tuples
             table[i] = value
-        result: list[Any] = table[self.codes[_rows(rows)]].tolist()
+        return table
+
+    def objects(self, rows: npt.ArrayLike) -> npt.NDArray[np.object_]:
+        """The values at ``rows`` as an object array."""
+        result: npt.NDArray[np.object_] = self._objects[self.codes[rows]]
+        return result
+
+    def get(self, rows: npt.ArrayLike) -> list[Any]:
+        result: list[Any] = self.objects(_rows(rows)).tolist()
         return result
 
     def take(self, rows: npt.ArrayLike) -> Interned:

@@ -99,6 +99,13 @@ class _Segment:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def range_search(self, codes: npt.NDArray[np.uint8], radius: int, threads: int) -> Any:
+        """(lims, distances, rows) for validated queries."""
+        core = getattr(self.index, "_core", None)
+        if core is not None:  # our exact indexes: arguments are already checked
+            return core.range_search(codes, radius, threads)
+        return self.index.range_search(codes, radius, threads=threads)
+
     def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row of each id in this segment, or -1."""
         sorted_ids = self.ids if self.order is None else self.ids[self.order]
@@ -208,7 +215,17 @@ def _labels(value: object, n: int) -> list[tuple[str, ...]]:
     if shared or (isinstance(value, (tuple, list)) and not value and n != 0):
         return [_label_set(value, "labels")] * n
     items = _per_entry(value, n, "labels", lambda v: False)
-    return [_label_set(v, f"labels[{i}]") for i, v in enumerate(items)]
+    seen: dict[Any, tuple[str, ...]] = {}  # label sets repeat: normalise each one once
+    out = []
+    for i, v in enumerate(items):
+        try:
+            out.append(seen[v])
+        except (KeyError, TypeError):  # new, or unhashable (a list)
+            labels = _label_set(v, f"labels[{i}]")
+            if isinstance(v, (tuple, str, frozenset)):
+                seen[v] = labels
+            out.append(labels)
+    return out
 
 
 def check_quality(value: object, name: str) -> int | None:
@@ -229,6 +246,12 @@ def check_quality(value: object, name: str) -> int | None:
 
 def check_qualities(values: object, n: int, name: str = "qualities") -> npt.NDArray[np.int16]:
     """One quality per hash as int16, -1 where it is missing (None)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu" and values.shape == (n,):
+        bad = np.flatnonzero((values < 0) | (values > 100))
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidArgument(f"{name}[{i}]: expected a quality from 0 to 100, got {values[i]}")
+        return values.astype(np.int16)
     items = _per_entry(
         values, n, name, lambda v: v is None or isinstance(v, (int, float, np.number))
     )
@@ -587,8 +610,8 @@ class HashList:
         for segment, dead in snap.live_parts():
             if not len(segment) or not len(codes):
                 continue
-            lims, distances, rows = segment.index.range_search(codes, radius, threads=threads)
-            queries = np.repeat(selected, np.diff(lims))
+            lims, distances, rows = segment.range_search(codes, radius, threads)
+            queries = np.repeat(selected, lims[1:] - lims[:-1])
             if dead is not None and len(rows):
                 keep = ~dead[rows]
                 queries, distances, rows = queries[keep], distances[keep], rows[keep]

@@ -38,28 +38,37 @@ class Match(NamedTuple):
 
 def match_lists(per_list: Sequence[_Hits]) -> dict[str, Any]:
     """Columns of every hit of every list, ordered by (query, distance, list, id)."""
-    cols: dict[str, list[Any]] = {k: [] for k in ("query", "list", "id", "distance")}
-    meta: dict[str, list[Any]] = {"key": [], "labels": [], "source": []}
-    for number, hits in enumerate(per_list):
-        for segment, queries, distances, rows in hits:
-            cols["query"].append(queries)
-            cols["list"].append(np.full(len(rows), number, np.int32))
-            cols["id"].append(segment.ids[rows])
-            cols["distance"].append(distances.astype(np.int32, copy=False))
-            meta["key"].append(segment.columns.keys.get(rows))
-            meta["labels"].append(segment.columns.labels.get(rows))
-            meta["source"].append(segment.columns.sources.get(rows))
-    dtypes = {"query": np.int64, "list": np.int32, "id": np.int64, "distance": np.int32}
-    out: dict[str, Any] = {
-        k: np.concatenate(v) if v else np.zeros(0, dtypes[k]) for k, v in cols.items()
+    parts = [(number, *hit) for number, hits in enumerate(per_list) for hit in hits]
+    if not parts:
+        return {
+            "query": np.zeros(0, np.int64),
+            "list": np.zeros(0, np.int32),
+            "id": np.zeros(0, np.int64),
+            "distance": np.zeros(0, np.int32),
+            "key": np.zeros(0, object),
+            "labels": np.zeros(0, object),
+            "source": np.zeros(0, object),
+        }
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("query", "list", "id", "distance", "key", "labels", "source")
     }
-    order = np.lexsort((out["id"], out["list"], out["distance"], out["query"]))
-    for k in cols:
-        out[k] = out[k][order]
-    for k, parts in meta.items():
-        flat = np.empty(sum(map(len, parts)), dtype=object)
-        flat[:] = [x for part in parts for x in part] if len(flat) else []
-        out[k] = flat[order]
+    for number, segment, queries, distances, rows in parts:
+        c = segment.columns
+        keys = np.empty(len(rows), dtype=object)
+        keys[:] = c.keys.get(rows)
+        columns["query"].append(queries)
+        columns["list"].append(np.full(len(rows), number, np.int32))
+        columns["id"].append(segment.ids[rows])
+        columns["distance"].append(distances)
+        columns["key"].append(keys)
+        columns["labels"].append(c.labels.objects(rows))
+        columns["source"].append(c.sources.objects(rows))
+    out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in columns.items()}
+    # One segment with ids ascending by row (a compacted list): the index already returned
+    # (query, distance, row) order, which is the wanted order.
+    if len(parts) > 1 or parts[0][1].order is not None:
+        order = np.lexsort((out["id"], out["list"], out["distance"], out["query"]))
+        out = {k: v[order] for k, v in out.items()}
     return out
 
 
