@@ -14,6 +14,7 @@ MODULES = [
     "hashmatch.distance",
     "hashmatch.indexes",
     "hashmatch.io",
+    "hashmatch.backends",
     "hashmatch.lists",
     "hashmatch.matching",
 ]

@@ -354,3 +354,34 @@ TestListMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+@pytest.mark.parametrize(
+    ("backend", "params"),
+    [
+        ("faiss-ivf", {"nlist": 16, "nprobe": 16}),  # every list probed: exact
+        ("faiss-multihash", {}),  # 16 x 16 bits, one flip: exact up to radius 31
+        ("faiss-hnsw", {"ef_search": 512}),
+    ],
+)
+def test_faiss_backends_report_only_true_matches(
+    backend: str, params: dict[str, int], rng: np.random.Generator
+) -> None:
+    hl = hm.HashList("pdq", backend=backend, backend_params=params)
+    db = clustered(rng, 2000, 32)
+    hl.add(db, keys=[f"k{i}" for i in range(2000)], labels="x")
+    hl.add(db[:50] ^ 1)  # a small exact segment beside the faiss one
+    hl.remove([3, 4, 2001])
+    store_ids = np.array([i for i in range(2050) if i not in (3, 4, 2001)], np.int64)
+    store = np.concatenate([db, db[:50] ^ 1])[store_ids]
+    queries = db[:30]
+    got = set(result_triples(hl.match(queries)))
+    truth = set(oracle_matches(store, store_ids, queries, 31))
+    assert got <= truth  # approximate backends may miss, never invent
+    if backend != "faiss-hnsw":
+        assert got == truth
+    else:
+        assert len(got) >= 0.5 * len(truth)
+    assert hl.stats()["segments"][0]["index"].startswith("Faiss")
+    d, i = hl.search(queries, 3)
+    assert ((i >= 0) | (d == 257)).all() and 3 not in i and 4 not in i
