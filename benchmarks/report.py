@@ -31,31 +31,43 @@ def format_rate(extra: dict[str, Any]) -> str:
 
 def header(run: dict[str, Any]) -> str:
     """One line on the corpus, machine and commit behind the numbers."""
-    extra = run["benchmarks"][0]["extra_info"]
-    batch = max(b["extra_info"]["queries"] for b in run["benchmarks"])
+    described = [b["extra_info"] for b in run["benchmarks"] if "scale" in b["extra_info"]]
     cpu = run["machine_info"].get("cpu", {}).get("brand_raw", run["machine_info"]["machine"])
     commit = run.get("commit_info", {})
     revision = commit.get("id", "unknown")[:10] + (" (dirty)" if commit.get("dirty") else "")
+    corpus = ""
+    if described:
+        batch = max(e.get("queries", 0) for e in described)
+        corpus = (
+            f"Scale `{described[0]['scale']}`: {described[0]['n']:,} stored hashes, "
+            f"{batch:,} queries per batch; "
+        )
     return (
-        f"Scale `{extra['scale']}`: {extra['n']:,} stored hashes, {batch:,} queries per batch; "
-        f"{cpu}, {run['machine_info']['cpu'].get('count', '?')} CPUs; commit {revision}; "
+        f"{corpus}{cpu}, {run['machine_info']['cpu'].get('count', '?')} CPUs; commit {revision}; "
         f"{run['datetime']}."
     )
 
 
-def grouped(run: dict[str, Any], sublinear: bool) -> dict[str, dict[str, dict[str, Any]]]:
-    """Benchmarks by group then library, in run order: the sublinear (``mih-``) groups, or the
-    others."""
+def kind(group: str) -> str:
+    """``sublinear`` (test_mih, test_backends), ``list`` (test_lists) or ``flat`` (test_flat)."""
+    if group.startswith(("mih-", "backends-")):
+        return "sublinear"
+    return "list" if group.startswith("list-") else "flat"
+
+
+def grouped(run: dict[str, Any], which: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Benchmarks of one kind by group then library (or parameter), in run order."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for bench in run["benchmarks"]:
-        if bench["group"].startswith("mih-") == sublinear:
-            groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
+        if kind(bench["group"]) == which:
+            name = bench["extra_info"].get("library") or bench.get("param") or bench["name"]
+            groups.setdefault(bench["group"], {})[name] = bench
     return groups
 
 
 def table(run: dict[str, Any]) -> str:
     """The Markdown table, groups in run order."""
-    groups = grouped(run, sublinear=False)
+    groups = grouped(run, "flat")
     if not groups:
         return ""
     lines = [
@@ -79,7 +91,7 @@ def table(run: dict[str, Any]) -> str:
 def mih_table(run: dict[str, Any]) -> str:
     """Sublinear search (benchmarks/test_mih.py): every index of a group against faiss's
     IndexBinaryMultiHash, with p99 latency, recall, build time and memory where recorded."""
-    groups = grouped(run, sublinear=True)
+    groups = grouped(run, "sublinear")
     if not groups:
         return ""
     lines = [
@@ -104,6 +116,22 @@ def mih_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def list_table(run: dict[str, Any]) -> str:
+    """Hash lists (benchmarks/test_lists.py): each variant's median, and the labelled list's
+    time over the bare index's where a group has both."""
+    groups = grouped(run, "list")
+    if not groups:
+        return ""
+    lines = ["| group | variant | median | vs bare index |", "|---|---|---:|---:|"]
+    for group, variants in groups.items():
+        bare = variants.get("bare-index", {}).get("stats", {}).get("median")
+        for variant, bench in variants.items():
+            median = bench["stats"]["median"]
+            ratio = f"{median / bare:.2f}x" if bare and variant != "bare-index" else "-"
+            lines.append(f"| `{group}` | {variant} | {format_time(median)} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,7 +140,7 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    for part in (table(run), mih_table(run)):
+    for part in (table(run), mih_table(run), list_table(run)):
         if part:
             print()
             print(part)
