@@ -385,3 +385,45 @@ def test_faiss_backends_report_only_true_matches(
     assert hl.stats()["segments"][0]["index"].startswith("Faiss")
     d, i = hl.search(queries, 3)
     assert ((i >= 0) | (d == 257)).all() and 3 not in i and 4 not in i
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "hex"])
+def test_export_then_import_preserves_every_entry(
+    fmt: str, tmp_path: pytest.TempPathFactory, rng: np.random.Generator
+) -> None:
+    hl = hm.HashList("pdq")
+    n = 300
+    hl.add(
+        random_db(rng, n, 32),
+        keys=[f'k,{i}\t"q"' if i % 2 else None for i in range(n)],
+        labels=[
+            ("a b", "c") if i % 3 == 0 else ("terrorism",) if i % 3 == 1 else () for i in range(n)
+        ],
+        source=["src é" if i % 2 else None for i in range(n)],
+        quality=[None if i % 5 == 0 else i % 101 for i in range(n)],
+        extras=[{"note": f"x{i}"} if i % 4 == 0 else None for i in range(n)],
+    )
+    hl.remove([7, 8])
+    path = tmp_path / f"list.{fmt}"  # type: ignore[operator]
+    assert hl.export(path, format=fmt, chunk_size=64) == n - 2
+    back = hm.HashList.from_file(path, "pdq", format=fmt)
+    if fmt == "hex":  # hashes only; ids renumbered from 0
+        assert [e.hash for e in back.entries()] == [e.hash for e in hl.entries()]
+    else:
+        assert list(back.entries()) == list(hl.entries())
+
+
+def test_import_is_atomic_and_reports_skipped_rows(tmp_path: pytest.TempPathFactory) -> None:
+    path = tmp_path / "bad.csv"  # type: ignore[operator]
+    good = "ab" * 32
+    path.write_text(f"hash,key\n{good},a\n{'cd' * 31},b\n{'ef' * 32},c\n")
+    hl = hm.HashList("pdq")
+    with pytest.raises(hm.HashmatchError, match=r"bad\.csv:3"):
+        hl.import_file(path)
+    assert len(hl) == 0
+    result = hl.import_file(path, skip_invalid=True)
+    assert result.ids.tolist() == [0, 1] and [line for line, _ in result.skipped] == [3]
+    assert hl.get_key("c").hash == "ef" * 32
+    with pytest.raises(hm.InvalidArgument, match="already in the list"):
+        hl.import_file(path, skip_invalid=True)  # keys a and c again: nothing added
+    assert len(hl) == 2

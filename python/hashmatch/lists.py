@@ -40,7 +40,7 @@ from hashmatch.indexes import FlatIndex, MIHIndex, SearchResult, default_max_dis
 if TYPE_CHECKING:
     from hashmatch.matching import MatchResult
 
-__all__ = ["HASH_TYPES", "Entry", "HashList"]
+__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult"]
 
 HASH_TYPES: dict[str, int] = {
     "pdq": 256,
@@ -680,7 +680,10 @@ class HashList:
         with self._write_lock:
             snap = self._snapshot
             if ids is None:
-                start = snap.next_id + sum(len(a[1]) for a in self._pending_adds())
+                start = max(
+                    [snap.next_id]
+                    + [int(a[1].max()) + 1 for a in self._pending_adds() if len(a[1])]
+                )
                 if start + n - 1 > np.iinfo(np.int64).max:
                     raise InvalidArgument("ids: default ids would pass 2**63 - 1; pass ids=")
                 id_array = np.arange(start, start + n, dtype=np.int64)
@@ -903,6 +906,105 @@ class HashList:
             raise IndexFormatError(f"{path}: holds a {type(obj).__name__}, not a HashList")
         return obj
 
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str = "auto",
+        skip_invalid: bool = False,
+        progress: bool = False,
+    ) -> ImportResult:
+        """Add every entry of a hash-list file (hex, CSV or TSV; see :mod:`hashmatch.formats`)
+        in one atomic refresh, streaming it in chunks.
+
+        Ids come from the file's id column when it has one, else continue the list's. Other
+        columns become extras (as strings; empty cells are left out). A bad
+        row raises (naming file and line) and nothing is added, unless ``skip_invalid=True``:
+        then bad rows are skipped and listed in the result.
+
+        Examples
+        --------
+        >>> import os, tempfile, hashmatch as hm
+        >>> path = os.path.join(tempfile.mkdtemp(), "shared.csv")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("hash,key,labels\\n" + "ab" * 32 + ",te:1,terrorism video\\n")
+        >>> hl = hm.HashList("pdq")
+        >>> hl.import_file(path).ids.tolist(), hl.get(0).labels
+        ([0], ('terrorism', 'video'))
+        """
+        from hashmatch.formats import read_hashes
+
+        added = []
+        with self._write_lock:
+            reader = read_hashes(
+                path, format=format, bits=self._bits, skip_invalid=skip_invalid, progress=progress
+            )
+            with reader, self.batch():
+                for chunk in reader:
+                    q = chunk.qualities
+                    added.append(
+                        self.add(
+                            chunk.codes,
+                            ids=chunk.ids,
+                            keys=chunk.keys,
+                            labels=chunk.labels,
+                            source=chunk.sources,
+                            quality=None
+                            if q is None
+                            else [v if v >= 0 else None for v in q.tolist()],
+                            extras=None
+                            if chunk.extras is None
+                            else [{k: v for k, v in e.items() if v} for e in chunk.extras],
+                        )
+                    )
+        ids = np.concatenate(added) if added else np.zeros(0, np.int64)
+        return ImportResult(ids, list(reader.skipped))
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        hash_type: str = "pdq",
+        *,
+        format: str = "auto",
+        skip_invalid: bool = False,
+        progress: bool = False,
+        **options: Any,
+    ) -> HashList:
+        """A new list (``HashList(hash_type, **options)``) holding every entry of a file."""
+        hash_list = cls(hash_type, **options)
+        hash_list.import_file(path, format=format, skip_invalid=skip_invalid, progress=progress)
+        return hash_list
+
+    def export(
+        self, path: str | os.PathLike[str], *, format: str = "csv", chunk_size: int = 1_000_000
+    ) -> int:
+        """Write every entry (id order) to a hex, CSV or TSV file, atomically; CSV and TSV
+        carry ids, keys, labels, sources, qualities and extras, and :meth:`import_file` reads
+        them back. Returns the number of entries written."""
+        from hashmatch.formats import write_hashes
+
+        return write_hashes(path, self._records(chunk_size), format=format)
+
+    def _records(self, chunk_size: int) -> Iterator[Any]:
+        from hashmatch.formats import HashRecords
+
+        snap = self._snapshot
+        for segment, rows in _sorted_live(snap):
+            for lo in range(0, len(rows), chunk_size):
+                r = rows[lo : lo + chunk_size]
+                c = segment.columns
+                extras = [json.loads(e) if e else {} for e in c.extras.get(r)]
+                yield HashRecords(
+                    segment.codes[r],
+                    ids=segment.ids[r],
+                    keys=c.keys.get(r),
+                    labels=c.labels.get(r),
+                    sources=c.sources.get(r),
+                    qualities=c.quality[r],
+                    extras=[{k: _extra_text(v) for k, v in e.items()} for e in extras],
+                )
+
     def _to_sections(self) -> tuple[dict[str, Any], dict[str, Any]]:
         from hashmatch._listfile import list_sections
 
@@ -915,6 +1017,20 @@ class HashList:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class ImportResult(NamedTuple):
+    """What :meth:`HashList.import_file` added, and the rows it skipped."""
+
+    ids: npt.NDArray[np.int64]
+    """Ids of the added entries, in file order."""
+    skipped: list[tuple[int, str]]
+    """(line, reason) of each bad row skipped (``skip_invalid=True``)."""
+
+
+def _extra_text(value: object) -> str:
+    """Extras are written to text files as strings; JSON for anything but a str."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _id_list(ids: object) -> npt.NDArray[np.int64]:
