@@ -11,6 +11,7 @@ MODULES = [
     "hashmatch.codes",
     "hashmatch.cpu",
     "hashmatch.datasets",
+    "hashmatch.formats",
     "hashmatch.distance",
     "hashmatch.indexes",
     "hashmatch.io",
