@@ -91,7 +91,7 @@ FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 
 }
 
 FlatIndex::FlatIndex(size_t bits, size_t n, const uint64_t* tiles, size_t tiles_size, const int64_t* ids,
-                     size_t ids_size)
+                     size_t ids_size, int64_t next_id)
     : FlatIndex(bits) {
   require_size("ids", ids_size, n);
   require_size("tiles", tiles_size, tiled_words(n));
@@ -108,7 +108,7 @@ FlatIndex::FlatIndex(size_t bits, size_t n, const uint64_t* tiles, size_t tiles_
     tile_get(tiles, nwords_, i, row.data());
     for (uint64_t w : row) require(w == 0, "tiles", "non-zero words in the unused slots of the last tile");
   }
-  next_id_ = check_ids(ids, n);
+  next_id_ = std::max(check_ids(ids, n), next_id);
   codes_ = Array<uint64_t>::view(tiles, tiles_size);
   ids_ = Array<int64_t>::view(ids, n);
 }
@@ -125,6 +125,7 @@ size_t FlatIndex::memory_bytes() const {
 void FlatIndex::export_arrays(FlatArrays& out) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   out.n = ids_.size();
+  out.next_id = next_id_;
   out.tiles.assign(codes_.data(), codes_.data() + codes_.size());
   out.ids.assign(ids_.data(), ids_.data() + ids_.size());
 }

@@ -14,9 +14,11 @@ namespace hashmatch {
 
 /// A FlatIndex's arrays as saved: n codes in the tiled layout (kernels.h: tiles of 8 codes
 /// interleaved by 64-bit word, codes zero-padded to whole words, the last tile zero-filled,
-/// so tiled_words(n) words in all) and their ids, in insertion order.
+/// so tiled_words(n) words in all) and their ids, in insertion order; next_id is where
+/// default ids continue (it stays above removed ids, so they are not reused).
 struct FlatArrays {
   size_t n = 0;
+  int64_t next_id = 0;
   std::vector<uint64_t> tiles;
   std::vector<int64_t> ids;
 };
@@ -36,9 +38,11 @@ class FlatIndex final : public ExactIndex {
   /// @param n           number of hashes
   /// @param tiles       tiles_size words: n codes in FlatArrays' layout, 8-byte aligned
   /// @param ids         ids_size ids: non-negative and unique
+  /// @param next_id     the saved next_id; the index uses max(next_id, largest id + 1)
   /// @throws std::invalid_argument for a bad width, sizes that do not fit n and bits, non-zero
   ///         padding, misaligned arrays, or negative or duplicate ids
-  FlatIndex(size_t bits, size_t n, const uint64_t* tiles, size_t tiles_size, const int64_t* ids, size_t ids_size);
+  FlatIndex(size_t bits, size_t n, const uint64_t* tiles, size_t tiles_size, const int64_t* ids, size_t ids_size,
+            int64_t next_id);
 
   size_t bits() const noexcept override { return bits_; }
   size_t nbytes() const noexcept { return bits_ / 8; }

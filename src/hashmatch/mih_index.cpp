@@ -330,7 +330,7 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const 
     starts += count;
   }
   check_below("slot", a.slot, m * n, n);
-  next_id_ = check_ids(a.ids, n);
+  next_id_ = std::max(check_ids(a.ids, n), a.next_id);
 
   codes_ = Array<uint64_t>::view(a.rows, n * nwords_);
   ids_ = Array<int64_t>::view(a.ids, n);
@@ -528,6 +528,7 @@ void MIHIndex::export_arrays(MihArrays& out) {
   if (needs_compaction()) rebuild();
   const size_t n = ids_.size();
   out.n = n;
+  out.next_id = next_id_;
   out.tables.clear();
   out.rows.assign(codes_.data(), codes_.data() + codes_.size());
   out.ids.assign(ids_.data(), ids_.data() + n);

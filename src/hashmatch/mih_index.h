@@ -26,9 +26,11 @@ struct MihTableLayout {
 };
 
 /// An MIHIndex's arrays as saved: n hashes, all live and all in the tables (see
-/// MIHIndex::compact). Per-table arrays are concatenated in table order.
+/// MIHIndex::compact). Per-table arrays are concatenated in table order. next_id is where
+/// default ids continue (it stays above removed ids, so they are not reused).
 struct MihArrays {
   size_t n = 0;
+  int64_t next_id = 0;
   std::vector<MihTableLayout> tables;
   std::vector<uint64_t> rows;     // n codes, row-major, zero-padded to whole words
   std::vector<int64_t> ids;       // n ids
@@ -40,6 +42,7 @@ struct MihArrays {
 /// The same arrays borrowed read-only (a memory-mapped file): pointers and element counts.
 struct MihArraysView {
   size_t n = 0;
+  int64_t next_id = 0;  // the index uses max(next_id, largest id + 1)
   std::vector<MihTableLayout> tables;
   const uint64_t* rows = nullptr;
   size_t rows_size = 0;
