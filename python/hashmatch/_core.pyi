@@ -22,8 +22,15 @@ def mih_cost(
 
 class IndexCore:
     def __init__(
-        self, kind: str, bits: int, substrings: int = 0, max_distance: int = 0
+        self,
+        kind: str,
+        bits: int,
+        substrings: int = 0,
+        max_distance: int = 0,
+        saved: dict[str, Any] | None = None,
     ) -> None: ...
+    def export(self) -> dict[str, Any]: ...
+    def compact(self) -> None: ...
     @property
     def bits(self) -> int: ...
     @property

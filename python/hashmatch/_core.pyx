@@ -5,10 +5,18 @@ Callers (the pure-Python modules of this package) have already validated and nor
 argument: arrays arrive C-contiguous with the right dtype and width. Each function here only
 allocates outputs and makes one C++ call with the GIL released. Long calls poll for signals so
 Ctrl-C interrupts them.
+
+An index loaded from a file borrows the file's bytes (``IndexCore(..., saved=arrays)``): the
+C++ object holds raw pointers into the arrays, and the IndexCore holds the arrays themselves
+(``owner``) so that the memory outlives the C++ object. Cython runs ``__dealloc__`` (which
+deletes the C++ object) before it clears ``owner``, and ``no_gc_clear`` keeps the garbage
+collector from clearing ``owner`` first.
 """
+cimport cython
+from cpython.buffer cimport PyBuffer_FillInfo
 from libc.stddef cimport size_t
 from libc.string cimport memcpy
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
 from libcpp.vector cimport vector
@@ -77,14 +85,56 @@ cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
                           const Interrupt&) except +hm_translate_exception nogil
 
 cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
+    cdef cppclass FlatArrays:
+        size_t n
+        int64_t next_id
+        vector[uint64_t] tiles
+        vector[int64_t] ids
+
     cdef cppclass FlatIndex(ExactIndex):
         FlatIndex(size_t) except +hm_translate_exception
+        FlatIndex(size_t, size_t, const uint64_t*, size_t, const int64_t*, size_t, int64_t) \
+            except +hm_translate_exception nogil
+        void export_arrays(FlatArrays&) except +hm_translate_exception nogil
 
 cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
+    cdef cppclass MihTableLayout:
+        uint32_t lo
+        uint32_t len
+        uint32_t shift
+
+    cdef cppclass MihArrays:
+        size_t n
+        int64_t next_id
+        vector[MihTableLayout] tables
+        vector[uint64_t] rows
+        vector[int64_t] ids
+        vector[uint32_t] starts
+        vector[uint8_t] residual
+        vector[uint32_t] slot
+
+    cdef cppclass MihArraysView:
+        size_t n
+        int64_t next_id
+        vector[MihTableLayout] tables
+        const uint64_t* rows
+        size_t rows_size
+        const int64_t* ids
+        size_t ids_size
+        const uint32_t* starts
+        size_t starts_size
+        const uint8_t* residual
+        size_t residual_size
+        const uint32_t* slot
+        size_t slot_size
+
     cdef cppclass MIHIndex(ExactIndex):
         MIHIndex(size_t, size_t, uint32_t) except +hm_translate_exception
+        MIHIndex(size_t, size_t, uint32_t, const MihArraysView&) except +hm_translate_exception nogil
         size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
         size_t substrings() except +hm_translate_exception nogil
+        void compact() except +hm_translate_exception nogil
+        void export_arrays(MihArrays&) except +hm_translate_exception nogil
     size_t c_choose_substrings "hashmatch::choose_substrings"(size_t, size_t, uint32_t) noexcept
     cdef struct MihCost:
         double probes
@@ -164,22 +214,131 @@ def mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius):
     return c.probes, c.candidates, c.nanoseconds, c.flat_nanoseconds
 
 
-cdef class IndexCore:
-    """Owner of a C++ exact index. Use hashmatch.FlatIndex / MIHIndex, which validate arguments."""
-    cdef ExactIndex* index
-    cdef MIHIndex* mih  # the same object when it is an MIHIndex, else NULL
+cdef class _Exported:
+    """Arrays the C++ core copied out for saving, kept alive by the numpy arrays that view them."""
+    cdef FlatArrays flat
+    cdef MihArrays mih
 
-    def __cinit__(self, str kind, size_t bits, size_t substrings=0, uint32_t max_distance=0):
-        if kind == "flat":
-            self.index = new FlatIndex(bits)
-        elif kind == "mih":
-            self.mih = new MIHIndex(bits, substrings, max_distance)
-            self.index = self.mih
-        else:
+
+cdef class _Span:
+    """A read-only byte buffer over part of an owner's memory (numpy views it without a copy)."""
+    cdef object owner
+    cdef const void* data
+    cdef size_t nbytes
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, <void*>self.data, self.nbytes, 1, flags)
+
+
+cdef object _view(object owner, const void* data, size_t nbytes, dtype):
+    cdef _Span span = _Span.__new__(_Span)
+    span.owner, span.data, span.nbytes = owner, data, nbytes
+    return np.frombuffer(span, dtype=dtype)
+
+
+ctypedef fused element:
+    uint8_t
+    uint32_t
+    uint64_t
+    int64_t
+
+
+# First element of a borrowed array, NULL when it is empty (its pointer is then meaningless).
+cdef inline const element* _first(const element[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+@cython.no_gc_clear  # the garbage collector must never drop `owner` before __dealloc__ runs
+cdef class IndexCore:
+    """Owner of a C++ exact index. Use hashmatch.FlatIndex / MIHIndex, which validate arguments.
+
+    ``saved``: arrays of a saved index to borrow instead of starting empty (see
+    hashmatch.io.index_from_sections): for "flat" a dict with n, next_id, tiles (uint64) and ids
+    (int64); for "mih" n, next_id, tables (a list of (lo, len, shift)), rows (uint64), ids (int64), starts
+    (uint32), residual (uint8) and slot (uint32). They are validated by the C++ constructor
+    (InvalidArgument on any inconsistency) and kept alive as long as this object.
+    """
+    cdef ExactIndex* index
+    cdef FlatIndex* flat  # the same object when it is a FlatIndex, else NULL
+    cdef MIHIndex* mih  # the same object when it is an MIHIndex, else NULL
+    cdef object owner  # the borrowed arrays, if any; cleared after __dealloc__
+
+    def __cinit__(self, str kind, size_t bits, size_t substrings=0, uint32_t max_distance=0,
+                  dict saved=None):
+        if kind not in ("flat", "mih"):
             raise ValueError(f"unknown index kind {kind!r}")
+        if saved is not None:
+            self.owner = tuple(saved.values())
+            if kind == "flat":
+                self._borrow_flat(bits, saved["n"], saved["next_id"], saved["tiles"], saved["ids"])
+            else:
+                self._borrow_mih(bits, substrings, max_distance, saved["n"], saved["next_id"],
+                                 saved["tables"],
+                                 saved["rows"], saved["ids"], saved["starts"], saved["residual"],
+                                 saved["slot"])
+        elif kind == "flat":
+            self.flat = new FlatIndex(bits)
+        else:
+            self.mih = new MIHIndex(bits, substrings, max_distance)
+        self.index = self.flat if self.flat != NULL else <ExactIndex*>self.mih
+
+    cdef _borrow_flat(self, size_t bits, size_t n, int64_t next_id, const uint64_t[::1] tiles,
+                      const int64_t[::1] ids):
+        with nogil:
+            self.flat = new FlatIndex(bits, n, _first(tiles), tiles.shape[0], _first(ids), ids.shape[0],
+                                      next_id)
+
+    cdef _borrow_mih(self, size_t bits, size_t substrings, uint32_t max_distance, size_t n,
+                     int64_t next_id, list tables, const uint64_t[::1] rows, const int64_t[::1] ids,
+                     const uint32_t[::1] starts, const uint8_t[::1] residual,
+                     const uint32_t[::1] slot):
+        cdef MihArraysView v
+        cdef MihTableLayout layout
+        v.n = n
+        v.next_id = next_id
+        for layout.lo, layout.len, layout.shift in tables:  # table descriptions, not data
+            v.tables.push_back(layout)
+        v.rows, v.rows_size = _first(rows), rows.shape[0]
+        v.ids, v.ids_size = _first(ids), ids.shape[0]
+        v.starts, v.starts_size = _first(starts), starts.shape[0]
+        v.residual, v.residual_size = _first(residual), residual.shape[0]
+        v.slot, v.slot_size = _first(slot), slot.shape[0]
+        with nogil:
+            self.mih = new MIHIndex(bits, substrings, max_distance, v)
 
     def __dealloc__(self):
         del self.index
+
+    def export(self):
+        """Copies of the arrays for saving (an MIHIndex is compacted first), as in ``saved``."""
+        cdef _Exported e = _Exported.__new__(_Exported)
+        if self.flat != NULL:
+            with nogil:
+                self.flat.export_arrays(e.flat)
+            return {
+                "n": e.flat.n,
+                "next_id": e.flat.next_id,
+                "tiles": _view(e, e.flat.tiles.data(), e.flat.tiles.size() * 8, np.uint64),
+                "ids": _view(e, e.flat.ids.data(), e.flat.ids.size() * 8, np.int64),
+            }
+        with nogil:
+            self.mih.export_arrays(e.mih)
+        return {
+            "n": e.mih.n,
+            "next_id": e.mih.next_id,
+            "tables": [(t.lo, t.len, t.shift) for t in e.mih.tables],
+            "rows": _view(e, e.mih.rows.data(), e.mih.rows.size() * 8, np.uint64),
+            "ids": _view(e, e.mih.ids.data(), e.mih.ids.size() * 8, np.int64),
+            "starts": _view(e, e.mih.starts.data(), e.mih.starts.size() * 4, np.uint32),
+            "residual": _view(e, e.mih.residual.data(), e.mih.residual.size(), np.uint8),
+            "slot": _view(e, e.mih.slot.data(), e.mih.slot.size() * 4, np.uint32),
+        }
+
+    def compact(self):
+        if self.mih == NULL:
+            raise TypeError("this index does not support compact")
+        with nogil:
+            self.mih.compact()
 
     @property
     def bits(self):

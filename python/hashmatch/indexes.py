@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -77,12 +77,24 @@ class RangeSearchResult(NamedTuple):
         return self.distances[lo:hi], self.ids[lo:hi]
 
 
+_Index = TypeVar("_Index", bound="_ExactIndex")
+
+
 class _ExactIndex:
     """What every exact index shares: storage of hashes with int64 ids, kNN and range search."""
 
     def __init__(self, core: _core.IndexCore) -> None:
         self._bits = int(core.bits)
         self._core = core
+
+    @classmethod
+    def _from_core(cls: type[_Index], core: _core.IndexCore, **attributes: Any) -> _Index:
+        """An index of this class around an existing core (a loaded file), with ``attributes``
+        set as the constructor would have set them."""
+        index = cls.__new__(cls)
+        index.__dict__.update(attributes)
+        _ExactIndex.__init__(index, core)
+        return index
 
     @property
     def bits(self) -> int:
@@ -103,7 +115,11 @@ class _ExactIndex:
         return self.ntotal
 
     def memory_bytes(self) -> int:
-        """Bytes held by the stored hashes, their ids and any search structure."""
+        """Bytes this index allocated for its hashes, ids and search structures.
+
+        An index from :func:`hashmatch.load` reads the file's bytes in place (mapped or read
+        into memory) and counts only what it has copied since, on ``add`` or ``remove``.
+        """
         return int(self._core.memory_bytes())
 
     def add(self, hashes: object, ids: object = None) -> npt.NDArray[np.int64]:
@@ -315,6 +331,26 @@ class MIHIndex(_ExactIndex):
         """
         id_array = np.atleast_1d(np.asarray(ids))
         return int(self._core.remove(check_ids(id_array, len(id_array), name="ids")))
+
+    def compact(self) -> None:
+        """Drop removed hashes and index the recently added ones now.
+
+        Both otherwise happen automatically, once enough hashes are removed or added (until
+        then removed hashes hold memory and new ones are scanned linearly). :func:`hashmatch.save`
+        compacts before writing. A full rebuild when there is anything to do; otherwise free.
+
+        Examples
+        --------
+        >>> import hashmatch as hm
+        >>> index = hm.MIHIndex(64)
+        >>> _ = index.add(hm.datasets.random_codes(100, 64))
+        >>> index.substrings  # 100 hashes: scanned linearly until 1,025 are added
+        0
+        >>> index.compact()
+        >>> index.substrings > 0
+        True
+        """
+        self._core.compact()
 
     def __repr__(self) -> str:
         return (

@@ -41,7 +41,8 @@ class ExactIndex {
   virtual size_t size() const = 0;
   /// One more than the largest id ever stored (0 when empty): where default ids continue.
   virtual int64_t next_id() const = 0;
-  /// Bytes held by codes, ids and any search structure.
+  /// Bytes this index allocated for codes, ids and any search structure. Arrays it views in
+  /// someone else's memory (a loaded, memory-mapped file) are not counted until copied.
   virtual size_t memory_bytes() const = 0;
   /// Copies up to n stored ids and hashes (n * bits / 8 bytes), in insertion order; returns how many.
   virtual size_t copy_out(size_t n, int64_t* ids, uint8_t* codes) const = 0;

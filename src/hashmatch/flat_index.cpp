@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hashmatch/array_checks.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/topk.h"
 #include "hashmatch/word_view.h"
@@ -89,9 +90,44 @@ FlatIndex::FlatIndex(size_t bits) : bits_(bits), nwords_(words_for_bytes(bits / 
   }
 }
 
+FlatIndex::FlatIndex(size_t bits, size_t n, const uint64_t* tiles, size_t tiles_size, const int64_t* ids,
+                     size_t ids_size, int64_t next_id)
+    : FlatIndex(bits) {
+  require_size("ids", ids_size, n);
+  require_size("tiles", tiles_size, tiled_words(n));
+  require_aligned("ids", ids);
+  require_aligned("tiles", tiles);
+  // Padding: the bytes past nbytes() in each code's last word (one run of 8 codes per tile),
+  // and every word of the unused slots of the last tile.
+  const size_t tail_bytes = nbytes() % 8;
+  const uint64_t mask = tail_bytes == 0 ? 0 : ~uint64_t{0} << (8 * tail_bytes);
+  check_padding("tiles", tiles, tiles_size / (kTileCodes * nwords_), (nwords_ - 1) * kTileCodes, kTileCodes * nwords_,
+                kTileCodes, mask);
+  for (size_t i = n; i < tiles_size / nwords_; ++i) {
+    std::vector<uint64_t> row(nwords_);
+    tile_get(tiles, nwords_, i, row.data());
+    for (uint64_t w : row) require(w == 0, "tiles", "non-zero words in the unused slots of the last tile");
+  }
+  next_id_ = std::max(check_ids(ids, n), next_id);
+  codes_ = Array<uint64_t>::view(tiles, tiles_size);
+  ids_ = Array<int64_t>::view(ids, n);
+}
+
+size_t FlatIndex::tiled_words(size_t n) const noexcept {
+  return (n + kTileCodes - 1) / kTileCodes * kTileCodes * nwords_;
+}
+
 size_t FlatIndex::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  return codes_.capacity() * sizeof(uint64_t) + ids_.capacity() * sizeof(int64_t);
+  return codes_.capacity_bytes() + ids_.capacity_bytes();
+}
+
+void FlatIndex::export_arrays(FlatArrays& out) const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  out.n = ids_.size();
+  out.next_id = next_id_;
+  out.tiles.assign(codes_.data(), codes_.data() + codes_.size());
+  out.ids.assign(ids_.data(), ids_.data() + ids_.size());
 }
 
 size_t FlatIndex::copy_out(size_t n, int64_t* ids, uint8_t* codes) const {
@@ -119,7 +155,7 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
   // Ids at or above next_id_ cannot collide, except once next_id_ saturates at INT64_MAX.
   if (n > 0 && (min_new < next_id_ || next_id_ == INT64_MAX) && !ids_.empty()) {
     // Ids below the current maximum may collide: check them against a sorted copy.
-    std::vector<int64_t> stored(ids_);
+    std::vector<int64_t> stored(ids_.data(), ids_.data() + ids_.size());
     std::sort(stored.begin(), stored.end());
     for (size_t i = 0; i < n; ++i) {
       if (std::binary_search(stored.begin(), stored.end(), ids[i])) {
@@ -128,15 +164,18 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     }
   }
   const size_t old = ids_.size();
-  const size_t tiled = (old + n + kTileCodes - 1) / kTileCodes * kTileCodes;
-  ids_.reserve(old + n);  // may throw bad_alloc: nothing has changed yet
-  codes_.resize(tiled * nwords_);
+  // Copy-on-write and allocation may throw bad_alloc: the contents have not changed yet (a
+  // view copied into owned memory holds the same values).
+  std::vector<int64_t>& owned_ids = ids_.mut();
+  owned_ids.reserve(old + n);
+  std::vector<uint64_t>& owned_codes = codes_.mut();
+  owned_codes.resize(tiled_words(old + n));
   std::vector<uint64_t> row(nwords_);
   for (size_t i = 0; i < n; ++i) {
     pad_rows(codes + i * nbytes(), 1, nbytes(), row.data());
-    tile_put(codes_.data(), nwords_, old + i, row.data());
+    tile_put(owned_codes.data(), nwords_, old + i, row.data());
   }
-  ids_.insert(ids_.end(), ids, ids + n);
+  owned_ids.insert(owned_ids.end(), ids, ids + n);
   next_id_ = max_new == INT64_MAX ? INT64_MAX : std::max(next_id_, max_new + 1);
 }
 
@@ -151,6 +190,8 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
   if (nq == 0 || kk == 0) return;
   int32_t* distances = out.distances.data();
   int64_t* ids = out.ids.data();
+  const uint64_t* codes = codes_.data();
+  const int64_t* stored_ids = ids_.data();
   nthreads = threads_for_work(nq * n * nwords_, nthreads);
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
@@ -165,9 +206,9 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
       std::vector<TopK> tops;
       tops.reserve(nq);
       for (size_t q = 0; q < nq; ++q) tops.emplace_back(heaps.data() + (t * nq + q) * kk, kk);
-      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, begin, end,
+      scan_range(kern, qv, 0, nq, codes, nwords_, begin, end,
                  [&](size_t q) { return tops[q].bound(); },
-                 [&](size_t q, uint32_t d, size_t pos) { tops[q].push(d, ids_[pos]); });
+                 [&](size_t q, uint32_t d, size_t pos) { tops[q].push(d, stored_ids[pos]); });
       for (size_t q = 0; q < nq; ++q) filled[t * nq + q] = tops[q].size();
     }, interrupt);
     std::vector<Neighbor> merged(kk);
@@ -189,9 +230,9 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
     std::vector<TopK> tops;
     tops.reserve(q1 - q0);
     for (size_t q = q0; q < q1; ++q) tops.emplace_back(storage.data() + (q - q0) * kk, kk);
-    scan_range(kern, qv, q0, q1, codes_.data(), nwords_, 0, n,
+    scan_range(kern, qv, q0, q1, codes, nwords_, 0, n,
                [&](size_t q) { return tops[q - q0].bound(); },
-               [&](size_t q, uint32_t d, size_t pos) { tops[q - q0].push(d, ids_[pos]); });
+               [&](size_t q, uint32_t d, size_t pos) { tops[q - q0].push(d, stored_ids[pos]); });
     for (size_t q = q0; q < q1; ++q) tops[q - q0].write_sorted(distances + q * kk, ids + q * kk);
   }, interrupt);
 }
@@ -203,6 +244,8 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
   const auto& kern = active_kernels();
   const WordView qv(queries, nq, nbytes());
   const size_t n = ids_.size();
+  const uint64_t* codes = codes_.data();
+  const int64_t* stored_ids = ids_.data();
   const auto bound = [max_distance](size_t) { return max_distance; };
   nthreads = threads_for_work(nq * n * nwords_, nthreads);
 
@@ -211,10 +254,10 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
     std::vector<RangeResults> parts(ntasks, RangeResults(nq));
     parallel_for(ntasks, nthreads, [&](size_t t) {
       RangeResults& part = parts[t];
-      scan_range(kern, qv, 0, nq, codes_.data(), nwords_, slice_start(n, t, ntasks), slice_start(n, t + 1, ntasks), bound,
+      scan_range(kern, qv, 0, nq, codes, nwords_, slice_start(n, t, ntasks), slice_start(n, t + 1, ntasks), bound,
                  [&](size_t q, uint32_t d, size_t pos) {
                    part.distances_[q].push_back(static_cast<uint16_t>(d));
-                   part.ids_[q].push_back(ids_[pos]);
+                   part.ids_[q].push_back(stored_ids[pos]);
                  });
     }, interrupt);
     for (size_t q = 0; q < nq; ++q) {
@@ -227,9 +270,9 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
     const size_t per_task = 32;  // queries sharing each block of codes while it is in L1
     parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t t) {
       const size_t q0 = t * per_task, q1 = std::min(nq, q0 + per_task);
-      scan_range(kern, qv, q0, q1, codes_.data(), nwords_, 0, n, bound, [&](size_t q, uint32_t d, size_t pos) {
+      scan_range(kern, qv, q0, q1, codes, nwords_, 0, n, bound, [&](size_t q, uint32_t d, size_t pos) {
         out.distances_[q].push_back(static_cast<uint16_t>(d));
-        out.ids_[q].push_back(ids_[pos]);
+        out.ids_[q].push_back(stored_ids[pos]);
       });
     }, interrupt);
   }

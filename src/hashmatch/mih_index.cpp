@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "hashmatch/array_checks.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/topk.h"
 #include "hashmatch/word_view.h"
@@ -108,15 +109,30 @@ size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept {
   return best;
 }
 
-// Per-query scratch, reused across the queries of one task.
+// Per-query scratch, reused across the queries of one task. Holds raw pointers to the index's
+// arrays, taken once under the caller's shared lock: the hot loops never ask an Array whether
+// it is a view.
 class MIHIndex::Query {
+  struct TableView {
+    uint32_t lo, len, shift;
+    const uint32_t* starts;
+    const uint8_t* residual;
+    const uint32_t* slot;
+  };
+
  public:
-  explicit Query(const MIHIndex& index) : ix_(index) {}
+  explicit Query(const MIHIndex& index)
+      : ix_(index), codes_(index.codes_.data()), ids_(index.ids_.data()), alive_(index.alive_.data()) {
+    tables_.reserve(index.tables_.size());
+    for (const Table& t : index.tables_) {
+      tables_.push_back({t.lo, t.len, t.shift, t.starts.data(), t.residual.data(), t.slot.data()});
+    }
+  }
 
   // Appends the slots of table t's buckets for every substring value in `values`. Staged so
   // that the cache misses of many buckets overlap: prefetch every directory entry, then every
   // bucket, then read them.
-  void probe(const Table& t, const std::vector<uint32_t>& values, std::vector<uint32_t>& out) {
+  void probe(const TableView& t, const std::vector<uint32_t>& values, std::vector<uint32_t>& out) {
     for (uint32_t v : values) __builtin_prefetch(&t.starts[uint64_t{v} >> t.shift]);
     ranges_.clear();
     for (uint32_t v : values) {
@@ -125,7 +141,7 @@ class MIHIndex::Query {
       if (begin == end) continue;
       __builtin_prefetch(&t.residual[begin]);
       __builtin_prefetch(&t.slot[begin]);
-      ranges_.push_back({begin, end, residual_of(t, v)});
+      ranges_.push_back({begin, end, residual_of(t.shift, v)});
     }
     for (const Range& r : ranges_) {
       for (uint32_t e = r.begin; e < r.end; ++e) {
@@ -138,11 +154,11 @@ class MIHIndex::Query {
   template <class Visit>
   void verify(const uint8_t* qb, const std::vector<uint32_t>& slots, Visit&& visit) {
     constexpr size_t kAhead = 8;
-    for (size_t j = 0; j < std::min(kAhead, slots.size()); ++j) __builtin_prefetch(ix_.code(slots[j]));
+    for (size_t j = 0; j < std::min(kAhead, slots.size()); ++j) __builtin_prefetch(code(slots[j]));
     for (size_t j = 0; j < slots.size(); ++j) {
-      if (j + kAhead < slots.size()) __builtin_prefetch(ix_.code(slots[j + kAhead]));
+      if (j + kAhead < slots.size()) __builtin_prefetch(code(slots[j + kAhead]));
       const uint32_t slot = slots[j];
-      if (ix_.alive_[slot]) visit(slot, distance(qb, ix_.code(slot), ix_.nwords_));
+      if (alive_[slot]) visit(slot, distance(qb, code(slot), ix_.nwords_));
     }
   }
 
@@ -158,9 +174,9 @@ class MIHIndex::Query {
     distances_.resize(4096);
     for (size_t b0 = begin; b0 < end; b0 += distances_.size()) {
       const size_t count = std::min(distances_.size(), end - b0);
-      k.scan(q, ix_.codes_.data() + b0 * ix_.nwords_, count, ix_.nwords_, distances_.data());
+      k.scan(q, codes_ + b0 * ix_.nwords_, count, ix_.nwords_, distances_.data());
       for (size_t j = 0; j < count; ++j) {
-        if (ix_.alive_[b0 + j]) visit(b0 + j, distances_[j]);
+        if (alive_[b0 + j]) visit(b0 + j, distances_[j]);
       }
     }
   }
@@ -168,9 +184,9 @@ class MIHIndex::Query {
   void range(const uint64_t* q, uint32_t r, std::vector<uint16_t>& out_d, std::vector<int64_t>& out_id) {
     std::vector<Neighbor> hits;
     const auto keep = [&](size_t slot, uint32_t d) {
-      if (d <= r) hits.push_back({d, ix_.ids_[slot]});
+      if (d <= r) hits.push_back({d, ids_[slot]});
     };
-    const size_t m = ix_.tables_.size();
+    const size_t m = tables_.size();
     scan(q, ix_.built_, ix_.ids_.size(), keep);  // the linear tail
     const MihCost cost = mih_cost(ix_.bits_, m, ix_.built_, r);
     if (m == 0 || cost.nanoseconds >= cost.flat_nanoseconds) {
@@ -180,7 +196,7 @@ class MIHIndex::Query {
       const long rho = r / m, a = r % m;
       candidates_.clear();
       for (size_t t = 0; t < m; ++t) {
-        const Table& table = ix_.tables_[t];
+        const TableView& table = tables_[t];
         const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
         const uint32_t center = substring(qb, ix_.nbytes(), table.lo, table.len);
         for (long level = 0; level <= rt; ++level) {
@@ -206,20 +222,20 @@ class MIHIndex::Query {
   // worst case near 1.3x a flat scan.
   void knn(const uint64_t* q, TopK& top, size_t k) {
     const auto push = [&](size_t slot, uint32_t d) {
-      if (d <= top.bound()) top.push(d, ix_.ids_[slot]);
+      if (d <= top.bound()) top.push(d, ids_[slot]);
     };
-    const size_t m = ix_.tables_.size();
+    const size_t m = tables_.size();
     scan(q, ix_.built_, ix_.ids_.size(), push);
     if (m == 0) return scan(q, 0, ix_.built_, push);
     const auto* qb = reinterpret_cast<const uint8_t*>(q);
     const double budget_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0).flat_nanoseconds / 3;
     const auto start = std::chrono::steady_clock::now();
     uint32_t min_len = 32;
-    for (const Table& t : ix_.tables_) min_len = std::min(min_len, t.len);
+    for (const TableView& t : tables_) min_len = std::min(min_len, t.len);
     seen_.clear();
     for (uint32_t rho = 0; rho <= min_len; ++rho) {
       for (size_t t = 0; t < m; ++t) {
-        const Table& table = ix_.tables_[t];
+        const TableView& table = tables_[t];
         const double step = balls(table.len, rho) - balls(table.len, static_cast<long>(rho) - 1);
         const double spent = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
         if (spent + step * kProbeNs > budget_ns) {  // cheaper to look at everything
@@ -249,7 +265,15 @@ class MIHIndex::Query {
   struct Range {
     uint32_t begin, end, residual;
   };
+  const uint8_t* code(size_t slot) const noexcept {
+    return reinterpret_cast<const uint8_t*>(codes_ + slot * ix_.nwords_);
+  }
+
   const MIHIndex& ix_;
+  const uint64_t* codes_;
+  const int64_t* ids_;
+  const uint8_t* alive_;
+  std::vector<TableView> tables_;
   std::vector<uint32_t> candidates_, seen_, fresh_, merged_, values_;
   std::vector<Range> ranges_;
   std::vector<uint16_t> distances_;
@@ -263,6 +287,68 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance)
   if (substrings != 0 && (substrings > bits || (bits + substrings - 1) / substrings > 32)) {
     throw std::invalid_argument("substrings: expected a count giving substrings of 1 to 32 bits for " +
                                 std::to_string(bits) + " bits, got " + std::to_string(substrings));
+  }
+}
+
+MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& a)
+    : MIHIndex(bits, substrings, max_distance) {
+  const size_t n = a.n, m = a.tables.size();
+  require(n <= UINT32_MAX, "n", "an MIHIndex holds at most 2^32 - 1 hashes, got " + std::to_string(n));
+  require(m <= bits_ && (m > 0 || n == 0), "tables",
+          std::to_string(m) + " tables for " + std::to_string(n) + " hashes of " + std::to_string(bits_) + " bits");
+  require(fixed_substrings_ == 0 || m == fixed_substrings_ || m == 0, "tables",
+          std::to_string(m) + " tables, but the index was saved with substrings=" + std::to_string(fixed_substrings_));
+  require_size("ids", a.ids_size, n);
+  require_size("rows", a.rows_size, n * nwords_);
+  require_size("residual", a.residual_size, m * n);
+  require_size("slot", a.slot_size, m * n);
+  // The substring layout rebuild() makes: contiguous, in order, lengths bits/m (+1 for the first
+  // bits % m tables), each 1..32 bits; directories of 2^(len - shift) + 1 starts.
+  size_t starts_size = 0;
+  uint32_t lo = 0;
+  for (size_t t = 0; t < m; ++t) {
+    const MihTableLayout& l = a.tables[t];
+    const uint32_t len = substring_len(bits_, m, t);
+    require(l.lo == lo && l.len == len && len >= 1 && len <= 32 && l.shift <= l.len, "tables",
+            "table " + std::to_string(t) + " has lo=" + std::to_string(l.lo) + " len=" + std::to_string(l.len) +
+                " shift=" + std::to_string(l.shift) + ", expected lo=" + std::to_string(lo) + " len=" +
+                std::to_string(len) + " (1..32) and shift <= len");
+    lo += len;
+    starts_size += (size_t{1} << (l.len - l.shift)) + 1;
+  }
+  require_size("starts", a.starts_size, starts_size);
+  require_aligned("rows", a.rows);
+  require_aligned("ids", a.ids);
+  require_aligned("starts", a.starts);
+  require_aligned("slot", a.slot);
+  const size_t tail_bytes = nbytes() % 8;
+  check_padding("rows", a.rows, n, nwords_ - 1, nwords_, 1, tail_bytes == 0 ? 0 : ~uint64_t{0} << (8 * tail_bytes));
+  const uint32_t* starts = a.starts;
+  for (size_t t = 0; t < m; ++t) {
+    const size_t count = (size_t{1} << (a.tables[t].len - a.tables[t].shift)) + 1;
+    check_starts("starts", starts, count, n);
+    starts += count;
+  }
+  check_below("slot", a.slot, m * n, n);
+  next_id_ = std::max(check_ids(a.ids, n), a.next_id);
+
+  codes_ = Array<uint64_t>::view(a.rows, n * nwords_);
+  ids_ = Array<int64_t>::view(a.ids, n);
+  std::vector<uint8_t> alive(n, 1);
+  alive_.swap(alive);
+  live_ = built_ = n;
+  tables_.resize(m);
+  starts = a.starts;
+  for (size_t t = 0; t < m; ++t) {
+    Table& table = tables_[t];
+    table.lo = a.tables[t].lo;
+    table.len = a.tables[t].len;
+    table.shift = a.tables[t].shift;
+    const size_t count = (size_t{1} << (table.len - table.shift)) + 1;
+    table.starts = Array<uint32_t>::view(starts, count);
+    table.residual = Array<uint8_t>::view(a.residual + t * n, n);
+    table.slot = Array<uint32_t>::view(a.slot + t * n, n);
+    starts += count;
   }
 }
 
@@ -283,11 +369,9 @@ int64_t MIHIndex::next_id() const {
 
 size_t MIHIndex::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  size_t total = codes_.capacity() * sizeof(uint64_t) + ids_.capacity() * sizeof(int64_t) + alive_.capacity() +
+  size_t total = codes_.capacity_bytes() + ids_.capacity_bytes() + alive_.capacity_bytes() +
                  id_map_.capacity() * sizeof(id_map_[0]);
-  for (const Table& t : tables_) {
-    total += t.starts.capacity() * sizeof(uint32_t) + t.residual.capacity() + t.slot.capacity() * sizeof(uint32_t);
-  }
+  for (const Table& t : tables_) total += t.starts.capacity_bytes() + t.residual.capacity_bytes() + t.slot.capacity_bytes();
   return total;
 }
 
@@ -334,12 +418,17 @@ void MIHIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
     }
   }
   const size_t old = ids_.size();
-  ids_.reserve(old + n);  // may throw bad_alloc: nothing has changed yet
-  alive_.reserve(old + n);
-  codes_.resize((old + n) * nwords_);
-  pad_rows(codes, n, nbytes(), codes_.data() + old * nwords_);
-  ids_.insert(ids_.end(), ids, ids + n);
-  alive_.insert(alive_.end(), n, 1);
+  // Copy-on-write and allocation may throw bad_alloc: the contents have not changed yet (a
+  // view copied into owned memory holds the same values).
+  std::vector<int64_t>& owned_ids = ids_.mut();
+  owned_ids.reserve(old + n);
+  std::vector<uint8_t>& owned_alive = alive_.mut();
+  owned_alive.reserve(old + n);
+  std::vector<uint64_t>& owned_codes = codes_.mut();
+  owned_codes.resize((old + n) * nwords_);
+  pad_rows(codes, n, nbytes(), owned_codes.data() + old * nwords_);
+  owned_ids.insert(owned_ids.end(), ids, ids + n);
+  owned_alive.insert(owned_alive.end(), n, 1);
   live_ += n;
   next_id_ = max_new == INT64_MAX ? INT64_MAX : std::max(next_id_, max_new + 1);
   id_map_dirty_ = true;
@@ -350,10 +439,12 @@ size_t MIHIndex::remove(const int64_t* ids, size_t n) {
   std::unique_lock<std::shared_mutex> lock(mutex_);
   ensure_id_map();
   size_t removed = 0;
+  std::vector<uint8_t>* alive = nullptr;  // copied on the first removal (copy-on-write)
   for (size_t i = 0; i < n; ++i) {
     const auto it = std::lower_bound(id_map_.begin(), id_map_.end(), std::make_pair(ids[i], uint32_t{0}));
     if (it != id_map_.end() && it->first == ids[i] && alive_[it->second]) {
-      alive_[it->second] = 0;
+      if (alive == nullptr) alive = &alive_.mut();  // may throw before anything is removed
+      (*alive)[it->second] = 0;
       --live_;
       ++removed;
     }
@@ -372,13 +463,13 @@ void MIHIndex::rebuild() {
     ids.reserve(live_);
     for (size_t s = 0; s < ids_.size(); ++s) {
       if (!alive_[s]) continue;
-      codes.insert(codes.end(), codes_.begin() + s * nwords_, codes_.begin() + (s + 1) * nwords_);
+      codes.insert(codes.end(), codes_.data() + s * nwords_, codes_.data() + (s + 1) * nwords_);
       ids.push_back(ids_[s]);
     }
   }
-  const std::vector<uint64_t>& source = compact ? codes : codes_;
+  const uint64_t* source = compact ? codes.data() : codes_.data();
   const size_t n = compact ? ids.size() : ids_.size();
-  const auto code_at = [&](size_t s) { return reinterpret_cast<const uint8_t*>(source.data() + s * nwords_); };
+  const auto code_at = [&](size_t s) { return reinterpret_cast<const uint8_t*>(source + s * nwords_); };
   const size_t m = fixed_substrings_ != 0 ? fixed_substrings_ : choose_substrings(bits_, n, expected_radius_);
   const uint32_t log2n = n > 1 ? static_cast<uint32_t>(63 - __builtin_clzll(n)) : 0;
   std::vector<Table> tables(m);
@@ -395,31 +486,66 @@ void MIHIndex::rebuild() {
     // About 8 entries per prefix bucket, whatever the substring length.
     const uint32_t prefix = std::min(table.len, log2n > 3 ? log2n - 3 : 0);
     table.shift = table.len - prefix;
-    table.starts.assign((size_t{1} << prefix) + 1, 0);
-    table.residual.resize(n);
-    table.slot.resize(n);
+    std::vector<uint32_t> starts((size_t{1} << prefix) + 1, 0);
+    std::vector<uint8_t> residual(n);
+    std::vector<uint32_t> slot(n);
     std::vector<uint32_t> keys(n);
     for (size_t s = 0; s < n; ++s) {
       keys[s] = substring(code_at(s), nbytes(), table.lo, table.len);
-      ++table.starts[(uint64_t{keys[s]} >> table.shift) + 1];
+      ++starts[(uint64_t{keys[s]} >> table.shift) + 1];
     }
-    for (size_t v = 1; v < table.starts.size(); ++v) table.starts[v] += table.starts[v - 1];
-    std::vector<uint32_t> fill(table.starts.begin(), table.starts.end() - 1);
+    for (size_t v = 1; v < starts.size(); ++v) starts[v] += starts[v - 1];
+    std::vector<uint32_t> fill(starts.begin(), starts.end() - 1);
     for (size_t s = 0; s < n; ++s) {
       const uint32_t e = fill[uint64_t{keys[s]} >> table.shift]++;
-      table.residual[e] = residual_of(table, keys[s]);
-      table.slot[e] = static_cast<uint32_t>(s);
+      residual[e] = residual_of(table.shift, keys[s]);
+      slot[e] = static_cast<uint32_t>(s);
     }
+    table.starts.swap(starts);
+    table.residual.swap(residual);
+    table.slot.swap(slot);
   });
+  std::vector<uint8_t> alive;
+  if (compact) alive.assign(n, 1);  // may throw: nothing has changed yet
   // Commit: nothing below throws.
   if (compact) {
     codes_.swap(codes);
     ids_.swap(ids);
-    alive_.assign(n, 1);  // n <= the old size: no allocation
+    alive_.swap(alive);
     id_map_dirty_ = true;
   }
   tables_.swap(tables);
   built_ = n;
+}
+
+void MIHIndex::compact() {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (needs_compaction()) rebuild();
+}
+
+void MIHIndex::export_arrays(MihArrays& out) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (needs_compaction()) rebuild();
+  const size_t n = ids_.size();
+  out.n = n;
+  out.next_id = next_id_;
+  out.tables.clear();
+  out.rows.assign(codes_.data(), codes_.data() + codes_.size());
+  out.ids.assign(ids_.data(), ids_.data() + n);
+  size_t starts_size = 0;
+  for (const Table& t : tables_) starts_size += t.starts.size();
+  out.starts.clear();
+  out.starts.reserve(starts_size);
+  out.residual.clear();
+  out.residual.reserve(tables_.size() * n);
+  out.slot.clear();
+  out.slot.reserve(tables_.size() * n);
+  for (const Table& t : tables_) {
+    out.tables.push_back({t.lo, t.len, t.shift});
+    out.starts.insert(out.starts.end(), t.starts.data(), t.starts.data() + t.starts.size());
+    out.residual.insert(out.residual.end(), t.residual.data(), t.residual.data() + n);
+    out.slot.insert(out.slot.end(), t.slot.data(), t.slot.data() + n);
+  }
 }
 
 void MIHIndex::try_rebuild() noexcept {

@@ -10,9 +10,51 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "hashmatch/array.h"
 #include "hashmatch/exact_index.h"
 
 namespace hashmatch {
+
+/// Where table t's substring lies and how its directory is keyed. Substring t covers bits
+/// [lo, lo + len) of a hash (bit 0: the top bit of byte 0, as in hex); tables cover the hash in
+/// order, lengths differing by at most one (longer ones first). An entry's bucket is its
+/// substring >> shift, so the directory has 2^(len - shift) + 1 starts.
+struct MihTableLayout {
+  uint32_t lo = 0;
+  uint32_t len = 0;
+  uint32_t shift = 0;
+};
+
+/// An MIHIndex's arrays as saved: n hashes, all live and all in the tables (see
+/// MIHIndex::compact). Per-table arrays are concatenated in table order. next_id is where
+/// default ids continue (it stays above removed ids, so they are not reused).
+struct MihArrays {
+  size_t n = 0;
+  int64_t next_id = 0;
+  std::vector<MihTableLayout> tables;
+  std::vector<uint64_t> rows;     // n codes, row-major, zero-padded to whole words
+  std::vector<int64_t> ids;       // n ids
+  std::vector<uint32_t> starts;   // per table: 2^(len - shift) + 1 bucket starts, 0 .. n
+  std::vector<uint8_t> residual;  // per table: n residual bytes, in bucket order
+  std::vector<uint32_t> slot;     // per table: n slots (row numbers), in bucket order
+};
+
+/// The same arrays borrowed read-only (a memory-mapped file): pointers and element counts.
+struct MihArraysView {
+  size_t n = 0;
+  int64_t next_id = 0;  // the index uses max(next_id, largest id + 1)
+  std::vector<MihTableLayout> tables;
+  const uint64_t* rows = nullptr;
+  size_t rows_size = 0;
+  const int64_t* ids = nullptr;
+  size_t ids_size = 0;
+  const uint32_t* starts = nullptr;
+  size_t starts_size = 0;
+  const uint8_t* residual = nullptr;
+  size_t residual_size = 0;
+  const uint32_t* slot = nullptr;
+  size_t slot_size = 0;
+};
 
 /// What the cost model expects for one query (see mih_index.cpp for the model).
 struct MihCost {
@@ -37,6 +79,17 @@ class MIHIndex final : public ExactIndex {
   /// @throws std::invalid_argument for bad widths or substring counts
   MIHIndex(size_t bits, size_t substrings, uint32_t max_distance);
 
+  /// An index over borrowed, read-only arrays (a saved index, e.g. a memory-mapped file),
+  /// validated in full before use: sizes against n and bits, the table layout, bucket starts
+  /// (0, non-decreasing, ending at n), slots below n, zero code padding, alignment, and ids
+  /// (non-negative, unique). They are read in place until the first add() or remove(), which
+  /// copies what it changes (copy-on-write); the caller keeps them alive and unchanged meanwhile.
+  /// Validation guarantees memory safety, not that the tables index the codes they claim to: a
+  /// crafted file can make searches miss hashes (the file's checksums catch accidental damage).
+  /// @param substrings  as above; when non-zero the saved table count must equal it
+  /// @throws std::invalid_argument naming the first inconsistency found
+  MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& arrays);
+
   size_t bits() const noexcept override { return bits_; }
   size_t nbytes() const noexcept { return bits_ / 8; }
   /// Number of stored (not removed) hashes.
@@ -48,6 +101,13 @@ class MIHIndex final : public ExactIndex {
   size_t memory_bytes() const override;
   /// Copies up to n stored ids and hashes, in insertion order; returns how many.
   size_t copy_out(size_t n, int64_t* ids, uint8_t* codes) const override;
+
+  /// Drops removed hashes and indexes the linear tail (a full rebuild, done only when there
+  /// is something to drop or index; otherwise nothing happens). Strong guarantee: on an
+  /// exception (out of memory) the index is unchanged.
+  void compact();
+  /// compact(), then copies the arrays for saving, all under one exclusive lock.
+  void export_arrays(MihArrays& out);
 
   /// Appends n hashes; all-or-nothing. New hashes are searched linearly until the tables are
   /// rebuilt, which happens once they exceed an eighth of the indexed ones (amortised O(1)).
@@ -71,21 +131,22 @@ class MIHIndex final : public ExactIndex {
     uint32_t lo = 0;       // first bit of the substring (bit 0: top bit of byte 0, as in hex)
     uint32_t len = 0;      // substring bits, <= 32
     uint32_t shift = 0;    // bits below the prefix: an entry's bucket is substring >> shift
-    std::vector<uint32_t> starts;   // bucket of prefix v: entries [starts[v], starts[v + 1])
-    std::vector<uint8_t> residual;  // each entry's substring bits below the prefix, the low 8 of
-                                    // them: a filter; candidates are verified in full anyway
-    std::vector<uint32_t> slot;     // each entry's slot
+    Array<uint32_t> starts;   // bucket of prefix v: entries [starts[v], starts[v + 1])
+    Array<uint8_t> residual;  // each entry's substring bits below the prefix, the low 8 of
+                              // them: a filter; candidates are verified in full anyway
+    Array<uint32_t> slot;     // each entry's slot
   };
   class Query;
 
   /// The residual byte an entry or a probe of substring value v is filtered by.
-  static uint8_t residual_of(const Table& t, uint32_t v) noexcept {
-    return static_cast<uint8_t>(v & ((1u << (t.shift < 8 ? t.shift : 8u)) - 1u));
+  static uint8_t residual_of(uint32_t shift, uint32_t v) noexcept {
+    return static_cast<uint8_t>(v & ((1u << (shift < 8 ? shift : 8u)) - 1u));
   }
 
   const uint8_t* code(size_t slot) const noexcept {
     return reinterpret_cast<const uint8_t*>(codes_.data() + slot * nwords_);
   }
+  bool needs_compaction() const noexcept { return live_ != ids_.size() || built_ != ids_.size(); }
   /// Compacts removed slots away and rebuilds the tables. Strong guarantee: on an exception
   /// (out of memory) nothing has changed.
   void rebuild();
@@ -95,9 +156,9 @@ class MIHIndex final : public ExactIndex {
 
   size_t bits_, nwords_, fixed_substrings_;
   uint32_t expected_radius_;
-  std::vector<uint64_t> codes_;  // row-major, zero-padded words (random access for verification)
-  std::vector<int64_t> ids_;
-  std::vector<uint8_t> alive_;
+  Array<uint64_t> codes_;  // row-major, zero-padded words (random access for verification)
+  Array<int64_t> ids_;
+  Array<uint8_t> alive_;
   size_t live_ = 0;
   size_t built_ = 0;  // slots [0, built_) are in the tables; the rest are the linear tail
   int64_t next_id_ = 0;
