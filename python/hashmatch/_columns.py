@@ -151,7 +151,7 @@ class Interned:
             table[i] = value
         return table
 
-    def objects(self, rows: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    def objects(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
         """The values at ``rows`` as an object array."""
         result: npt.NDArray[np.object_] = self._objects[self.codes[rows]]
         return result

@@ -195,6 +195,12 @@ def _index(
             raise IndexFormatError(f"{where}: unreadable faiss index ({e})") from None
     else:
         own = {k[3:]: v for k, v in sections.items() if k.startswith("ix.")}
+        rows = own.get("ids")
+        if rows is None or len(rows) != 8 * n:
+            raise IndexFormatError(f"{where}: the index's ids are not the list's {n} rows")
+        row_ids = np.frombuffer(rows, dtype="<i8")
+        if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
+            raise IndexFormatError(f"{where}: the index refers to rows outside the list")
         index = index_from_sections(info, own, where=where)
     if len(index) != n or index.bits != hash_list.bits:
         raise IndexFormatError(

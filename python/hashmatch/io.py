@@ -505,6 +505,8 @@ def _decode_meta(section: memoryview, where: str) -> dict[str, Any]:
 
 
 def _bytes_view(buf: Buffer, name: str) -> memoryview:
+    if isinstance(buf, np.ndarray) and buf.flags.c_contiguous:  # any shape, empty ones too
+        return buf.reshape(-1).view(np.uint8).data
     try:
         view = buf.data if isinstance(buf, np.ndarray) else memoryview(buf)
     except TypeError:

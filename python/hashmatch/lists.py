@@ -1148,3 +1148,13 @@ def check_quality_threshold(value: object) -> float:
     if math.isnan(value) or not 0 <= value <= 100:
         raise InvalidArgument(f"min_quality: expected a number from 0 to 100, got {value}")
     return float(value)
+
+
+def _register() -> None:
+    from hashmatch._listfile import list_from_sections
+    from hashmatch.io import register_kind
+
+    register_kind("HashList", list_from_sections)
+
+
+_register()
