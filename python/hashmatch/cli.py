@@ -18,7 +18,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 import hashmatch as hm
 from hashmatch._validation import as_codes, check_bits, check_max_distance, check_threads
+from hashmatch.formats import _atomic_file
 
 __all__ = ["main"]
 
@@ -447,43 +447,19 @@ def _is_header(text: str) -> bool:
     return _HEADER.fullmatch(text.partition(",")[0].strip().strip("\"'").lower()) is not None
 
 
-def _new_file_mode(path: str) -> int:
-    """Permissions for ``path``: those of the file it replaces, else the umask default."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 @contextlib.contextmanager
 def _output(path: str) -> Iterator[TextIO]:
-    """Open ``path`` (``-``: stdout) for writing, atomically.
-
-    A file is written as a hidden temporary file in the same directory and renamed over
-    ``path`` only once complete, so an error or Ctrl-C never leaves a partial file there.
-    """
+    """Open ``path`` (``-``: stdout) for writing text, atomically (see formats' writer): an
+    error or Ctrl-C never leaves a partial file there."""
     if path == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
-    directory, name = os.path.split(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    except OSError as error:  # name the file asked for, not the temporary one
-        raise OSError(error.errno, error.strerror, path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _atomic_file(path) as raw:
+        file = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        yield file
+        file.flush()
+        file.detach()  # the atomic writer fsyncs and closes the binary file
 
 
 def _match_rows(
