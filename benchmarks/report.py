@@ -32,7 +32,7 @@ def format_rate(extra: dict[str, Any]) -> str:
 def header(run: dict[str, Any]) -> str:
     """One line on the corpus, machine and commit behind the numbers."""
     extra = run["benchmarks"][0]["extra_info"]
-    batch = max(b["extra_info"]["queries"] for b in run["benchmarks"])
+    batch = max(b["extra_info"].get("queries", 1) for b in run["benchmarks"])
     cpu = run["machine_info"].get("cpu", {}).get("brand_raw", run["machine_info"]["machine"])
     commit = run.get("commit_info", {})
     revision = commit.get("id", "unknown")[:10] + (" (dirty)" if commit.get("dirty") else "")
@@ -43,19 +43,25 @@ def header(run: dict[str, Any]) -> str:
     )
 
 
-def grouped(run: dict[str, Any], sublinear: bool) -> dict[str, dict[str, dict[str, Any]]]:
-    """Benchmarks by group then library, in run order: the sublinear (``mih-``) groups, or the
-    others."""
+def suite(group: str) -> str:
+    """Which table a group belongs to: "mih" (test_mih.py), "load" (test_load.py) or "flat"."""
+    if group.startswith("mih-"):
+        return "mih"
+    return "load" if group.startswith(("load-", "first-query-")) else "flat"
+
+
+def grouped(run: dict[str, Any], part: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Benchmarks of one suite by group then library (or load mode), in run order."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for bench in run["benchmarks"]:
-        if bench["group"].startswith("mih-") == sublinear:
+        if suite(bench["group"]) == part:
             groups.setdefault(bench["group"], {})[bench["extra_info"]["library"]] = bench
     return groups
 
 
 def table(run: dict[str, Any]) -> str:
     """The Markdown table, groups in run order."""
-    groups = grouped(run, sublinear=False)
+    groups = grouped(run, "flat")
     if not groups:
         return ""
     lines = [
@@ -79,7 +85,7 @@ def table(run: dict[str, Any]) -> str:
 def mih_table(run: dict[str, Any]) -> str:
     """Sublinear search (benchmarks/test_mih.py): every index of a group against faiss's
     IndexBinaryMultiHash, with p99 latency, recall, build time and memory where recorded."""
-    groups = grouped(run, sublinear=True)
+    groups = grouped(run, "mih")
     if not groups:
         return ""
     lines = [
@@ -104,6 +110,31 @@ def mih_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_table(run: dict[str, Any]) -> str:
+    """Opening saved indexes (benchmarks/test_load.py): each load mode's times, with the file's
+    size and save time."""
+    groups = grouped(run, "load")
+    if not groups:
+        return ""
+    lines = [
+        "| group | mode | median | min | file | save |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, by_mode in groups.items():
+        for mode, bench in by_mode.items():
+            extra, stats = bench["extra_info"], bench["stats"]
+            cells = [
+                f"`{group}`",
+                mode,
+                format_time(stats["median"]),
+                format_time(stats["min"]),
+                f"{extra['file_bytes'] / 1e6:,.0f} MB",
+                f"{extra['save_seconds']:.2f} s",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,7 +143,7 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    for part in (table(run), mih_table(run)):
+    for part in (table(run), mih_table(run), load_table(run)):
         if part:
             print()
             print(part)
