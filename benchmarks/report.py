@@ -49,9 +49,12 @@ def header(run: dict[str, Any]) -> str:
 
 
 def kind(group: str) -> str:
-    """``sublinear`` (test_mih, test_backends), ``list`` (test_lists) or ``flat`` (test_flat)."""
+    """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load) or
+    ``flat`` (test_flat)."""
     if group.startswith(("mih-", "backends-")):
         return "sublinear"
+    if group.startswith(("load-", "first-query-")):
+        return "load"
     return "list" if group.startswith("list-") else "flat"
 
 
@@ -132,6 +135,31 @@ def list_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_table(run: dict[str, Any]) -> str:
+    """Opening saved indexes (benchmarks/test_load.py): each load mode's times, with the file's
+    size and save time."""
+    groups = grouped(run, "load")
+    if not groups:
+        return ""
+    lines = [
+        "| group | mode | median | min | file | save |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, by_mode in groups.items():
+        for mode, bench in by_mode.items():
+            extra, stats = bench["extra_info"], bench["stats"]
+            cells = [
+                f"`{group}`",
+                mode,
+                format_time(stats["median"]),
+                format_time(stats["min"]),
+                f"{extra['file_bytes'] / 1e6:,.0f} MB",
+                f"{extra['save_seconds']:.2f} s",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,7 +168,7 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    for part in (table(run), mih_table(run), list_table(run)):
+    for part in (table(run), mih_table(run), list_table(run), load_table(run)):
         if part:
             print()
             print(part)

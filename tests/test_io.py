@@ -326,6 +326,41 @@ def test_mutating_a_mapped_index_copies_and_never_writes_the_file(
         assert path.read_bytes() == before and path.stat().st_mtime_ns == stat.st_mtime_ns
 
 
+@pytest.mark.parametrize("kind", ["flat", "mih"])
+def test_searches_during_the_first_writes_to_a_mapped_index_stay_exact(
+    kind: str, tmp_path: Path, rng: np.random.Generator
+) -> None:
+    index = build(kind, 64, "rebuilt", rng)
+    hm.save(index, tmp_path / "x.hm")
+    loaded = hm.load(tmp_path / "x.hm", mmap=True)
+    ids, codes = index.contents()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def search() -> None:
+        try:
+            while not stop.is_set():
+                found = loaded.range_search(codes[:20], 0).ids
+                assert set(ids[:20]) <= set(found.tolist())  # the originals stay findable
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for step in range(6):  # copy-on-write, then growth and a rebuild
+            loaded.add(rng.integers(0, 256, (400, 8), dtype=np.uint8))
+            if isinstance(loaded, hm.MIHIndex) and step == 2:
+                loaded.remove(ids[100:400])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert len(loaded) == len(index) + 2400 - (300 if kind == "mih" else 0)
+
+
 def test_a_mapped_file_can_be_replaced_or_deleted_while_in_use(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:

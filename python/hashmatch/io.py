@@ -301,6 +301,18 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
         inconsistent contents.
     ChecksumError
         A section or the header does not match its checksum (the file was corrupted).
+
+    Examples
+    --------
+    >>> import tempfile, os, hashmatch as hm
+    >>> path = os.path.join(tempfile.mkdtemp(), "list.hm")
+    >>> index = hm.MIHIndex(64)
+    >>> _ = index.add(hm.datasets.random_codes(5000, 64))
+    >>> hm.save(index, path)
+    >>> loaded = hm.load(path, mmap=True)
+    >>> loaded.substrings == index.substrings, loaded.memory_bytes() < index.memory_bytes() // 10
+    (True, True)
+    >>> _ = loaded.add(hm.datasets.random_codes(1, 64, seed=1))  # copies, never writes the file
     """
     where = str(path)
     sections = read_container(path, mmap=mmap, verify=verify)
