@@ -49,3 +49,45 @@ class IndexCore:
     def range_search(
         self, queries: npt.NDArray[np.uint8], max_distance: int, nthreads: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+
+def plan_join(
+    bits: int, na: int, nb: int, radius: int, self_join: bool, substrings: int = -1
+) -> dict[str, Any]: ...
+
+class JoinCore:
+    def __init__(
+        self,
+        a: npt.NDArray[np.uint8],
+        b: npt.NDArray[np.uint8] | None,
+        radius: int,
+        substrings: int = -1,
+        unit_rows: int = 0,
+    ) -> None: ...
+    @property
+    def units(self) -> int: ...
+    @property
+    def plan(self) -> dict[str, Any]: ...
+    def run(
+        self, begin: int, end: int, nthreads: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]: ...
+
+def sort_pairs(
+    i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32], d: npt.NDArray[np.uint16], ni: int, nj: int
+) -> None: ...
+def connected_components(
+    n: int, i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32]
+) -> tuple[npt.NDArray[np.int64], int]: ...
+def threshold_curve(
+    n: int,
+    i: npt.NDArray[np.uint32],
+    j: npt.NDArray[np.uint32],
+    d: npt.NDArray[np.uint16],
+    max_distance: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def medoids(
+    codes: npt.NDArray[np.uint8],
+    labels: npt.NDArray[np.int64],
+    nclusters: int,
+    max_exact: int,
+    nthreads: int,
+) -> npt.NDArray[np.int64]: ...

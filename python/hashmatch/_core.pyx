@@ -144,6 +144,47 @@ cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
     MihCost c_mih_cost "hashmatch::mih_cost"(size_t, size_t, size_t, uint32_t) noexcept
 
 
+cdef extern from "hashmatch/join.h" namespace "hashmatch":
+    cdef struct JoinSubstring:
+        uint32_t lo
+        uint32_t len
+        uint32_t radius
+
+    cdef cppclass JoinPlan:
+        cbool brute_force
+        vector[JoinSubstring] substrings
+        double mih_seconds
+        double brute_seconds
+
+    JoinPlan c_plan_join "hashmatch::plan_join"(size_t, size_t, size_t, uint32_t, cbool) \
+        except +hm_translate_exception
+    JoinPlan c_fixed_join_plan "hashmatch::fixed_join_plan"(size_t, size_t, size_t, uint32_t, cbool, size_t) \
+        except +hm_translate_exception
+
+    cdef cppclass PairBuffer:
+        vector[uint32_t] i
+        vector[uint32_t] j
+        vector[uint16_t] d
+        size_t size()
+
+    cdef cppclass Join:
+        Join(const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint32_t, const JoinPlan&, size_t) \
+            except +hm_translate_exception nogil
+        size_t units()
+        void run(size_t, size_t, size_t, const Interrupt&, PairBuffer&) except +hm_translate_exception nogil
+
+    void c_sort_pairs "hashmatch::sort_pairs"(uint32_t*, uint32_t*, uint16_t*, size_t, size_t, size_t) \
+        except +hm_translate_exception nogil
+    size_t c_connected_components "hashmatch::connected_components"(
+        size_t, const uint32_t*, const uint32_t*, size_t, int64_t*) except +hm_translate_exception nogil
+    void c_threshold_curve "hashmatch::threshold_curve"(
+        size_t, const uint32_t*, const uint32_t*, const uint16_t*, size_t, uint32_t, int64_t*, int64_t*, int64_t*
+    ) except +hm_translate_exception nogil
+    void c_medoids "hashmatch::medoids"(
+        const uint8_t*, size_t, size_t, const int64_t*, size_t, size_t, int64_t*, size_t, const Interrupt&
+    ) except +hm_translate_exception nogil
+
+
 hm_set_invalid_argument(InvalidArgument)
 
 
@@ -439,3 +480,138 @@ cdef void _write_range(RangeResults* r, int64_t[::1] lims, int32_t[::1] d, int64
     cdef int32_t dummy_d = 0
     cdef int64_t dummy_i = 0
     r.write(&lims[0], &d[0] if d.shape[0] else &dummy_d, &ids[0] if ids.shape[0] else &dummy_i)
+
+
+# --- Joins ------------------------------------------------------------------------------------
+
+cdef dict _plan_dict(JoinPlan plan):
+    cdef size_t s
+    return {
+        "method": "brute-force" if plan.brute_force else "multi-index",
+        "substrings": [
+            (plan.substrings[s].lo, plan.substrings[s].len, plan.substrings[s].radius)
+            for s in range(plan.substrings.size())
+        ],
+        "mih_seconds": plan.mih_seconds,
+        "brute_seconds": plan.brute_seconds,
+    }
+
+
+cdef JoinPlan _make_plan(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_join,
+                         long substrings) except *:
+    if substrings < 0:
+        return c_plan_join(bits, na, nb, radius, self_join)
+    return c_fixed_join_plan(bits, na, nb, radius, self_join, <size_t>substrings)
+
+
+def plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_join, long substrings=-1):
+    """The join plan as a dict; substrings < 0: the cost model's choice, 0: brute force."""
+    return _plan_dict(_make_plan(bits, na, nb, radius, self_join, substrings))
+
+
+cdef inline const uint32_t* _u32(const uint32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef class JoinCore:
+    """A self-join of `a` (b is None) or a join of `a` with `b`, run in units (see join.h).
+    Holds the input arrays, which the C++ join borrows."""
+
+    cdef Join* join
+    cdef object a
+    cdef object b
+    cdef dict _plan
+
+    def __cinit__(self, const uint8_t[:, ::1] a, object b, uint32_t radius, long substrings=-1,
+                  size_t unit_rows=0):
+        cdef const uint8_t[:, ::1] bv
+        cdef const uint8_t* pb = NULL
+        cdef size_t nb = a.shape[0]
+        cdef size_t nbytes = a.shape[1]
+        if b is not None:
+            bv = b
+            pb = _rows(bv)
+            nb = bv.shape[0]
+            if pb == NULL:
+                pb = <const uint8_t*>&nbytes  # an empty second set: any non-null pointer
+        cdef JoinPlan plan = _make_plan(nbytes * 8, a.shape[0], nb, radius, b is None, substrings)
+        self._plan = _plan_dict(plan)
+        self.a = a
+        self.b = b
+        with nogil:
+            self.join = new Join(_rows(a), a.shape[0], pb, nb, nbytes, radius, plan, unit_rows)
+
+    def __dealloc__(self):
+        del self.join
+
+    @property
+    def units(self):
+        return self.join.units()
+
+    @property
+    def plan(self):
+        return dict(self._plan)
+
+    def run(self, size_t begin, size_t end, size_t nthreads):
+        """Pairs of units [begin, end) as (i uint32, j uint32, distance uint16) arrays."""
+        cdef PairBuffer buf
+        cdef Interrupt it = _interrupt()
+        with nogil:
+            self.join.run(begin, end, nthreads, it, buf)
+        cdef size_t n = buf.size()
+        i = np.empty(n, dtype=np.uint32)
+        j = np.empty(n, dtype=np.uint32)
+        d = np.empty(n, dtype=np.uint16)
+        cdef uint32_t[::1] iv = i
+        cdef uint32_t[::1] jv = j
+        cdef uint16_t[::1] dv = d
+        if n:
+            memcpy(&iv[0], buf.i.data(), n * sizeof(uint32_t))
+            memcpy(&jv[0], buf.j.data(), n * sizeof(uint32_t))
+            memcpy(&dv[0], buf.d.data(), n * sizeof(uint16_t))
+        return i, j, d
+
+
+def sort_pairs(uint32_t[::1] i, uint32_t[::1] j, uint16_t[::1] d, size_t ni, size_t nj):
+    """Sorts pairs by (i, j) in place."""
+    if i.shape[0] > 1:
+        with nogil:
+            c_sort_pairs(&i[0], &j[0], &d[0], i.shape[0], ni, nj)
+
+
+def connected_components(size_t n, const uint32_t[::1] i, const uint32_t[::1] j):
+    """(labels int64 numbered by smallest member, number of components)."""
+    labels = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] lv = labels
+    cdef size_t count
+    with nogil:
+        count = c_connected_components(n, _u32(i), _u32(j), i.shape[0], &lv[0] if n else NULL)
+    return labels, count
+
+
+def threshold_curve(size_t n, const uint32_t[::1] i, const uint32_t[::1] j, const uint16_t[::1] d,
+                    uint32_t max_distance):
+    """Clusters, largest cluster and clustered rows for every threshold 0 .. max_distance."""
+    clusters = np.empty(max_distance + 1, dtype=np.int64)
+    largest = np.empty(max_distance + 1, dtype=np.int64)
+    clustered = np.empty(max_distance + 1, dtype=np.int64)
+    cdef int64_t[::1] cv = clusters
+    cdef int64_t[::1] lv = largest
+    cdef int64_t[::1] kv = clustered
+    cdef const uint16_t* dp = &d[0] if d.shape[0] > 0 else NULL
+    with nogil:
+        c_threshold_curve(n, _u32(i), _u32(j), dp, i.shape[0], max_distance, &cv[0], &lv[0], &kv[0])
+    return clusters, largest, clustered
+
+
+def medoids(const uint8_t[:, ::1] codes, const int64_t[::1] labels, size_t nclusters, size_t max_exact,
+            size_t nthreads):
+    """The medoid row of every cluster."""
+    out = np.empty(nclusters, dtype=np.int64)
+    cdef int64_t[::1] ov = out
+    cdef Interrupt it = _interrupt()
+    if nclusters:
+        with nogil:
+            c_medoids(_rows(codes), codes.shape[0], codes.shape[1], &labels[0], nclusters, max_exact,
+                      &ov[0], nthreads, it)
+    return out

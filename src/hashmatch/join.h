@@ -1,0 +1,119 @@
+// Exact similarity joins: every pair of hashes within a Hamming radius, either inside one set
+// (a self-join, for near-duplicate detection) or between two sets.
+//
+// Two methods, chosen by a cost model (plan_join):
+//  * a multi-index join. Each hash is cut into m substrings with per-substring radii q_s such
+//    that any pair within the radius has, in some substring s, substrings within q_s of each
+//    other (the pigeonhole bound of Norouzi et al.: with radius r = q*m + a, the first a + 1
+//    substrings get q and the rest q - 1). For each substring both sides are bucketed by the
+//    substring's value with a counting sort (codes copied in bucket order, so every bucket is a
+//    contiguous block); every bucket is then compared as a block with the buckets within q_s of
+//    it. A pair is reported only by the first substring that makes it a candidate, which is
+//    decided from the pair's XOR alone, so no pair is reported twice and no set of seen pairs is
+//    kept. Work grows with the candidates, not with n^2.
+//  * a tiled brute force over all pairs with the dispatched SIMD scan kernels (large radii,
+//    where nearly every pair is a candidate anyway), blocked so a chunk of codes stays in L2.
+//
+// Work is cut into units (a range of rows of one substring, or of the triangle) whose number
+// and bounds depend only on the data and the plan, never on threads, so results are the same
+// for any thread count; a caller runs units in batches (Join::run) to report progress, stream
+// pairs out with bounded memory and stop between batches. Within a batch the calling thread
+// polls Interrupt between units, so Ctrl-C stops a call within tens of milliseconds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "hashmatch/thread_pool.h"
+
+namespace hashmatch {
+
+/// One substring of a multi-index join: bits [lo, lo + len) of a hash in word order (bit b is
+/// bit b % 64 of the little-endian 64-bit word b / 64, i.e. of byte b / 8), probed at `radius`.
+struct JoinSubstring {
+  uint32_t lo = 0;
+  uint32_t len = 0;
+  uint32_t radius = 0;
+};
+
+/// How a join runs, with the cost model's single-thread estimates (seconds) of both methods.
+struct JoinPlan {
+  bool brute_force = true;
+  std::vector<JoinSubstring> substrings;  // the multi-index plan (empty for brute force)
+  double mih_seconds = 0;                 // best multi-index plan's estimate (inf if none fits)
+  double brute_seconds = 0;
+};
+
+/// The cheapest exact plan for joining na hashes with nb (self: na == nb, the same set).
+JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self);
+
+/// The multi-index plan with m substrings, or the brute force for m == 0.
+/// @throws std::invalid_argument if m exceeds bits or a substring would be too wide to bucket
+///         (radius > 0 needs substrings of at most 24 bits; radius 0 at most 64).
+JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, size_t m);
+
+/// Pairs found by a join: rows i (of the first set) and j (of the second), distance d.
+struct PairBuffer {
+  std::vector<uint32_t> i;
+  std::vector<uint32_t> j;
+  std::vector<uint16_t> d;
+  size_t size() const noexcept { return i.size(); }
+};
+
+class Join {
+ public:
+  /// @param a, na     the first set: na rows of nbytes bytes (borrowed for the Join's life)
+  /// @param b, nb     the second set, or b == nullptr for a self-join of a (pairs i < j)
+  /// @param radius    report pairs with distance <= radius
+  /// @param plan      from plan_join / fixed_join_plan for these sizes
+  /// @param unit_rows rows per unit of work (0: chosen from the plan)
+  /// @throws std::invalid_argument if a set has 2^32 - 1 rows or more
+  Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbytes, uint32_t radius,
+       const JoinPlan& plan, size_t unit_rows = 0);
+  ~Join();
+  Join(const Join&) = delete;
+  Join& operator=(const Join&) = delete;
+
+  /// Units of work in all; run them in increasing order for the best speed.
+  size_t units() const noexcept;
+
+  /// Runs units [begin, end) and appends their pairs to `out`, in unit order.
+  /// @throws Cancelled if the interrupt fired (out may then hold some of the batch's pairs;
+  ///         the Join stays usable)
+  void run(size_t begin, size_t end, size_t nthreads, const Interrupt& interrupt, PairBuffer& out);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// Sorts n pairs by (i, j) in place; every i < ni and j < nj (two stable counting sorts).
+void sort_pairs(uint32_t* i, uint32_t* j, uint16_t* d, size_t n, size_t ni, size_t nj);
+
+/// Connected components of the graph on n nodes with the given edges (union-find with path
+/// halving and union by size). labels[r] numbers components 0, 1, ... in order of their
+/// smallest node. Returns the number of components.
+/// @throws std::invalid_argument if an edge names a node >= n
+size_t connected_components(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges,
+                            int64_t* labels);
+
+/// How clustering changes with the threshold: for every t in [0, max_distance], with the edges
+/// of distance <= t, clusters[t] = components, largest[t] = size of the largest one, and
+/// clustered[t] = nodes in components of two or more.
+void threshold_curve(size_t n, const uint32_t* i, const uint32_t* j, const uint16_t* d,
+                     size_t nedges, uint32_t max_distance, int64_t* clusters, int64_t* largest,
+                     int64_t* clustered);
+
+/// The medoid of every cluster: the member with the smallest sum of distances to the other
+/// members (ties: the lowest row). Exact for clusters up to `max_exact` members; for larger
+/// ones the medoid among max_exact members spread evenly over the cluster, each scored against
+/// all members.
+/// @param codes   n rows of nbytes bytes
+/// @param labels  n labels in [0, nclusters)
+/// @param out     nclusters rows
+void medoids(const uint8_t* codes, size_t n, size_t nbytes, const int64_t* labels, size_t nclusters,
+             size_t max_exact, int64_t* out, size_t nthreads, const Interrupt& interrupt = {});
+
+}  // namespace hashmatch
