@@ -10,6 +10,15 @@ from __future__ import annotations
 from hashmatch import datasets
 from hashmatch.codes import from_bits, from_hex, to_bits, to_hex
 from hashmatch.cpu import _check_forced_kernel, available_kernels, cpu_features, set_kernel
+from hashmatch.dedup import (
+    Clusters,
+    JoinPlan,
+    Pairs,
+    cluster,
+    find_duplicates,
+    find_matches,
+    plan_join,
+)
 from hashmatch.distance import cdist, hamming
 from hashmatch.errors import (
     ChecksumError,
@@ -38,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "HASH_TYPES",
     "ChecksumError",
+    "Clusters",
     "Entry",
     "EntryNotFound",
     "FlatIndex",
@@ -49,22 +59,28 @@ __all__ = [
     "IndexPlan",
     "InvalidArgument",
     "InvalidType",
+    "JoinPlan",
     "MIHIndex",
     "Match",
     "MatchResult",
     "Matcher",
+    "Pairs",
     "RangeSearchResult",
     "SearchResult",
     "__version__",
     "available_kernels",
     "cdist",
+    "cluster",
     "cpu_features",
     "datasets",
+    "find_duplicates",
+    "find_matches",
     "from_bits",
     "from_hex",
     "hamming",
     "load",
     "plan_index",
+    "plan_join",
     "save",
     "set_kernel",
     "to_bits",

@@ -72,7 +72,11 @@ class JoinCore:
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]: ...
 
 def sort_pairs(
-    i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32], d: npt.NDArray[np.uint16], ni: int, nj: int
+    i: npt.NDArray[np.uint32],
+    j: npt.NDArray[np.uint32],
+    d: npt.NDArray[np.uint16],
+    ni: int,
+    nj: int,
 ) -> None: ...
 def connected_components(
     n: int, i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32]
