@@ -18,12 +18,19 @@ MODULES = [
     "hashmatch.backends",
     "hashmatch.lists",
     "hashmatch.matching",
+    "hashmatch.dedup",
+    "hashmatch.plotting",
 ]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    # Examples may use ``hm`` without importing it, as numpy's do with ``np``.
+    result = doctest.testmod(
+        module,
+        extraglobs={"hm": importlib.import_module("hashmatch")},
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0

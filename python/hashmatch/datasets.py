@@ -15,7 +15,7 @@ import numpy.typing as npt
 from hashmatch._validation import check_bits
 from hashmatch.errors import InvalidArgument
 
-__all__ = ["PlantedQueries", "flip_bits", "planted_queries", "random_codes"]
+__all__ = ["PlantedQueries", "clustered_codes", "flip_bits", "planted_queries", "random_codes"]
 
 
 def random_codes(n: int, bits: int = 256, *, seed: int = 0) -> npt.NDArray[np.uint8]:
@@ -100,3 +100,75 @@ def planted_queries(
     distance[planted] = rng.integers(0, max_distance + 1, n_planted)
     queries[planted] = flip_bits(database[source[planted]], distance[planted], seed=seed + 1)
     return PlantedQueries(queries, source, distance)
+
+
+def clustered_codes(
+    n: int,
+    bits: int = 256,
+    *,
+    duplicates: float = 0.3,
+    max_flips: int | None = None,
+    skew: float = 0.0,
+    seed: int = 0,
+) -> npt.NDArray[np.uint8]:
+    """A media collection with near-duplicate clusters: ``n`` hashes of which a fraction are
+    re-uploads (copies of other hashes with up to ``max_flips`` random bits flipped).
+
+    Parameters
+    ----------
+    n : int
+        Hashes.
+    bits : int, optional
+        Width (256: PDQ; 64: pHash).
+    duplicates : float, optional
+        Fraction of the hashes that are copies, in ``[0, 1)``.
+    max_flips : int, optional
+        Bits flipped per copy are uniform in ``[0, max_flips]`` (a flip may undo another, so
+        a copy is at most that far from its source). Default ``bits // 16`` (16 for PDQ).
+    skew : float, optional
+        0: every hash is equally likely to be copied. Above 0, copies favour a few popular
+        sources (probability of source ``k`` proportional to ``1 / (k + 1) ** skew``), giving
+        a heavy tail of big clusters, as viral media do.
+    seed : int, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, bits // 8)`` uint8 codes; copies are spread at random positions.
+
+    Examples
+    --------
+    >>> codes = hm.datasets.clustered_codes(1000, 64, seed=1)
+    >>> len(hm.find_duplicates(codes, 4)) > 250
+    True
+    """
+    bits = check_bits(bits)
+    if not 0 <= duplicates < 1:
+        raise InvalidArgument(f"duplicates: expected a fraction in [0, 1), got {duplicates}")
+    flips = bits // 16 if max_flips is None else int(max_flips)
+    if not 0 <= flips <= bits:
+        raise InvalidArgument(f"max_flips: expected an integer in [0, {bits}], got {max_flips}")
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (n, bits // 8), dtype=np.uint8)
+    copies = int(n * duplicates)
+    originals = n - copies
+    if copies == 0 or originals == 0:
+        return codes
+    if skew > 0:
+        weights = 1.0 / np.arange(1, originals + 1, dtype=np.float64) ** skew
+        sources = rng.choice(originals, size=copies, p=weights / weights.sum())
+    else:
+        sources = rng.integers(0, originals, copies)
+    chunk = 1 << 18
+    for start in range(0, copies, chunk):  # bounded temporary memory at 10M hashes
+        src = sources[start : start + chunk]
+        block = codes[src].copy()
+        if flips:
+            count = rng.integers(0, flips + 1, len(src))
+            positions = rng.integers(0, bits, (len(src), flips))
+            for f in range(flips):
+                rows = np.flatnonzero(count > f)
+                byte, bit = np.divmod(positions[rows, f], 8)
+                block[rows, byte] ^= (0x80 >> bit).astype(np.uint8)
+        codes[originals + start : originals + start + len(src)] = block
+    return codes[rng.permutation(n)]
