@@ -1,8 +1,10 @@
-"""The ``hashmatch`` command: ``demo``, ``match`` and ``info``.
+"""The ``hashmatch`` command: ``demo``, ``match``, ``dedup`` and ``info``.
 
 ``hashmatch demo`` searches a synthetic PDQ-like corpus with planted near-duplicates and checks
 that every one is found; ``hashmatch match LIST QUERIES`` writes every (query, list) pair of
-hashes within a Hamming distance as CSV; ``hashmatch info`` reports the kernel in use.
+hashes within a Hamming distance as CSV; ``hashmatch dedup FILE`` finds every pair of
+near-duplicate hashes in one file and groups them into clusters (:func:`hashmatch.find_duplicates`,
+:func:`hashmatch.cluster`); ``hashmatch info`` reports the kernel in use.
 
 Exit codes: 0 success, 1 a demo check failed, 2 bad arguments or input, 130 interrupted,
 141 stdout closed early (e.g. ``hashmatch match ... | head``).
@@ -21,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import Protocol, TextIO, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +31,8 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 import hashmatch as hm
 from hashmatch._validation import as_codes, check_bits, check_max_distance, check_threads
-from hashmatch.formats import _atomic_file
+from hashmatch.formats import HashRecords, _atomic_file, read_hashes
+from hashmatch.indexes import default_max_distance
 
 __all__ = ["main"]
 
@@ -42,6 +45,11 @@ KNN_QUERIES = 1_000
 KNN_K = 10
 MAX_REASONS = 5  # skipped rows quoted on stderr
 CSV_HEADER = ("query_id", "list_id", "distance", "query_hash", "list_hash")
+PAIRS_HEADER = ("id_a", "id_b", "distance")
+CLUSTERS_HEADER = ("id", "cluster", "size", "representative")
+WRITE_CHUNK = 100_000  # CSV rows formatted at a time by dedup
+SUMMARY_PAIRS = 5  # pairs quoted by dedup's summary
+DEMO_DEDUP = 100_000  # most clustered hashes the demo deduplicates
 # A first line whose first field is a column name such as hash, pdq_hash or signal_type. Such a
 # word has letters beyond f, so it can never be a valid hex hash that would be lost.
 _HEADER = re.compile(r"[a-z_ ]*(?:hash|signal|pdq)[a-z_ ]*")
@@ -236,8 +244,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     passed = tally.planted_found == tally.planted and knn.ok == knn.planted
     report = _demo_report(db, truth, radius, threads, timings, tally, knn, passed)
     report.insert(4, f"index       {_describe_index(index, plan)}")
+    report.insert(report.index("examples    (planted pairs found)"), _demo_dedup(args, radius))
     print("\n".join(report))
     return 0 if passed else 1
+
+
+def _demo_dedup(args: argparse.Namespace, radius: int) -> str:
+    """One report line: ``hashmatch dedup``'s join and clustering on synthetic re-uploads."""
+    n = min(args.n, DEMO_DEDUP)
+    codes = hm.datasets.clustered_codes(n, args.bits, seed=args.seed + 2)
+    t0 = time.perf_counter()
+    pairs = hm.find_duplicates(
+        codes, radius, threads=args.threads, progress=_progress(args.progress)
+    )
+    clusters = hm.cluster(pairs, threads=args.threads)
+    seconds = time.perf_counter() - t0
+    stats = _DedupStats.of(clusters)
+    return (
+        f"dedup       {n:,} hashes, 30% near-duplicate copies: {stats.pairs:,} pairs,"
+        f" {stats.with_duplicates:,} clusters with duplicates (largest {stats.largest})"
+        f" in {_seconds(seconds)} ({pairs.plan.method})"
+    )
 
 
 def _demo_report(
@@ -516,6 +543,291 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- dedup
+
+
+@dataclass
+class _DedupInput:
+    """The hashes of the file to deduplicate, with what identifies and ranks them."""
+
+    codes: Codes
+    labels: npt.NDArray[np.int64] | list[str] | None  # ids, keys, or None: row numbers
+    id_source: str  # where the ids come from, for the reports
+    qualities: npt.NDArray[np.int16] | None
+    quality_column: str | None
+    format: str
+    skipped: list[tuple[int, str]]
+
+    def ids(self, rows: npt.NDArray[np.int64]) -> list[int] | list[str]:
+        """The ids of ``rows``, as written to the CSV files."""
+        if self.labels is None:
+            return cast(list[int], rows.tolist())
+        if isinstance(self.labels, np.ndarray):
+            return cast(list[int], self.labels[rows].tolist())
+        keys = self.labels
+        return [keys[row] for row in rows.tolist()]
+
+
+def _read_dedup_input(
+    path: str, format: str, bits: int | None, skip_invalid: bool, progress: bool
+) -> _DedupInput:
+    """Read every hash of ``path`` with :mod:`hashmatch.formats`, in one chunk."""
+    if path == "-":
+        raise hm.InvalidArgument(
+            "FILE: reading standard input ('-') is not supported; save the hashes to a file"
+        )
+    reader = read_hashes(
+        path,
+        format=format,
+        bits=bits,
+        chunk_size=2**62,  # one chunk: no concatenation of the whole file again
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
+    with reader:
+        chunks = list(reader)
+    nbytes = (reader.bits or 0) // 8
+    records = chunks[0] if chunks else HashRecords(np.empty((0, nbytes), np.uint8))
+    labels, id_source = _dedup_labels(records, reader.columns)
+    quality_column = reader.columns.get("quality") if records.qualities is not None else None
+    return _DedupInput(
+        codes=records.codes,
+        labels=labels,
+        id_source=id_source,
+        qualities=records.qualities,
+        quality_column=quality_column,
+        format=reader.format,
+        skipped=reader.skipped,
+    )
+
+
+def _dedup_labels(
+    records: HashRecords, columns: dict[str, str]
+) -> tuple[npt.NDArray[np.int64] | list[str] | None, str]:
+    """What identifies each hash in the output: the file's integer ids (an ``id`` or
+    ``indicator_id`` column); else its keys (``key``, ``content_id``, ``signal_id``,
+    ``filename``... or the second column of a file without header) when every row has one
+    and no two are equal; else the 0-based row number."""
+    if records.ids is not None:
+        return records.ids, f"column {columns['id']!r}"
+    if records.keys is not None:
+        keys = records.keys
+        if None not in keys and len(set(keys)) == len(keys):
+            return cast(list[str], keys), f"column {columns['key']!r}"
+        return None, f"row numbers (column {columns['key']!r} has empty or repeated values)"
+    return None, "row numbers"
+
+
+def _check_outputs(file: str, out: str | None, clusters: str | None) -> None:
+    """Refuse two outputs to one place, and an output over the input."""
+    if out is not None and out == clusters:
+        where = "standard output" if out == "-" else repr(out)
+        raise hm.InvalidArgument(f"--out and --clusters: expected two destinations, got {where}")
+    for option, path in (("--out", out), ("--clusters", clusters)):
+        if path not in (None, "-") and os.path.realpath(path) == os.path.realpath(file):
+            raise hm.InvalidArgument(f"{option}: {path!r} is the input file; choose another")
+
+
+def _maybe_output(path: str | None) -> contextlib.AbstractContextManager[TextIO | None]:
+    """:func:`_output` for a path, nothing for None."""
+    return _output(path) if path is not None else contextlib.nullcontext(None)
+
+
+def _write_pairs(out: TextIO, pairs: hm.Pairs, data: _DedupInput) -> None:
+    """The pairs CSV: ``id_a,id_b,distance``, one row per pair, sorted by rows ``a < b``."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PAIRS_HEADER)
+    for start in range(0, len(pairs), WRITE_CHUNK):
+        stop = start + WRITE_CHUNK
+        writer.writerows(
+            zip(
+                data.ids(pairs.i[start:stop]),
+                data.ids(pairs.j[start:stop]),
+                pairs.distances[start:stop].tolist(),
+                strict=True,
+            )
+        )
+
+
+def _write_clusters(
+    out: TextIO, clusters: hm.Clusters, data: _DedupInput, only_duplicates: bool
+) -> None:
+    """The clusters CSV: ``id,cluster,size,representative`` (1 or 0), one row per hash (with
+    ``only_duplicates``, per hash in a cluster of 2 or more), by cluster, then file order."""
+    sizes = clusters.sizes[clusters.labels]
+    rows = np.argsort(clusters.labels, kind="stable").astype(np.int64)
+    if only_duplicates:
+        rows = rows[sizes[rows] >= 2]
+    representative = np.zeros(len(clusters.labels), dtype=np.int8)
+    representative[clusters.representatives] = 1
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CLUSTERS_HEADER)
+    for start in range(0, len(rows), WRITE_CHUNK):
+        chunk = rows[start : start + WRITE_CHUNK]
+        writer.writerows(
+            zip(
+                data.ids(chunk),
+                clusters.labels[chunk].tolist(),
+                sizes[chunk].tolist(),
+                representative[chunk].tolist(),
+                strict=True,
+            )
+        )
+
+
+def _progress(requested: bool) -> bool:
+    """Whether library calls show progress bars: asked for and stderr is a terminal (the
+    rule :func:`_bar` applies to the command's own bars)."""
+    return requested and sys.stderr.isatty()
+
+
+def _describe_join(pairs: hm.Pairs, threads: int) -> str:
+    """How the join ran, and the cost model's single-thread estimates, in one line."""
+    plan = pairs.plan
+    method = plan.method
+    if plan.method == "multi-index":
+        method += f", {len(plan.substrings)} substrings"
+
+    def estimate(seconds: float) -> str:
+        return _seconds(max(seconds, 0.0)) if np.isfinite(seconds) else "n/a"
+
+    return (
+        f"{method} on {threads} thread{'' if threads == 1 else 's'} (cost model, 1 thread:"
+        " multi-index"
+        f" {estimate(plan.multi_index_seconds)}, brute force {estimate(plan.brute_force_seconds)})"
+    )
+
+
+@dataclass
+class _DedupStats:
+    """Counts the reports quote."""
+
+    hashes: int
+    pairs: int
+    clusters: int  # singletons included
+    with_duplicates: int  # clusters of 2 or more
+    clustered: int  # hashes in those
+    largest: int
+
+    @classmethod
+    def of(cls, clusters: hm.Clusters) -> _DedupStats:
+        multi = clusters.sizes[clusters.sizes >= 2]
+        return cls(
+            hashes=len(clusters.labels),
+            pairs=len(clusters.pairs),
+            clusters=clusters.n_clusters,
+            with_duplicates=len(multi),
+            clustered=int(multi.sum()),
+            largest=int(clusters.sizes.max()) if len(clusters.sizes) else 0,
+        )
+
+
+def _seconds(value: float) -> str:
+    """A duration: ``12.3 ms`` below a second, else ``4.56 s``."""
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _dedup_report(
+    path: str,
+    data: _DedupInput,
+    clusters: hm.Clusters,
+    threads: int,
+    timings: tuple[float, float, float],
+) -> list[str]:
+    """The summary ``hashmatch dedup`` prints without output files, one string per line."""
+    pairs, stats = clusters.pairs, _DedupStats.of(clusters)
+    t_read, t_join, t_cluster = map(_seconds, timings)
+    bits = data.codes.shape[1] * 8
+    quality = f"; quality: column {data.quality_column!r}" if data.quality_column else ""
+    skipped = f"; {len(data.skipped):,} invalid rows skipped" if data.skipped else ""
+    rep = "highest quality" if clusters.representative == "quality" else "medoid"
+    lines = [
+        f"hashmatch {hm.__version__} dedup: pairs within Hamming distance {pairs.max_distance}"
+        " (inclusive), exact",
+        f"input       {path}: {stats.hashes:,} {bits}-bit hashes ({data.format}; ids:"
+        f" {data.id_source}{quality}){skipped}",
+        f"pairs       {stats.pairs:,}",
+        f"clusters    {stats.with_duplicates:,} with duplicates, holding {stats.clustered:,}"
+        f" hashes; largest {stats.largest:,}; {stats.clusters:,} clusters in all",
+        f"duplicates  {stats.hashes - stats.clusters:,} hashes to drop to keep one per cluster"
+        f" (representative: {rep})",
+        f"method      {_describe_join(pairs, threads)}",
+        f"time        read {t_read}, join {t_join}, cluster {t_cluster}",
+    ]
+    shown = min(SUMMARY_PAIRS, stats.pairs)
+    if shown:
+        first = f"first {shown} pairs" if shown < stats.pairs else "pairs"
+        lines.append(f"{first} (id_a, id_b, distance)")
+        ids_a = list(map(str, data.ids(pairs.i[:shown])))
+        ids_b = list(map(str, data.ids(pairs.j[:shown])))
+        wa, wb = max(map(len, ids_a)), max(map(len, ids_b))
+        for a, b, d in zip(ids_a, ids_b, pairs.distances[:shown].tolist(), strict=True):
+            lines.append(f"  {a:<{wa}}  {b:<{wb}}  {d}")
+    return lines
+
+
+def _cmd_dedup(args: argparse.Namespace) -> int:
+    """Run ``hashmatch dedup``: every near-duplicate pair of one file, and the clusters."""
+    threads = check_threads(args.threads)
+    bits = None if args.bits is None else check_bits(args.bits, name="--bits")
+    if bits is not None and args.max_distance is not None:  # fail before reading
+        check_max_distance(args.max_distance, bits, name="--max-distance")
+    _check_outputs(args.file, args.out, args.clusters)
+    if args.only_duplicates and args.clusters is None:
+        raise hm.InvalidArgument("--only-duplicates: applies to --clusters, which is not given")
+    progress = _progress(args.progress)
+    t0 = time.perf_counter()
+    # Opened first: a bad destination fails before the work; written atomically, so an
+    # error or Ctrl-C leaves neither file (nor a partial one) behind.
+    with _maybe_output(args.out) as pairs_file, _maybe_output(args.clusters) as clusters_file:
+        data = _read_dedup_input(args.file, args.format, bits, args.skip_invalid, progress)
+        width = data.codes.shape[1] * 8
+        radius = check_max_distance(
+            default_max_distance(width) if args.max_distance is None else args.max_distance,
+            width,
+            name="--max-distance",
+        )
+        if args.representative == "quality" and data.qualities is None:
+            raise hm.InvalidArgument(
+                f"--representative quality: {args.file} has no quality column (quality,"
+                " pdq_quality or hash_quality)"
+            )
+        t1 = time.perf_counter()
+        pairs = hm.find_duplicates(data.codes, radius, threads=threads, progress=progress)
+        t2 = time.perf_counter()
+        clusters = hm.cluster(
+            pairs,
+            qualities=data.qualities,
+            representative=args.representative,
+            threads=threads,
+        )
+        t3 = time.perf_counter()
+        if pairs_file is not None:
+            _write_pairs(pairs_file, pairs, data)
+        if clusters_file is not None:
+            _write_clusters(clusters_file, clusters, data, args.only_duplicates)
+    _report_skipped(
+        _Quarantine(True, len(data.skipped), [r for _, r in data.skipped[:MAX_REASONS]])
+    )
+    if args.out is None and args.clusters is None:
+        print(
+            "\n".join(
+                _dedup_report(args.file, data, clusters, threads, (t1 - t0, t2 - t1, t3 - t2))
+            )
+        )
+        return 0
+    stats = _DedupStats.of(clusters)
+    print(
+        f"hashmatch: {stats.hashes:,} hashes ({width} bits, distance <= {radius}):"
+        f" {stats.pairs:,} pairs; {stats.with_duplicates:,} clusters with duplicates holding"
+        f" {stats.clustered:,} hashes, largest {stats.largest:,}; ids: {data.id_source};"
+        f" read {_seconds(t1 - t0)}, join {_seconds(t2 - t1)} ({pairs.plan.method}),"
+        f" cluster {_seconds(t3 - t2)}, write {_seconds(time.perf_counter() - t3)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------------- info, main
 
 
@@ -544,15 +856,17 @@ def _int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the search commands."""
+SCALED_DEFAULT = "31 for 256-bit PDQ, scaled to other widths, e.g. 8 for 64-bit pHash"
+
+
+def _add_common(parser: argparse.ArgumentParser, default: str = SCALED_DEFAULT) -> None:
+    """Options shared by the search commands; ``default`` describes --max-distance's."""
     parser.add_argument(
         "--max-distance",
         type=int,
         default=None,
         metavar="D",
-        help="report pairs at Hamming distance <= D (inclusive; default: 31 for 256-bit PDQ,"
-        " scaled to other widths, e.g. 8 for 64-bit pHash)",
+        help=f"report pairs at Hamming distance <= D (inclusive; default: {default})",
     )
     parser.add_argument(
         "--threads",
@@ -628,6 +942,74 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_common(match)
     match.set_defaults(handler=_cmd_match)
+
+    dedup = commands.add_parser(
+        "dedup",
+        help="find every pair of near-duplicate hashes in one file, and their clusters",
+        description="Find every pair of hashes of FILE within --max-distance, exactly (a"
+        " multi-index or brute-force self-join chosen by a cost model), and group them into"
+        " clusters: two hashes share a cluster when a chain of such pairs links them. Without"
+        " --out or --clusters, print a summary. FILE is plain hex (one hash a line, or"
+        " 'signal_type hash'), CSV or TSV, optionally gzip-compressed, with the column names of"
+        " ThreatExchange, HMA and pdq-photo-hasher exports (hash/signal/pdq_hash...,"
+        " id/indicator_id, key/content_id/signal_id/filename..., quality...). The id of a hash"
+        " in the output is its integer id column if the file has one; else its key column"
+        " (e.g. filename, or the second column of a CSV without header) if every row has a"
+        " distinct one; else its 0-based row number among the hashes read.",
+        epilog="Outputs: --out CSV 'id_a,id_b,distance', one row per pair (row of id_a before"
+        " row of id_b), sorted by rows; --clusters CSV 'id,cluster,size,representative', one"
+        " row per hash grouped by cluster (numbered 0, 1... in order of their first row), then"
+        " in file order; representative is 1 for the one hash kept per cluster, else 0. Both"
+        " are written atomically: an error or Ctrl-C never leaves a partial file.",
+    )
+    dedup.add_argument(
+        "file", metavar="FILE", help="hashes: hex, CSV or TSV (.gz too); stdin is not read"
+    )
+    dedup.add_argument(
+        "--out",
+        default=None,
+        metavar="PAIRS.csv",
+        help="write the pairs as CSV: id_a,id_b,distance ('-': stdout)",
+    )
+    dedup.add_argument(
+        "--clusters",
+        default=None,
+        metavar="CLUSTERS.csv",
+        help="write one row per hash as CSV: id,cluster,size,representative ('-': stdout)",
+    )
+    dedup.add_argument(
+        "--only-duplicates",
+        action="store_true",
+        help="--clusters lists only the hashes of clusters of 2 or more",
+    )
+    dedup.add_argument(
+        "--representative",
+        choices=("quality", "medoid"),
+        default=None,
+        help="the hash kept per cluster: that of highest quality (a missing quality ranks"
+        " last; ties: first in the file) or the medoid, with the smallest sum of distances to"
+        " the others (estimated from 4,096 members in bigger clusters) (default: quality if"
+        " FILE has a quality column, else medoid)",
+    )
+    dedup.add_argument(
+        "--format",
+        choices=("auto", "hex", "csv", "tsv"),
+        default="auto",
+        help="input format (default auto: by extension, else by the first data line)",
+    )
+    dedup.add_argument(
+        "--bits",
+        type=int,
+        default=None,
+        help="hash width every hash must have (default: that of the first hash)",
+    )
+    dedup.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip bad rows (and report them on stderr) instead of stopping at the first",
+    )
+    _add_common(dedup, "31 for 256-bit PDQ, 10 for 64-bit pHash, else bits / 8, as the library")
+    dedup.set_defaults(handler=_cmd_dedup)
 
     info = commands.add_parser("info", help="show the version, CPU features and kernel in use")
     info.set_defaults(handler=_cmd_info)
