@@ -139,7 +139,7 @@ def test_match_radius_and_pdq_default(
     assert any(row[2] == "32" for row in oracle(codes, ids_l, queries, ids_q, 32))
 
 
-def test_match_64_bit_phash_scales_default_distance(
+def test_match_64_bit_phash_uses_the_library_default_distance(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     codes = hm.datasets.random_codes(200, 64, seed=5)
@@ -150,8 +150,8 @@ def test_match_64_bit_phash_scales_default_distance(
     out, err = capsys.readouterr()
     ids_l = [f"p{i}" for i in range(len(codes))]
     ids_q = [f"q{i}" for i in range(len(queries))]
-    assert csv_rows(out) == oracle(codes, ids_l, queries, ids_q, 8)
-    assert "(64 bits, distance <= 8)" in err
+    assert csv_rows(out) == oracle(codes, ids_l, queries, ids_q, 10)
+    assert "(64 bits, distance <= 10)" in err
 
 
 def test_match_out_is_atomic_and_keeps_mode(
@@ -864,7 +864,7 @@ def test_demo_as_module_subprocess() -> None:
     proc = run(["demo", "--n", "5000", "--queries", "100", "--bits", "64", "--no-progress"])
     assert proc.returncode == 0, proc.stderr
     assert report_line(proc.stdout, "recall").split()[1] == "100.00%"
-    assert "demo: exact range search, distance <= 8" in proc.stdout
+    assert "demo: exact range search, distance <= 10" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 

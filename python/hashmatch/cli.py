@@ -151,12 +151,11 @@ def _count(value: float) -> str:
 
 
 def _radius(max_distance: int | None, bits: int) -> int:
-    """``--max-distance``, checked against the width; by default 31 scaled to ``bits`` bits.
-
-    31 is PDQ's usual threshold for 256 bits; scaled, it is 8 for 64-bit pHash, where 31 would
-    match almost half of all random pairs.
+    """``--max-distance``, checked against the width; by default the library's customary radius
+    for the width (:func:`hashmatch.indexes.default_max_distance`: 31 for 256-bit PDQ, 10 for
+    64-bit pHash), the same as ``hashmatch dedup`` and ``hm.HashList``.
     """
-    value = round(31 * bits / 256) if max_distance is None else max_distance
+    value = default_max_distance(bits) if max_distance is None else max_distance
     return check_max_distance(value, bits, name="--max-distance")
 
 
@@ -856,10 +855,10 @@ def _int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
-SCALED_DEFAULT = "31 for 256-bit PDQ, scaled to other widths, e.g. 8 for 64-bit pHash"
+DEFAULT_RADIUS = "31 for 256-bit PDQ, 10 for 64-bit pHash, else bits / 8, as the library"
 
 
-def _add_common(parser: argparse.ArgumentParser, default: str = SCALED_DEFAULT) -> None:
+def _add_common(parser: argparse.ArgumentParser, default: str = DEFAULT_RADIUS) -> None:
     """Options shared by the search commands; ``default`` describes --max-distance's."""
     parser.add_argument(
         "--max-distance",
@@ -1008,7 +1007,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip bad rows (and report them on stderr) instead of stopping at the first",
     )
-    _add_common(dedup, "31 for 256-bit PDQ, 10 for 64-bit pHash, else bits / 8, as the library")
+    _add_common(dedup)
     dedup.set_defaults(handler=_cmd_dedup)
 
     info = commands.add_parser("info", help="show the version, CPU features and kernel in use")

@@ -46,7 +46,7 @@ double ball_size(uint32_t len, uint32_t radius) {
 
 double pair_count(size_t na, size_t nb, bool self) {
   const double a = static_cast<double>(na);
-  return self ? a * (a - 1) / 2 : a * static_cast<double>(nb);
+  return self ? std::max(0.0, a * (a - 1) / 2) : a * static_cast<double>(nb);
 }
 
 double brute_seconds(size_t bits, size_t na, size_t nb, bool self) {
