@@ -71,13 +71,11 @@ class JoinCore:
         self, begin: int, end: int, nthreads: int
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]: ...
 
-def sort_pairs(
-    i: npt.NDArray[np.uint32],
-    j: npt.NDArray[np.uint32],
-    d: npt.NDArray[np.uint16],
+def merge_pairs(
+    parts: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]],
     ni: int,
-    nj: int,
-) -> None: ...
+    nthreads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 def connected_components(
     n: int, i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32]
 ) -> tuple[npt.NDArray[np.int64], int]: ...

@@ -171,10 +171,17 @@ cdef extern from "hashmatch/join.h" namespace "hashmatch":
         Join(const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint32_t, const JoinPlan&, size_t) \
             except +hm_translate_exception nogil
         size_t units()
-        void run(size_t, size_t, size_t, const Interrupt&, PairBuffer&) except +hm_translate_exception nogil
+        void run(size_t, size_t, size_t, const Interrupt&, vector[PairBuffer]&) \
+            except +hm_translate_exception nogil
 
-    void c_sort_pairs "hashmatch::sort_pairs"(uint32_t*, uint32_t*, uint16_t*, size_t, size_t, size_t) \
-        except +hm_translate_exception nogil
+    cdef struct PairChunkView:
+        const uint32_t* i
+        const uint32_t* j
+        const uint16_t* d
+        size_t n
+    void c_merge_pairs "hashmatch::merge_pairs"(
+        const vector[PairChunkView]&, size_t, int64_t*, int64_t*, int32_t*, size_t
+    ) except +hm_translate_exception nogil
     size_t c_connected_components "hashmatch::connected_components"(
         size_t, const uint32_t*, const uint32_t*, size_t, int64_t*) except +hm_translate_exception nogil
     void c_threshold_curve "hashmatch::threshold_curve"(
@@ -554,29 +561,59 @@ cdef class JoinCore:
 
     def run(self, size_t begin, size_t end, size_t nthreads):
         """Pairs of units [begin, end) as (i uint32, j uint32, distance uint16) arrays."""
-        cdef PairBuffer buf
+        cdef vector[PairBuffer] bufs
         cdef Interrupt it = _interrupt()
         with nogil:
-            self.join.run(begin, end, nthreads, it, buf)
-        cdef size_t n = buf.size()
+            self.join.run(begin, end, nthreads, it, bufs)
+        cdef size_t n = 0, at = 0, k, m
+        for k in range(bufs.size()):
+            n += bufs[k].size()
         i = np.empty(n, dtype=np.uint32)
         j = np.empty(n, dtype=np.uint32)
         d = np.empty(n, dtype=np.uint16)
         cdef uint32_t[::1] iv = i
         cdef uint32_t[::1] jv = j
         cdef uint16_t[::1] dv = d
-        if n:
-            memcpy(&iv[0], buf.i.data(), n * sizeof(uint32_t))
-            memcpy(&jv[0], buf.j.data(), n * sizeof(uint32_t))
-            memcpy(&dv[0], buf.d.data(), n * sizeof(uint16_t))
+        for k in range(bufs.size()):
+            m = bufs[k].size()
+            memcpy(&iv[at], bufs[k].i.data(), m * sizeof(uint32_t))
+            memcpy(&jv[at], bufs[k].j.data(), m * sizeof(uint32_t))
+            memcpy(&dv[at], bufs[k].d.data(), m * sizeof(uint16_t))
+            at += m
         return i, j, d
 
 
-def sort_pairs(uint32_t[::1] i, uint32_t[::1] j, uint16_t[::1] d, size_t ni, size_t nj):
-    """Sorts pairs by (i, j) in place."""
-    if i.shape[0] > 1:
+def merge_pairs(list parts, size_t ni, size_t nthreads):
+    """Chunks (i uint32, j uint32, d uint16) from JoinCore.run as one list sorted by (i, j):
+    (i int64, j int64, distance int32)."""
+    cdef vector[PairChunkView] chunks
+    cdef PairChunkView view
+    cdef const uint32_t[::1] iv
+    cdef const uint32_t[::1] jv
+    cdef const uint16_t[::1] dv
+    cdef size_t total = 0
+    for part in parts:
+        iv, jv, dv = part
+        if iv.shape[0] == 0:
+            continue
+        if jv.shape[0] != iv.shape[0] or dv.shape[0] != iv.shape[0]:
+            raise InvalidArgument("pairs: chunk arrays of different lengths")
+        view.i = &iv[0]
+        view.j = &jv[0]
+        view.d = &dv[0]
+        view.n = iv.shape[0]
+        chunks.push_back(view)
+        total += view.n
+    out_i = np.empty(total, dtype=np.int64)
+    out_j = np.empty(total, dtype=np.int64)
+    out_d = np.empty(total, dtype=np.int32)
+    cdef int64_t[::1] oi = out_i
+    cdef int64_t[::1] oj = out_j
+    cdef int32_t[::1] od = out_d
+    if total:
         with nogil:
-            c_sort_pairs(&i[0], &j[0], &d[0], i.shape[0], ni, nj)
+            c_merge_pairs(chunks, ni, &oi[0], &oj[0], &od[0], nthreads)
+    return out_i, out_j, out_d
 
 
 def connected_components(size_t n, const uint32_t[::1] i, const uint32_t[::1] j):

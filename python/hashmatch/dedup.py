@@ -507,13 +507,14 @@ def _join(
             codes, other, radius, _cheapest_multi_index(codes, other, radius), rows
         )
         plan = _plan(core.plan)
-    i, j, d = _run(core, nthreads, progress, "duplicates" if other is None else "matches")
-    n_other = len(codes) if other is None else len(other)
-    _core.sort_pairs(i, j, d, len(codes), n_other)
+    parts = _run(core, nthreads, progress, "duplicates" if other is None else "matches")
+    # Sorted straight into the result arrays; the chunks go as soon as they are merged.
+    i, j, d = _core.merge_pairs(parts, len(codes), nthreads)
+    del parts
     return Pairs(
-        i=i.astype(np.int64),
-        j=j.astype(np.int64),
-        distances=d.astype(np.int32),
+        i=i,
+        j=j,
+        distances=d,
         max_distance=radius,
         codes=codes,
         other_codes=other,
@@ -543,13 +544,15 @@ def _cheapest_multi_index(
     return best
 
 
-def _run(
-    core: _core.JoinCore, nthreads: int, progress: bool, what: str
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]:
-    """Runs every unit of the join in calls of about _SECONDS_PER_CALL, with a progress bar."""
+Chunk = tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]
+
+
+def _run(core: _core.JoinCore, nthreads: int, progress: bool, what: str) -> list[Chunk]:
+    """Runs every unit of the join in calls of about _SECONDS_PER_CALL, with a progress bar;
+    returns the calls' chunks of pairs."""
     from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-    parts: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]] = []
+    parts: list[Chunk] = []
     total = core.units
     done, batch, found = 0, nthreads, 0
     with tqdm(
@@ -567,15 +570,7 @@ def _run(
             per_unit = elapsed / (end - done)
             batch = max(nthreads, min(4 * batch, int(_SECONDS_PER_CALL / max(per_unit, 1e-6))))
             done = end
-    if not parts:
-        return (np.empty(0, np.uint32), np.empty(0, np.uint32), np.empty(0, np.uint16))
-    if len(parts) == 1:
-        return parts[0]
-    return (
-        np.concatenate([p[0] for p in parts]),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]),
-    )
+    return parts
 
 
 def cluster(

@@ -434,12 +434,13 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     for (const auto& sub : plan.substrings) {
       if (sub.lo + sub.len > nbytes * 8 || !feasible({sub})) throw std::invalid_argument("plan: a substring does not fit");
     }
-    // Expected candidates per row and substring, for units of about four million comparisons.
+    // Expected candidates per row and substring, for units of about half a million comparisons
+    // (small enough that a bucket of many near-duplicates spreads over several threads).
     double per_row = 1;
     for (const auto& sub : plan.substrings) {
       per_row = std::max(per_row, other * std::min(1.0, ball_size(sub.len, sub.radius) / std::ldexp(1.0, static_cast<int>(sub.len))));
     }
-    st.unit_rows = unit_rows != 0 ? unit_rows : static_cast<size_t>(std::clamp(4e6 / per_row, 256.0, 65536.0));
+    st.unit_rows = unit_rows != 0 ? unit_rows : static_cast<size_t>(std::clamp(5e5 / per_row, 64.0, 16384.0));
     st.units_per_substring = st.na == 0 ? 0 : (st.na + st.unit_rows - 1) / st.unit_rows;
   } else {
     // Units of about sixteen million pairs (rows of the triangle for a self-join).
@@ -471,7 +472,7 @@ size_t Join::units() const noexcept {
   return st.units_per_substring * st.plan.substrings.size();
 }
 
-void Join::run(size_t begin, size_t end, size_t nthreads, const Interrupt& interrupt, PairBuffer& out) {
+void Join::run(size_t begin, size_t end, size_t nthreads, const Interrupt& interrupt, std::vector<PairBuffer>& out) {
   State& st = *state_;
   end = std::min(end, units());
   while (begin < end) {
@@ -498,15 +499,8 @@ void Join::run(size_t begin, size_t end, size_t nthreads, const Interrupt& inter
         st.mih_unit<0>(begin + t, part);
       }
     }, interrupt);
-    size_t total = out.size();
-    for (const auto& part : parts) total += part.size();
-    out.i.reserve(total);
-    out.j.reserve(total);
-    out.d.reserve(total);
-    for (const auto& part : parts) {
-      out.i.insert(out.i.end(), part.i.begin(), part.i.end());
-      out.j.insert(out.j.end(), part.j.begin(), part.j.end());
-      out.d.insert(out.d.end(), part.d.begin(), part.d.end());
+    for (auto& part : parts) {
+      if (part.size() != 0) out.push_back(std::move(part));
     }
     begin = stop;
   }
@@ -515,24 +509,6 @@ void Join::run(size_t begin, size_t end, size_t nthreads, const Interrupt& inter
 // --- Pairs, components and medoids --------------------------------------------------------------
 
 namespace {
-
-// Stable counting sort of n pairs by key[] (< nkeys), permuting all three arrays.
-void counting_sort(const uint32_t* key, size_t nkeys, size_t n, uint32_t* i, uint32_t* j, uint16_t* d) {
-  std::vector<size_t> starts(nkeys + 1, 0);
-  for (size_t p = 0; p < n; ++p) ++starts[key[p] + 1];
-  std::partial_sum(starts.begin(), starts.end(), starts.begin());
-  std::vector<uint32_t> ti(n), tj(n);
-  std::vector<uint16_t> td(n);
-  for (size_t p = 0; p < n; ++p) {
-    const size_t at = starts[key[p]]++;
-    ti[at] = i[p];
-    tj[at] = j[p];
-    td[at] = d[p];
-  }
-  std::copy(ti.begin(), ti.end(), i);
-  std::copy(tj.begin(), tj.end(), j);
-  std::copy(td.begin(), td.end(), d);
-}
 
 struct UnionFind {
   std::vector<uint32_t> parent;
@@ -569,13 +545,36 @@ void check_edges(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges) 
 
 }  // namespace
 
-void sort_pairs(uint32_t* i, uint32_t* j, uint16_t* d, size_t n, size_t ni, size_t nj) {
-  if (n < 2) return;
-  // LSD: by j, then stably by i. Keys are copied because the sort permutes the arrays.
-  std::vector<uint32_t> key(j, j + n);
-  counting_sort(key.data(), nj, n, i, j, d);
-  key.assign(i, i + n);
-  counting_sort(key.data(), ni, n, i, j, d);
+void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* out_i, int64_t* out_j, int32_t* out_d,
+                 size_t nthreads) {
+  std::vector<size_t> starts(ni + 1, 0);
+  for (const auto& c : chunks) {
+    for (size_t p = 0; p < c.n; ++p) {
+      if (c.i[p] >= ni) throw std::invalid_argument("pairs: a row outside the set");
+      ++starts[c.i[p] + 1];
+    }
+  }
+  std::partial_sum(starts.begin(), starts.end(), starts.begin());
+  {
+    std::vector<size_t> next(starts.begin(), starts.end() - 1);
+    for (const auto& c : chunks) {
+      for (size_t p = 0; p < c.n; ++p) {
+        const size_t at = next[c.i[p]]++;
+        out_i[at] = c.i[p];
+        out_j[at] = static_cast<int64_t>((uint64_t{c.j[p]} << 16) | c.d[p]);  // j < 2^32, d < 2^16
+      }
+    }
+  }
+  // Each row's pairs by j (the packed value orders by j: every j differs within a row).
+  constexpr size_t kRowsPerTask = 4096;
+  parallel_for((ni + kRowsPerTask - 1) / kRowsPerTask, nthreads, [&](size_t t) {
+    const size_t r1 = std::min(ni, (t + 1) * kRowsPerTask);
+    for (size_t r = t * kRowsPerTask; r < r1; ++r) std::sort(out_j + starts[r], out_j + starts[r + 1]);
+    for (size_t p = starts[t * kRowsPerTask]; p < starts[r1]; ++p) {
+      out_d[p] = static_cast<int32_t>(out_j[p] & 0xffff);
+      out_j[p] >>= 16;
+    }
+  });
 }
 
 size_t connected_components(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges, int64_t* labels) {

@@ -79,18 +79,30 @@ class Join {
   /// Units of work in all; run them in increasing order for the best speed.
   size_t units() const noexcept;
 
-  /// Runs units [begin, end) and appends their pairs to `out`, in unit order.
+  /// Runs units [begin, end) and appends their pairs to `out`, one buffer per unit that found
+  /// any, in unit order (moved, never copied).
   /// @throws Cancelled if the interrupt fired (out may then hold some of the batch's pairs;
   ///         the Join stays usable)
-  void run(size_t begin, size_t end, size_t nthreads, const Interrupt& interrupt, PairBuffer& out);
+  void run(size_t begin, size_t end, size_t nthreads, const Interrupt& interrupt, std::vector<PairBuffer>& out);
 
  private:
   struct State;
   std::unique_ptr<State> state_;
 };
 
-/// Sorts n pairs by (i, j) in place; every i < ni and j < nj (two stable counting sorts).
-void sort_pairs(uint32_t* i, uint32_t* j, uint16_t* d, size_t n, size_t ni, size_t nj);
+/// A chunk of pairs as Join::run made them (borrowed arrays of n elements).
+struct PairChunkView {
+  const uint32_t* i = nullptr;
+  const uint32_t* j = nullptr;
+  const uint16_t* d = nullptr;
+  size_t n = 0;
+};
+
+/// Merges chunks of pairs into one list sorted by (i, j), written straight into the caller's
+/// output arrays (total pairs long) with no other memory per pair: a counting sort by i, with
+/// (j, d) packed into out_j while each row's pairs are sorted by j. Every i < ni.
+void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* out_i, int64_t* out_j,
+                 int32_t* out_d, size_t nthreads);
 
 /// Connected components of the graph on n nodes with the given edges (union-find with path
 /// halving and union by size). labels[r] numbers components 0, 1, ... in order of their
