@@ -8,6 +8,7 @@ FlatIndex range search and faiss; clusters against scipy's connected components.
 from __future__ import annotations
 
 import _thread
+import sys
 import threading
 
 import faiss
@@ -549,3 +550,51 @@ def test_bad_cluster_arguments() -> None:
 def test_core_rejects_edges_outside_the_graph() -> None:
     with pytest.raises(hm.InvalidArgument, match="pairs"):
         _core.connected_components(3, np.array([0], np.uint32), np.array([3], np.uint32))
+
+
+def test_max_pairs_stops_a_join_that_links_too_much() -> None:
+    codes = hm.datasets.random_codes(3_000, 64, seed=3)
+    with pytest.raises(hm.InvalidArgument, match="max_pairs: more than 1,000 pairs"):
+        hm.find_duplicates(codes, 64, max_pairs=1_000)  # every pair: 4.5M
+    assert len(hm.find_duplicates(codes, 64, max_pairs=3_000 * 2_999 // 2)) == 3_000 * 2_999 // 2
+    with pytest.raises(hm.InvalidArgument, match="max_pairs"):
+        hm.find_duplicates(codes, 5, max_pairs=-1)
+
+
+def test_any_memory_layout_gives_the_same_pairs() -> None:
+    codes = hm.datasets.clustered_codes(2_000, 128, seed=4)
+    expected = hm.find_duplicates(codes, 20)
+    wide = np.zeros((2_000, 32), np.uint8)
+    wide[:, ::2] = codes
+    for layout in (np.asfortranarray(codes), wide[:, ::2], codes[::-1][::-1]):
+        assert_pairs(hm.find_duplicates(layout, 20), (expected.i, expected.j, expected.distances))
+    other = hm.find_matches(np.asfortranarray(codes[:500]), wide[:, ::2], 20)
+    assert_pairs(other, oracle_matches(codes[:500], codes, 20))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+def test_peak_memory_of_a_self_join_stays_near_the_input_size() -> None:
+    """200,000 PDQ hashes (6.4 MB): a distance matrix would take 40 GB; the join's working
+    memory is the input's bucketed copy plus the pairs."""
+    import subprocess
+
+    script = """
+import hashmatch as hm
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])  # KiB
+
+codes = hm.datasets.clustered_codes(200_000, 256, seed=1)
+hm.find_duplicates(codes[:1000], 31)  # load everything once
+before = status("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current RSS
+pairs = hm.find_duplicates(codes, 31, threads=2)
+print(len(pairs), status("VmHWM:") - before)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pairs, grown_kib = map(int, out.stdout.splitlines()[-1].split())
+    assert pairs > 50_000
+    assert grown_kib < 100 * 1024, f"peak RSS grew by {grown_kib / 1024:.0f} MiB"  # seen: 11 MiB

@@ -345,6 +345,7 @@ def find_duplicates(
     method: Method = "auto",
     substrings: int | None = None,
     chunk_rows: int | None = None,
+    max_pairs: int | None = None,
 ) -> Pairs:
     """Every pair of hashes of one set within `max_distance`, exactly.
 
@@ -368,6 +369,10 @@ def find_duplicates(
         For ``method="multi-index"``, the number of substrings to cut hashes into.
     chunk_rows : int, optional
         Rows per unit of work (default: chosen from the plan). Results do not depend on it.
+    max_pairs : int, optional
+        Stop with :class:`~hashmatch.InvalidArgument` once more pairs than this are found (a
+        guard against a threshold that links most of a big collection: every pair takes 20
+        bytes). Default: no limit.
 
     Returns
     -------
@@ -394,7 +399,17 @@ def find_duplicates(
     radius = check_max_distance(max_distance, codes.shape[1] * 8)
     labels = _labels(ids, len(codes), "ids")
     return _join(
-        codes, None, radius, labels, None, threads, progress, method, substrings, chunk_rows
+        codes,
+        None,
+        radius,
+        labels,
+        None,
+        threads,
+        progress,
+        method,
+        substrings,
+        chunk_rows,
+        max_pairs,
     )
 
 
@@ -410,6 +425,7 @@ def find_matches(
     method: Method = "auto",
     substrings: int | None = None,
     chunk_rows: int | None = None,
+    max_pairs: int | None = None,
 ) -> Pairs:
     """Every pair of a hash of `hashes` and one of `others` within `max_distance`, exactly.
 
@@ -451,6 +467,7 @@ def find_matches(
         method,
         substrings,
         chunk_rows,
+        max_pairs,
     )
 
 
@@ -478,8 +495,12 @@ def _join(
     method: str,
     substrings: int | None,
     chunk_rows: int | None,
+    max_pairs: int | None,
 ) -> Pairs:
     nthreads = check_threads(threads)
+    limit = None
+    if max_pairs is not None:
+        limit = _count(max_pairs, "max_pairs")
     if method not in _METHODS:
         raise InvalidArgument(
             f"method: expected one of {', '.join(map(repr, _METHODS))}, got {method!r}"
@@ -507,7 +528,7 @@ def _join(
             codes, other, radius, _cheapest_multi_index(codes, other, radius), rows
         )
         plan = _plan(core.plan)
-    parts = _run(core, nthreads, progress, "duplicates" if other is None else "matches")
+    parts = _run(core, nthreads, progress, "duplicates" if other is None else "matches", limit)
     # Sorted straight into the result arrays; the chunks go as soon as they are merged.
     i, j, d = _core.merge_pairs(parts, len(codes), nthreads)
     del parts
@@ -547,9 +568,11 @@ def _cheapest_multi_index(
 Chunk = tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]
 
 
-def _run(core: _core.JoinCore, nthreads: int, progress: bool, what: str) -> list[Chunk]:
+def _run(
+    core: _core.JoinCore, nthreads: int, progress: bool, what: str, limit: int | None
+) -> list[Chunk]:
     """Runs every unit of the join in calls of about _SECONDS_PER_CALL, with a progress bar;
-    returns the calls' chunks of pairs."""
+    returns the calls' chunks of pairs (at most `limit` pairs in all, else an error)."""
     from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
     parts: list[Chunk] = []
@@ -565,6 +588,11 @@ def _run(core: _core.JoinCore, nthreads: int, progress: bool, what: str) -> list
             elapsed = time.perf_counter() - started
             parts.append(part)
             found += len(part[0])
+            if limit is not None and found > limit:
+                raise InvalidArgument(
+                    f"max_pairs: more than {limit:,} pairs found after "
+                    f"{end / total:.0%} of the join; lower max_distance or raise max_pairs"
+                )
             bar.update(end - done)
             bar.set_postfix(pairs=found, refresh=False)
             per_unit = elapsed / (end - done)
