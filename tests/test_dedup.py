@@ -455,17 +455,17 @@ def test_ctrl_c_stops_a_multi_index_join() -> None:
 
 
 def test_progress_bar_counts_every_unit(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tqdm
+    import tqdm.auto
 
-    bars: list[tqdm.tqdm] = []
+    bars: list[tqdm.auto.tqdm] = []
 
-    class Recording(tqdm.tqdm):  # type: ignore[misc]
+    class Recording(tqdm.auto.tqdm):  # type: ignore[misc]
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)
             self.shown = not self.disable  # close() disables every bar
             bars.append(self)
 
-    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)  # notebook widgets or a text bar
     codes = hm.datasets.clustered_codes(20_000, 256, seed=1)
     pairs = hm.find_duplicates(codes, 31, progress=True)
     (bar,) = bars

@@ -573,7 +573,7 @@ def _run(
 ) -> list[Chunk]:
     """Runs every unit of the join in calls of about _SECONDS_PER_CALL, with a progress bar;
     returns the calls' chunks of pairs (at most `limit` pairs in all, else an error)."""
-    from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+    from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]  # widgets in notebooks
 
     parts: list[Chunk] = []
     total = core.units
