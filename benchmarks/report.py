@@ -38,10 +38,8 @@ def header(run: dict[str, Any]) -> str:
     corpus = ""
     if described:
         batch = max(e.get("queries", 0) for e in described)
-        corpus = (
-            f"Scale `{described[0]['scale']}`: {described[0]['n']:,} stored hashes, "
-            f"{batch:,} queries per batch; "
-        )
+        queries = f", {batch:,} queries per batch" if batch else ""
+        corpus = f"Scale `{described[0]['scale']}`: {described[0]['n']:,} stored hashes{queries}; "
     return (
         f"{corpus}{cpu}, {run['machine_info']['cpu'].get('count', '?')} CPUs; commit {revision}; "
         f"{run['datetime']}."
@@ -49,10 +47,12 @@ def header(run: dict[str, Any]) -> str:
 
 
 def kind(group: str) -> str:
-    """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load) or
-    ``flat`` (test_flat)."""
+    """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load),
+    ``join`` (test_join) or ``flat`` (test_flat)."""
     if group.startswith(("mih-", "backends-")):
         return "sublinear"
+    if group.startswith("join-"):
+        return "join"
     if group.startswith(("load-", "first-query-")):
         return "load"
     return "list" if group.startswith("list-") else "flat"
@@ -160,6 +160,56 @@ def load_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_duration(seconds: float) -> str:
+    """Like :func:`format_time`, in minutes or hours past two minutes."""
+    if seconds >= 7200:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.3g} min"
+    return format_time(seconds)
+
+
+def format_ratio(ratio: float) -> str:
+    """``1.0x``, ``37.5x``, ``10,863x``."""
+    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.1f}x"
+
+
+def join_table(run: dict[str, Any]) -> str:
+    """Joins (benchmarks/test_join.py): every library's time for the whole join, measured or
+    extrapolated from the rows it searched, its pairs, and its time over hashmatch's."""
+    groups = grouped(run, "join")
+    if not groups:
+        return ""
+    lines = [
+        "| group | library | time | rows searched | pairs found | time / hashmatch |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for group, by_library in groups.items():
+        first = next(iter(by_library.values()))["extra_info"]
+        known = f" x {first['known']:,}" if first.get("known") else ""
+        label = f"`{group}` ({first['rows']:,}{known}, r = {first['max_distance']})"
+        reference = by_library.get("hashmatch", {}).get("extra_info", {}).get("time_s")
+        for library, bench in by_library.items():
+            extra = bench["extra_info"]
+            extrapolated = extra.get("extrapolated", False)
+            searched = f"all {extra['total_rows']:,}"
+            if extrapolated:
+                searched = (
+                    f"{extra['sampled_rows']:,} of {extra['total_rows']:,} "
+                    f"({extra['extrapolation']})"
+                )
+            cells = [
+                label,
+                library,
+                format_duration(extra["time_s"]) + (" (extrapolated)" if extrapolated else ""),
+                searched,
+                f"{extra['pairs']:,}",
+                format_ratio(extra["time_s"] / reference) if reference else "-",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,7 +218,7 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    for part in (table(run), mih_table(run), list_table(run), load_table(run)):
+    for part in (table(run), mih_table(run), list_table(run), load_table(run), join_table(run)):
         if part:
             print()
             print(part)

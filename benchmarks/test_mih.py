@@ -114,7 +114,8 @@ def test_range_single(
     benchmark.pedantic(
         lambda: search(queries[next(rows)][None]), rounds=scale.single_rounds * 2, warmup_rounds=5
     )
-    benchmark.extra_info["p99_ms"] = p99(benchmark) * 1e3
+    if benchmark.stats is not None:  # None under --benchmark-disable (correctness only)
+        benchmark.extra_info["p99_ms"] = p99(benchmark) * 1e3
     if library in s.build_seconds:
         benchmark.extra_info["build_s"] = s.build_seconds[library]
         benchmark.extra_info["memory_x_raw"] = s.memory_bytes[library] / s.memory_bytes["raw codes"]
@@ -130,4 +131,5 @@ def test_range_batch(
     queries = s.corpus.planted.queries[:BATCH]
     search = searcher(s, library, 2)
     benchmark.pedantic(lambda: search(queries), rounds=1, warmup_rounds=0)
-    benchmark.extra_info["queries_per_s"] = len(queries) / benchmark.stats.stats.median
+    if benchmark.stats is not None:
+        benchmark.extra_info["queries_per_s"] = len(queries) / benchmark.stats.stats.median
