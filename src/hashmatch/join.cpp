@@ -28,7 +28,7 @@ constexpr double kCandidateBase = 0.85e-9;  // per candidate pair compared
 constexpr double kCandidateWord = 0.24e-9;
 constexpr double kBucketRow = 12e-9;       // per row and substring: key, counting sort, copy
 constexpr double kSortRow = 80e-9;         // the same with a comparison sort (wide substrings)
-constexpr double kDenseSlot = 1.5e-9;      // per slot of a dense bucket directory
+constexpr double kDenseSlot = 4e-9;        // per slot of a dense bucket directory and bitmap
 constexpr double kBruteBase = 0.15e-9;     // per pair: the tiled SIMD scan
 constexpr double kBruteWord = 0.085e-9;
 
