@@ -549,7 +549,11 @@ def test_bad_cluster_arguments() -> None:
 
 def test_core_rejects_edges_outside_the_graph() -> None:
     with pytest.raises(hm.InvalidArgument, match="pairs"):
-        _core.connected_components(3, np.array([0], np.uint32), np.array([3], np.uint32))
+        _core.connected_components(3, np.array([0]), np.array([3]), np.array([0], np.int32), 5)
+    with pytest.raises(hm.InvalidArgument, match="pairs"):
+        _core.connected_components(3, np.array([-1]), np.array([2]), np.array([0], np.int32), 5)
+    with pytest.raises(hm.InvalidArgument, match="lengths"):
+        _core.threshold_curve(3, np.array([0, 1]), np.array([2]), np.array([0], np.int32), 5)
 
 
 def test_max_pairs_stops_a_join_that_links_too_much() -> None:

@@ -77,13 +77,17 @@ def merge_pairs(
     nthreads: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]: ...
 def connected_components(
-    n: int, i: npt.NDArray[np.uint32], j: npt.NDArray[np.uint32]
+    n: int,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    d: npt.NDArray[np.int32],
+    max_distance: int,
 ) -> tuple[npt.NDArray[np.int64], int]: ...
 def threshold_curve(
     n: int,
-    i: npt.NDArray[np.uint32],
-    j: npt.NDArray[np.uint32],
-    d: npt.NDArray[np.uint16],
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    d: npt.NDArray[np.int32],
     max_distance: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def medoids(

@@ -183,9 +183,10 @@ cdef extern from "hashmatch/join.h" namespace "hashmatch":
         const vector[PairChunkView]&, size_t, int64_t*, int64_t*, int32_t*, size_t
     ) except +hm_translate_exception nogil
     size_t c_connected_components "hashmatch::connected_components"(
-        size_t, const uint32_t*, const uint32_t*, size_t, int64_t*) except +hm_translate_exception nogil
+        size_t, const int64_t*, const int64_t*, const int32_t*, size_t, int32_t, int64_t*
+    ) except +hm_translate_exception nogil
     void c_threshold_curve "hashmatch::threshold_curve"(
-        size_t, const uint32_t*, const uint32_t*, const uint16_t*, size_t, uint32_t, int64_t*, int64_t*, int64_t*
+        size_t, const int64_t*, const int64_t*, const int32_t*, size_t, uint32_t, int64_t*, int64_t*, int64_t*
     ) except +hm_translate_exception nogil
     void c_medoids "hashmatch::medoids"(
         const uint8_t*, size_t, size_t, const int64_t*, size_t, size_t, int64_t*, size_t, const Interrupt&
@@ -616,28 +617,46 @@ def merge_pairs(list parts, size_t ni, size_t nthreads):
     return out_i, out_j, out_d
 
 
-def connected_components(size_t n, const uint32_t[::1] i, const uint32_t[::1] j):
-    """(labels int64 numbered by smallest member, number of components)."""
+cdef inline const int64_t* _i64(const int64_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const int32_t* _i32(const int32_t[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef size_t _edges(const int64_t[::1] i, const int64_t[::1] j, const int32_t[::1] d) except? 0:
+    if j.shape[0] != i.shape[0] or d.shape[0] != i.shape[0]:
+        raise InvalidArgument("pairs: i, j and distances of different lengths")
+    return i.shape[0]
+
+
+def connected_components(size_t n, const int64_t[::1] i, const int64_t[::1] j, const int32_t[::1] d,
+                         int32_t max_distance):
+    """(labels int64 numbered by smallest member, number of components) of the edges within
+    max_distance."""
+    cdef size_t m = _edges(i, j, d)
     labels = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] lv = labels
     cdef size_t count
     with nogil:
-        count = c_connected_components(n, _u32(i), _u32(j), i.shape[0], &lv[0] if n else NULL)
+        count = c_connected_components(n, _i64(i), _i64(j), _i32(d), m, max_distance,
+                                       &lv[0] if n else NULL)
     return labels, count
 
 
-def threshold_curve(size_t n, const uint32_t[::1] i, const uint32_t[::1] j, const uint16_t[::1] d,
+def threshold_curve(size_t n, const int64_t[::1] i, const int64_t[::1] j, const int32_t[::1] d,
                     uint32_t max_distance):
     """Clusters, largest cluster and clustered rows for every threshold 0 .. max_distance."""
+    cdef size_t m = _edges(i, j, d)
     clusters = np.empty(max_distance + 1, dtype=np.int64)
     largest = np.empty(max_distance + 1, dtype=np.int64)
     clustered = np.empty(max_distance + 1, dtype=np.int64)
     cdef int64_t[::1] cv = clusters
     cdef int64_t[::1] lv = largest
     cdef int64_t[::1] kv = clustered
-    cdef const uint16_t* dp = &d[0] if d.shape[0] > 0 else NULL
     with nogil:
-        c_threshold_curve(n, _u32(i), _u32(j), dp, i.shape[0], max_distance, &cv[0], &lv[0], &kv[0])
+        c_threshold_curve(n, _i64(i), _i64(j), _i32(d), m, max_distance, &cv[0], &lv[0], &kv[0])
     return clusters, largest, clustered
 
 

@@ -217,8 +217,9 @@ class Pairs:
         """
         if not self.self_join:
             raise InvalidArgument("pairs: the threshold curve needs pairs from find_duplicates")
-        i, j, d = self._narrow()
-        clusters, largest, clustered = _core.threshold_curve(self.n, i, j, d, self.max_distance)
+        clusters, largest, clustered = _core.threshold_curve(
+            self.n, self.i, self.j, self.distances, self.max_distance
+        )
         counts = np.bincount(self.distances, minlength=self.max_distance + 1)
         return {
             "threshold": np.arange(self.max_distance + 1, dtype=np.int64),
@@ -236,15 +237,6 @@ class Pairs:
         from hashmatch.plotting import plot_pairs
 
         return plot_pairs(self, axes=axes)
-
-    def _narrow(
-        self,
-    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint16]]:
-        return (
-            self.i.astype(np.uint32),
-            self.j.astype(np.uint32),
-            self.distances.astype(np.uint16),
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -696,10 +688,8 @@ def cluster(
     if chosen == "quality" and quality is None:
         raise InvalidArgument('qualities: required with representative="quality"')
 
-    keep = pairs.distances <= radius
-    i = pairs.i[keep].astype(np.uint32)
-    j = pairs.j[keep].astype(np.uint32)
-    labels, count = _core.connected_components(n, i, j)
+    # The pairs' arrays are read in place: no copy, whatever their number.
+    labels, count = _core.connected_components(n, pairs.i, pairs.j, pairs.distances, radius)
     sizes = np.bincount(labels, minlength=count).astype(np.int64)
     if chosen == "medoid":
         reps = _core.medoids(pairs.codes, labels, count, _MEDOID_EXACT, nthreads)

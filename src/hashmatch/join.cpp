@@ -534,11 +534,13 @@ struct UnionFind {
   }
 };
 
-void check_edges(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges) {
+void check_edges(size_t n, const int64_t* i, const int64_t* j, size_t nedges) {
+  const auto bad = [n](int64_t r) { return r < 0 || static_cast<uint64_t>(r) >= n; };
   for (size_t e = 0; e < nedges; ++e) {
-    if (i[e] >= n || j[e] >= n) {
-      throw std::invalid_argument("pairs: edge " + std::to_string(e) + " names row " + std::to_string(std::max(i[e], j[e])) +
-                                  ", expected rows below " + std::to_string(n));
+    if (bad(i[e]) || bad(j[e])) {
+      throw std::invalid_argument("pairs: edge " + std::to_string(e) + " names row " +
+                                  std::to_string(bad(i[e]) ? i[e] : j[e]) + ", expected rows in [0, " +
+                                  std::to_string(n) + ")");
     }
   }
 }
@@ -577,10 +579,13 @@ void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* o
   });
 }
 
-size_t connected_components(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges, int64_t* labels) {
+size_t connected_components(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
+                            int32_t max_distance, int64_t* labels) {
   check_edges(n, i, j, nedges);
   UnionFind uf(n);
-  for (size_t e = 0; e < nedges; ++e) uf.unite(i[e], j[e]);
+  for (size_t e = 0; e < nedges; ++e) {
+    if (d[e] <= max_distance) uf.unite(static_cast<uint32_t>(i[e]), static_cast<uint32_t>(j[e]));
+  }
   std::vector<int64_t> label_of_root(n, -1);
   int64_t next = 0;
   for (size_t r = 0; r < n; ++r) {
@@ -591,18 +596,28 @@ size_t connected_components(size_t n, const uint32_t* i, const uint32_t* j, size
   return static_cast<size_t>(next);
 }
 
-void threshold_curve(size_t n, const uint32_t* i, const uint32_t* j, const uint16_t* d, size_t nedges,
+void threshold_curve(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
                      uint32_t max_distance, int64_t* clusters, int64_t* largest, int64_t* clustered) {
   check_edges(n, i, j, nedges);
-  std::vector<size_t> by_distance(nedges);
-  std::iota(by_distance.begin(), by_distance.end(), size_t{0});
-  std::stable_sort(by_distance.begin(), by_distance.end(), [&](size_t x, size_t y) { return d[x] < d[y]; });
+  // Edges by distance (a counting sort; edges beyond max_distance are left out).
+  std::vector<size_t> starts(size_t{max_distance} + 2, 0);
+  for (size_t e = 0; e < nedges; ++e) {
+    if (d[e] >= 0 && static_cast<uint32_t>(d[e]) <= max_distance) ++starts[static_cast<size_t>(d[e]) + 1];
+  }
+  std::partial_sum(starts.begin(), starts.end(), starts.begin());
+  std::vector<size_t> by_distance(starts.back());
+  {
+    std::vector<size_t> next(starts.begin(), starts.end() - 1);
+    for (size_t e = 0; e < nedges; ++e) {
+      if (d[e] >= 0 && static_cast<uint32_t>(d[e]) <= max_distance) by_distance[next[static_cast<size_t>(d[e])]++] = e;
+    }
+  }
   UnionFind uf(n);
   int64_t components = static_cast<int64_t>(n), biggest = n > 0 ? 1 : 0, in_clusters = 0;
-  size_t e = 0;
   for (uint32_t t = 0; t <= max_distance; ++t) {
-    for (; e < nedges && d[by_distance[e]] <= t; ++e) {
-      const auto sizes = uf.unite(i[by_distance[e]], j[by_distance[e]]);
+    for (size_t k = starts[t]; k < starts[t + 1]; ++k) {
+      const size_t e = by_distance[k];
+      const auto sizes = uf.unite(static_cast<uint32_t>(i[e]), static_cast<uint32_t>(j[e]));
       if (sizes.first == 0) continue;
       --components;
       in_clusters += (sizes.first == 1) + (sizes.second == 1);

@@ -104,19 +104,19 @@ struct PairChunkView {
 void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* out_i, int64_t* out_j,
                  int32_t* out_d, size_t nthreads);
 
-/// Connected components of the graph on n nodes with the given edges (union-find with path
-/// halving and union by size). labels[r] numbers components 0, 1, ... in order of their
+/// Connected components of the graph on n nodes with the edges (i[e], j[e]) whose distance
+/// d[e] <= max_distance (union-find with path halving and union by size; the edge arrays are
+/// read in place, never copied). labels[r] numbers components 0, 1, ... in order of their
 /// smallest node. Returns the number of components.
-/// @throws std::invalid_argument if an edge names a node >= n
-size_t connected_components(size_t n, const uint32_t* i, const uint32_t* j, size_t nedges,
-                            int64_t* labels);
+/// @throws std::invalid_argument if an edge names a node outside [0, n)
+size_t connected_components(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
+                            int32_t max_distance, int64_t* labels);
 
 /// How clustering changes with the threshold: for every t in [0, max_distance], with the edges
 /// of distance <= t, clusters[t] = components, largest[t] = size of the largest one, and
 /// clustered[t] = nodes in components of two or more.
-void threshold_curve(size_t n, const uint32_t* i, const uint32_t* j, const uint16_t* d,
-                     size_t nedges, uint32_t max_distance, int64_t* clusters, int64_t* largest,
-                     int64_t* clustered);
+void threshold_curve(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
+                     uint32_t max_distance, int64_t* clusters, int64_t* largest, int64_t* clustered);
 
 /// The medoid of every cluster: the member with the smallest sum of distances to the other
 /// members (ties: the lowest row). Exact for clusters up to `max_exact` members; for larger
