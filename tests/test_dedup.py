@@ -602,3 +602,31 @@ print(len(pairs), status("VmHWM:") - before)
     pairs, grown_kib = map(int, out.stdout.splitlines()[-1].split())
     assert pairs > 50_000
     assert grown_kib < 100 * 1024, f"peak RSS grew by {grown_kib / 1024:.0f} MiB"  # seen: 11 MiB
+
+
+def test_merge_pairs_sorts_chunks_and_releases_them() -> None:
+    rng = np.random.default_rng(5)
+    parts = []
+    for _ in range(4):
+        n = int(rng.integers(0, 50))
+        i = rng.integers(0, 30, n).astype(np.uint32)
+        j = rng.integers(0, 2**32 - 1, n, dtype=np.uint64).astype(np.uint32)
+        parts.append((i, j, rng.integers(0, 4097, n).astype(np.uint16)))
+    i = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    j = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    d = np.concatenate([p[2] for p in parts]).astype(np.int32)
+    keep = np.unique(np.stack([i, j]), axis=1, return_index=True)[1]  # (i, j) unique, as joins give
+    keep_set = set(keep.tolist())
+    offset = 0
+    unique_parts = []
+    for part in parts:
+        rows = [k - offset for k in range(offset, offset + len(part[0])) if k in keep_set]
+        unique_parts.append(tuple(a[rows] for a in part))
+        offset += len(part[0])
+    order = np.lexsort((j[keep], i[keep]))
+    out = _core.merge_pairs(unique_parts, 30, 2)
+    assert unique_parts == []  # each chunk released once merged
+    for got, want in zip(out, (i[keep][order], j[keep][order], d[keep][order]), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(hm.InvalidArgument, match="row outside"):
+        _core.merge_pairs([(np.array([30], np.uint32),) * 2 + (np.array([1], np.uint16),)], 30, 1)

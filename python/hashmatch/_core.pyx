@@ -179,9 +179,12 @@ cdef extern from "hashmatch/join.h" namespace "hashmatch":
         const uint32_t* j
         const uint16_t* d
         size_t n
-    void c_merge_pairs "hashmatch::merge_pairs"(
-        const vector[PairChunkView]&, size_t, int64_t*, int64_t*, int32_t*, size_t
-    ) except +hm_translate_exception nogil
+    cdef cppclass PairMerger:
+        PairMerger(size_t) except +hm_translate_exception
+        void count(const PairChunkView&) except +hm_translate_exception nogil
+        size_t total()
+        void scatter(const PairChunkView&, int64_t*, int64_t*) except +hm_translate_exception nogil
+        void finish(int64_t*, int32_t*, size_t) except +hm_translate_exception nogil
     size_t c_connected_components "hashmatch::connected_components"(
         size_t, const int64_t*, const int64_t*, const int32_t*, size_t, int32_t, int64_t*
     ) except +hm_translate_exception nogil
@@ -584,36 +587,56 @@ cdef class JoinCore:
         return i, j, d
 
 
-def merge_pairs(list parts, size_t ni, size_t nthreads):
-    """Chunks (i uint32, j uint32, d uint16) from JoinCore.run as one list sorted by (i, j):
-    (i int64, j int64, distance int32)."""
-    cdef vector[PairChunkView] chunks
-    cdef PairChunkView view
+cdef PairChunkView _chunk(object part) except *:
     cdef const uint32_t[::1] iv
     cdef const uint32_t[::1] jv
     cdef const uint16_t[::1] dv
-    cdef size_t total = 0
-    for part in parts:
-        iv, jv, dv = part
-        if iv.shape[0] == 0:
-            continue
-        if jv.shape[0] != iv.shape[0] or dv.shape[0] != iv.shape[0]:
-            raise InvalidArgument("pairs: chunk arrays of different lengths")
-        view.i = &iv[0]
-        view.j = &jv[0]
-        view.d = &dv[0]
-        view.n = iv.shape[0]
-        chunks.push_back(view)
-        total += view.n
-    out_i = np.empty(total, dtype=np.int64)
-    out_j = np.empty(total, dtype=np.int64)
-    out_d = np.empty(total, dtype=np.int32)
-    cdef int64_t[::1] oi = out_i
-    cdef int64_t[::1] oj = out_j
-    cdef int32_t[::1] od = out_d
-    if total:
+    cdef PairChunkView view
+    iv, jv, dv = part
+    if jv.shape[0] != iv.shape[0] or dv.shape[0] != iv.shape[0]:
+        raise InvalidArgument("pairs: chunk arrays of different lengths")
+    view.n = iv.shape[0]
+    view.i = &iv[0] if view.n else NULL
+    view.j = &jv[0] if view.n else NULL
+    view.d = &dv[0] if view.n else NULL
+    return view
+
+
+def merge_pairs(list parts, size_t ni, size_t nthreads):
+    """Chunks (i uint32, j uint32, d uint16) from JoinCore.run as one list sorted by (i, j):
+    (i int64, j int64, distance int32). Empties `parts` as it goes, so each chunk is freed
+    (unless referenced elsewhere) as soon as it is merged."""
+    cdef PairChunkView view
+    cdef int64_t[::1] oi
+    cdef int64_t[::1] oj
+    cdef int32_t[::1] od
+    cdef int64_t* pi = NULL
+    cdef int64_t* pj = NULL
+    cdef int32_t* pd = NULL
+    cdef size_t total
+    cdef PairMerger* merger = new PairMerger(ni)
+    try:
+        for part in parts:
+            view = _chunk(part)
+            with nogil:
+                merger.count(view)
+        total = merger.total()
+        out_i = np.empty(total, dtype=np.int64)
+        out_j = np.empty(total, dtype=np.int64)
+        out_d = np.empty(total, dtype=np.int32)
+        oi, oj, od = out_i, out_j, out_d
+        if total:
+            pi, pj, pd = &oi[0], &oj[0], &od[0]
+        while parts:
+            part = parts.pop()  # (no parts[-1]: this module is compiled without wraparound)
+            view = _chunk(part)
+            with nogil:
+                merger.scatter(view, pi, pj)
+            part = None
         with nogil:
-            c_merge_pairs(chunks, ni, &oi[0], &oj[0], &od[0], nthreads)
+            merger.finish(pj, pd, nthreads)
+    finally:
+        del merger
     return out_i, out_j, out_d
 
 

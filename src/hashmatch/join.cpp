@@ -547,32 +547,48 @@ void check_edges(size_t n, const int64_t* i, const int64_t* j, size_t nedges) {
 
 }  // namespace
 
-void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* out_i, int64_t* out_j, int32_t* out_d,
-                 size_t nthreads) {
-  std::vector<size_t> starts(ni + 1, 0);
-  for (const auto& c : chunks) {
-    for (size_t p = 0; p < c.n; ++p) {
-      if (c.i[p] >= ni) throw std::invalid_argument("pairs: a row outside the set");
-      ++starts[c.i[p] + 1];
-    }
+void PairMerger::count(const PairChunkView& chunk) {
+  if (!counting_) throw std::logic_error("PairMerger: count after scatter");
+  const size_t ni = starts_.size() - 1;
+  for (size_t p = 0; p < chunk.n; ++p) {
+    if (chunk.i[p] >= ni) throw std::invalid_argument("pairs: a row outside the set");
+    ++starts_[chunk.i[p] + 1];
   }
-  std::partial_sum(starts.begin(), starts.end(), starts.begin());
-  {
-    std::vector<size_t> next(starts.begin(), starts.end() - 1);
-    for (const auto& c : chunks) {
-      for (size_t p = 0; p < c.n; ++p) {
-        const size_t at = next[c.i[p]]++;
-        out_i[at] = c.i[p];
-        out_j[at] = static_cast<int64_t>((uint64_t{c.j[p]} << 16) | c.d[p]);  // j < 2^32, d < 2^16
-      }
+  pending_ += chunk.n;
+}
+
+void PairMerger::prefix() {
+  std::partial_sum(starts_.begin(), starts_.end(), starts_.begin());
+  next_.assign(starts_.begin(), starts_.end() - 1);
+  pending_ = 0;
+  counting_ = false;
+}
+
+void PairMerger::scatter(const PairChunkView& chunk, int64_t* out_i, int64_t* out_j) {
+  if (counting_) prefix();
+  const size_t ni = starts_.size() - 1;
+  for (size_t p = 0; p < chunk.n; ++p) {
+    if (chunk.i[p] >= ni || next_[chunk.i[p]] >= starts_[chunk.i[p] + 1]) {
+      throw std::invalid_argument("pairs: a chunk that was not counted");
     }
+    const size_t at = next_[chunk.i[p]]++;
+    out_i[at] = chunk.i[p];
+    out_j[at] = static_cast<int64_t>((uint64_t{chunk.j[p]} << 16) | chunk.d[p]);  // j < 2^32, d < 2^16
+  }
+}
+
+void PairMerger::finish(int64_t* out_j, int32_t* out_d, size_t nthreads) {
+  if (counting_) prefix();
+  const size_t ni = starts_.size() - 1;
+  for (size_t r = 0; r < ni; ++r) {
+    if (next_[r] != starts_[r + 1]) throw std::invalid_argument("pairs: a counted chunk was not scattered");
   }
   // Each row's pairs by j (the packed value orders by j: every j differs within a row).
   constexpr size_t kRowsPerTask = 4096;
   parallel_for((ni + kRowsPerTask - 1) / kRowsPerTask, nthreads, [&](size_t t) {
     const size_t r1 = std::min(ni, (t + 1) * kRowsPerTask);
-    for (size_t r = t * kRowsPerTask; r < r1; ++r) std::sort(out_j + starts[r], out_j + starts[r + 1]);
-    for (size_t p = starts[t * kRowsPerTask]; p < starts[r1]; ++p) {
+    for (size_t r = t * kRowsPerTask; r < r1; ++r) std::sort(out_j + starts_[r], out_j + starts_[r + 1]);
+    for (size_t p = starts_[t * kRowsPerTask]; p < starts_[r1]; ++p) {
       out_d[p] = static_cast<int32_t>(out_j[p] & 0xffff);
       out_j[p] >>= 16;
     }

@@ -99,10 +99,29 @@ struct PairChunkView {
 };
 
 /// Merges chunks of pairs into one list sorted by (i, j), written straight into the caller's
-/// output arrays (total pairs long) with no other memory per pair: a counting sort by i, with
-/// (j, d) packed into out_j while each row's pairs are sorted by j. Every i < ni.
-void merge_pairs(const std::vector<PairChunkView>& chunks, size_t ni, int64_t* out_i, int64_t* out_j,
-                 int32_t* out_d, size_t nthreads);
+/// output arrays: a counting sort by i (count every chunk, then scatter them one at a time, so
+/// a caller may free each chunk once scattered), with (j, d) packed into out_j while each row's
+/// pairs are sorted by j. Peak memory: the outputs, the chunks not yet scattered, and 8 bytes
+/// per row of the first set.
+class PairMerger {
+ public:
+  explicit PairMerger(size_t ni) : starts_(ni + 1, 0) {}
+  /// Pass 1, every chunk. @throws std::invalid_argument if a row i is >= ni
+  void count(const PairChunkView& chunk);
+  /// Pairs counted so far: the length of the output arrays.
+  size_t total() const noexcept { return counting_ ? pending_ : starts_.back(); }
+  /// Pass 2, every chunk again (any order): writes i and the packed (j, d).
+  void scatter(const PairChunkView& chunk, int64_t* out_i, int64_t* out_j);
+  /// Sorts each row by j and unpacks the distances.
+  void finish(int64_t* out_j, int32_t* out_d, size_t nthreads);
+
+ private:
+  void prefix();
+  std::vector<size_t> starts_;  // counts until the first scatter, then row starts
+  std::vector<size_t> next_;
+  size_t pending_ = 0;
+  bool counting_ = true;
+};
 
 /// Connected components of the graph on n nodes with the edges (i[e], j[e]) whose distance
 /// d[e] <= max_distance (union-find with path halving and union by size; the edge arrays are
