@@ -794,3 +794,25 @@ def test_property_write_read_round_trip(
         return
     assert all(len(c) <= chunk_size for c in chunks)
     assert_same(HashRecords.concat(chunks), records, columns)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_reads_a_pipe(tmp_path: Path) -> None:
+    """/dev/stdin or a FIFO cannot seek: read it all the same (progress counts no bytes)."""
+    import threading
+
+    codes = hm.datasets.random_codes(300, 64, seed=2)
+    fifo = tmp_path / "hashes.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w") as out:
+            out.write("hash,id\n")
+            out.writelines(f"{hm.to_hex(c)},{i}\n" for i, c in enumerate(codes))
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    records = HashRecords.concat(read_hashes(fifo, progress=True))
+    writer.join()
+    np.testing.assert_array_equal(records.codes, codes)
+    assert records.ids.tolist() == list(range(300))

@@ -466,6 +466,7 @@ class HashReader:
         """Open, sniff, parse chunk by chunk; raise on gzip corruption with the path."""
         with contextlib.ExitStack() as stack:
             raw = stack.enter_context(open(self.path, "rb"))
+            seekable = raw.seekable()  # not a pipe (/dev/stdin, a FIFO): progress in bytes
             stream: IO[bytes] | gzip.GzipFile = raw
             if raw.peek(2)[:2] == b"\x1f\x8b":
                 stream = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
@@ -474,7 +475,7 @@ class HashReader:
             )
             bar = stack.enter_context(
                 tqdm(
-                    total=self._size,
+                    total=self._size if seekable else None,
                     desc=os.path.basename(self.path),
                     unit="B",
                     unit_scale=True,
@@ -497,8 +498,9 @@ class HashReader:
                 parts: list[HashRecords] = []
                 count = 0
                 for records in batches:
-                    bar.update(raw.tell() - done)
-                    done = raw.tell()
+                    if seekable:
+                        bar.update(raw.tell() - done)
+                        done = raw.tell()
                     if records is not None:
                         parts.append(records)
                         count += len(records)
