@@ -698,9 +698,23 @@ def test_dedup_missing_file_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixt
     missing = tmp_path / "missing.csv"
     err = bad_run(["dedup", str(missing), "--out", str(tmp_path / "p.csv")], capsys)
     assert err == f"hashmatch: error: {missing}: No such file or directory\n"
-    err = bad_run(["dedup", "-"], capsys)
-    assert "reading standard input ('-') is not supported" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dedup_reads_standard_input(tmp_path: Path, clustered: Codes) -> None:
+    out = tmp_path / "pairs.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hashmatch.cli", "dedup", "-", "--out", str(out), "--no-progress"],
+        input="\n".join(hexes(clustered)) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pairs = hm.find_duplicates(clustered, 31)
+    rows = out.read_text().splitlines()
+    assert rows[0] == "id_a,id_b,distance"
+    assert rows[1:] == [f"{i},{j},{d}" for i, j, d in zip(*pairs, strict=True)]
 
 
 def test_dedup_interrupted_leaves_no_partial_output(

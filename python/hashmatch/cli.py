@@ -572,9 +572,11 @@ def _read_dedup_input(
 ) -> _DedupInput:
     """Read every hash of ``path`` with :mod:`hashmatch.formats`, in one chunk."""
     if path == "-":
-        raise hm.InvalidArgument(
-            "FILE: reading standard input ('-') is not supported; save the hashes to a file"
-        )
+        if not os.path.exists("/dev/stdin"):
+            raise hm.InvalidArgument(
+                "FILE: reading standard input ('-') needs /dev/stdin; save the hashes to a file"
+            )
+        path = "/dev/stdin"
     reader = read_hashes(
         path,
         format=format,
@@ -962,7 +964,7 @@ def _parser() -> argparse.ArgumentParser:
         " are written atomically: an error or Ctrl-C never leaves a partial file.",
     )
     dedup.add_argument(
-        "file", metavar="FILE", help="hashes: hex, CSV or TSV (.gz too); stdin is not read"
+        "file", metavar="FILE", help="hashes: hex, CSV or TSV (.gz too); - reads standard input"
     )
     dedup.add_argument(
         "--out",
