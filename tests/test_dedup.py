@@ -148,11 +148,15 @@ def test_brute_force_equals_oracle_on_every_kernel(
             assert_pairs(pairs, oracle_pairs(codes, r))
 
 
+@pytest.mark.parametrize("method", ["multi-index", "brute-force"])
 @pytest.mark.parametrize("nbytes", [8, 32])
-def test_equals_pairwise_flat_range_search_and_faiss(nbytes: int, rng: np.random.Generator) -> None:
+def test_equals_pairwise_flat_range_search_and_faiss(
+    nbytes: int, method: str, rng: np.random.Generator
+) -> None:
     codes = make("clustered", 400, nbytes, rng)
     r = 10 if nbytes == 8 else 31
-    pairs = hm.find_duplicates(codes, r)
+    pairs = hm.find_duplicates(codes, r, method=method)  # type: ignore[arg-type]
+    assert pairs.plan.method == method
 
     index = hm.FlatIndex(nbytes * 8)
     index.add(codes)
@@ -346,6 +350,8 @@ def test_quality_representatives() -> None:
     assert clusters.duplicates().tolist() == [True, False, True, False, True]
     medoid = hm.cluster(codes, 2, qualities=[10, 90, 90, 50, 50], representative="medoid")
     assert medoid.representatives.tolist() == [1, 3]
+    huge = np.array([2**53 + 1, 2**53, 0, 1, 1], dtype=np.int64)  # not exact as float64
+    assert hm.cluster(codes, 2, qualities=huge).representatives.tolist() == [0, 3]
 
 
 def test_threshold_curve_matches_clustering_at_each_threshold() -> None:
@@ -396,6 +402,10 @@ def test_plots_draw_real_data() -> None:
     )
     with pytest.raises(hm.InvalidArgument, match="axes"):
         pairs.plot(axes=[figure.axes[0]])
+    with pytest.raises(hm.InvalidArgument, match="find_duplicates"):
+        hm.find_matches(codes, codes, 3).plot()
+    empty = hm.cluster(np.empty((0, 8), np.uint8), 3).plot()
+    assert empty.axes[0].get_lines()[0].get_xdata().size == 0
 
 
 # ---- planning --------------------------------------------------------------------------------
@@ -413,6 +423,8 @@ def test_plan_join_picks_multi_index_for_standard_radii_and_brute_force_for_huge
         hm.plan_join(10, 64, 65)
     with pytest.raises(hm.InvalidArgument, match="bits"):
         hm.plan_join(10, 60, 5)
+    with pytest.raises(hm.InvalidArgument, match="bits"):
+        hm.plan_join(10, 32768, 5)
     with pytest.raises(hm.InvalidArgument, match="n"):
         hm.plan_join(-1, 64, 5)
 
@@ -451,7 +463,46 @@ def test_ctrl_c_stops_a_multi_index_join() -> None:
     with pytest.raises(KeyboardInterrupt):
         hm.find_duplicates(codes, 31, threads=2, method="multi-index", substrings=11)
     timer.join()
-    assert len(hm.find_duplicates(codes[:2000], 31)) >= 0
+    small = codes[:2000]
+    assert_pairs(hm.find_duplicates(small, 31, method="multi-index"), oracle_pairs(small, 31))
+
+
+def test_a_join_stays_usable_after_an_interrupt() -> None:
+    codes = hm.datasets.clustered_codes(300_000, 256, seed=9)
+    core = _core.JoinCore(codes, None, 31, 11, 0)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        core.run(0, core.units, 2)
+    timer.join()
+    again = [core.run(u, u + 1, 2) for u in range(core.units)]
+    fresh = _core.JoinCore(codes, None, 31, 11, 0)
+    expected = _core.merge_pairs([fresh.run(0, fresh.units, 2)], len(codes), 2)
+    for got, want in zip(_core.merge_pairs(again, len(codes), 2), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_constant_bits_are_left_out_of_the_plan_and_results_stay_exact() -> None:
+    """64-bit hashes zero-padded to 256 bits: the planner probes only the varying bits, and
+    pairs stay exact even where rows outside the planner's sample vary in the padding."""
+    rng = np.random.default_rng(11)
+    padded = np.zeros((10_000, 32), np.uint8)
+    padded[:, 24:] = hm.datasets.clustered_codes(10_000, 64, seed=3)
+    pairs = hm.find_duplicates(padded, 10)
+    assert pairs.plan.method == "multi-index"
+    assert min(first for first, _, _ in pairs.plan.substrings) >= 192  # bytes 24.. only
+    inner = hm.find_duplicates(padded[:, 24:], 10)
+    assert_pairs(pairs, (inner.i, inner.j, inner.distances))
+    # Odd rows are never sampled (every 2nd row is): flip padding bits there.
+    tricky = padded.copy()
+    odd = np.arange(1, 10_000, 2)
+    tricky[odd, rng.integers(0, 24, len(odd))] ^= 1
+    tricky[4001] = tricky[4000]  # a pair at distance 0 across the varied padding ...
+    tricky[4003] = tricky[4000]
+    tricky[4003, 0] ^= 0x10  # ... and one at distance 1 inside it
+    pairs = hm.find_duplicates(tricky, 10)
+    assert min(first for first, _, _ in pairs.plan.substrings) >= 192
+    assert_pairs(pairs, oracle_pairs(tricky, 10))
 
 
 def test_progress_bar_counts_every_unit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -505,6 +556,11 @@ def test_progress_bar_counts_every_unit(monkeypatch: pytest.MonkeyPatch) -> None
             "too wide",
         ),
         ({"max_distance": 3, "chunk_rows": 0}, hm.InvalidArgument, "chunk_rows"),
+        (
+            {"max_distance": 3, "method": "multi-index", "substrings": 2**70},
+            hm.InvalidArgument,
+            "substrings",
+        ),
         ({"max_distance": 3, "threads": 0}, hm.InvalidArgument, "threads"),
     ],
 )
@@ -522,6 +578,21 @@ def test_bad_hashes_and_mismatched_sets() -> None:
     with pytest.raises(hm.HashTypeMismatch, match="others"):
         hm.find_matches(hm.datasets.random_codes(3, 64), hm.datasets.random_codes(3, 256), 3)
     assert issubclass(hm.HashTypeMismatch, hm.HashmatchError)
+
+
+def test_huge_chunk_rows_are_capped_not_wrapped() -> None:
+    codes = np.zeros((10, 8), np.uint8)
+    pairs = hm.find_duplicates(codes, 0, method="multi-index", chunk_rows=2**64 - 1)
+    assert len(pairs) == 45
+
+
+def test_cluster_checks_qualities_before_the_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_join(*args: object, **kwargs: object) -> None:
+        raise AssertionError("joined before validating")
+
+    monkeypatch.setattr(hm.dedup, "find_duplicates", no_join)
+    with pytest.raises(hm.InvalidArgument, match="qualities"):
+        hm.cluster(hm.datasets.random_codes(10, 64), 3, qualities=[1, 2])
 
 
 def test_bad_cluster_arguments() -> None:

@@ -51,7 +51,13 @@ class IndexCore:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
 
 def plan_join(
-    bits: int, na: int, nb: int, radius: int, self_join: bool, substrings: int = -1
+    bits: int,
+    na: int,
+    nb: int,
+    radius: int,
+    self_join: bool,
+    substrings: int = -1,
+    differ: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]: ...
 
 class JoinCore:
@@ -62,6 +68,7 @@ class JoinCore:
         radius: int,
         substrings: int = -1,
         unit_rows: int = 0,
+        differ: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
     @property
     def units(self) -> int: ...

@@ -156,9 +156,10 @@ cdef extern from "hashmatch/join.h" namespace "hashmatch":
         double mih_seconds
         double brute_seconds
 
-    JoinPlan c_plan_join "hashmatch::plan_join"(size_t, size_t, size_t, uint32_t, cbool) \
+    JoinPlan c_plan_join "hashmatch::plan_join"(size_t, size_t, size_t, uint32_t, cbool, const double*) \
         except +hm_translate_exception
-    JoinPlan c_fixed_join_plan "hashmatch::fixed_join_plan"(size_t, size_t, size_t, uint32_t, cbool, size_t) \
+    JoinPlan c_fixed_join_plan "hashmatch::fixed_join_plan"(
+        size_t, size_t, size_t, uint32_t, cbool, size_t, const double*) \
         except +hm_translate_exception
 
     cdef cppclass PairBuffer:
@@ -509,15 +510,24 @@ cdef dict _plan_dict(JoinPlan plan):
 
 
 cdef JoinPlan _make_plan(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_join,
-                         long substrings) except *:
+                         long substrings, object differ) except *:
+    cdef const double[::1] dv
+    cdef const double* dp = NULL
+    if differ is not None:
+        dv = differ
+        if <size_t>dv.shape[0] != bits:
+            raise InvalidArgument(f"differ: expected {bits} probabilities, got {dv.shape[0]}")
+        dp = &dv[0]
     if substrings < 0:
-        return c_plan_join(bits, na, nb, radius, self_join)
-    return c_fixed_join_plan(bits, na, nb, radius, self_join, <size_t>substrings)
+        return c_plan_join(bits, na, nb, radius, self_join, dp)
+    return c_fixed_join_plan(bits, na, nb, radius, self_join, <size_t>substrings, dp)
 
 
-def plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_join, long substrings=-1):
-    """The join plan as a dict; substrings < 0: the cost model's choice, 0: brute force."""
-    return _plan_dict(_make_plan(bits, na, nb, radius, self_join, substrings))
+def plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_join, long substrings=-1,
+              differ=None):
+    """The join plan as a dict; substrings < 0: the cost model's choice, 0: brute force.
+    differ: per bit (word order), the chance it differs between two hashes (None: 1/2)."""
+    return _plan_dict(_make_plan(bits, na, nb, radius, self_join, substrings, differ))
 
 
 cdef inline const uint32_t* _u32(const uint32_t[::1] a) noexcept nogil:
@@ -534,7 +544,7 @@ cdef class JoinCore:
     cdef dict _plan
 
     def __cinit__(self, const uint8_t[:, ::1] a, object b, uint32_t radius, long substrings=-1,
-                  size_t unit_rows=0):
+                  size_t unit_rows=0, object differ=None):
         cdef const uint8_t[:, ::1] bv
         cdef const uint8_t* pb = NULL
         cdef size_t nb = a.shape[0]
@@ -545,7 +555,8 @@ cdef class JoinCore:
             nb = bv.shape[0]
             if pb == NULL:
                 pb = <const uint8_t*>&nbytes  # an empty second set: any non-null pointer
-        cdef JoinPlan plan = _make_plan(nbytes * 8, a.shape[0], nb, radius, b is None, substrings)
+        cdef JoinPlan plan = _make_plan(nbytes * 8, a.shape[0], nb, radius, b is None, substrings,
+                                        differ)
         self._plan = _plan_dict(plan)
         self.a = a
         self.b = b

@@ -75,8 +75,11 @@ class JoinPlan(NamedTuple):
     method : str
         ``"multi-index"`` or ``"brute-force"``.
     substrings : list of tuple of int
-        ``(first_bit, bits, radius)`` of each substring probed (multi-index only). Bits are
-        numbered from the least significant bit of byte 0 upwards within each 64-bit word.
+        ``(first_bit, bits, radius)`` of each substring probed (multi-index only); there may be
+        fewer than the substrings asked for, and bits that never vary may be left out (the
+        pigeonhole bound only needs the probed radii + 1 to add up to more than the
+        threshold). Bit ``b`` here is bit ``b % 8`` of byte ``b // 8`` counted from the least
+        significant bit: the join's own order, not the hex order of :func:`to_bits`.
     multi_index_seconds, brute_force_seconds : float
         The model's single-thread estimates of both methods (``inf`` where none fits).
     """
@@ -116,8 +119,8 @@ def plan_join(n: int, bits: int, max_distance: int, *, n_other: int | None = Non
     """
     n = _count(n, "n")
     bits = _integer(bits, "bits", "a positive multiple of 8")
-    if bits <= 0 or bits % 8:
-        raise InvalidArgument(f"bits: expected a positive multiple of 8, got {bits}")
+    if not 0 < bits <= 4096 or bits % 8:
+        raise InvalidArgument(f"bits: expected a multiple of 8 in [8, 4096], got {bits}")
     radius = check_max_distance(max_distance, bits)
     other = n if n_other is None else _count(n_other, "n_other")
     return _plan(_core.plan_join(bits, n, other, radius, n_other is None))
@@ -234,6 +237,8 @@ class Pairs:
 
         See :func:`hashmatch.plotting.plot_pairs`.
         """
+        if not self.self_join:
+            raise InvalidArgument("pairs: plots need pairs from find_duplicates")
         from hashmatch.plotting import plot_pairs
 
         return plot_pairs(self, axes=axes)
@@ -260,7 +265,8 @@ class Clusters:
     representative : str
         ``"medoid"`` or ``"quality"``.
     pairs : Pairs
-        The pairs the clusters were built from (those within ``max_distance``).
+        The pairs the clusters were built from, as given: when clustering at a lower
+        ``max_distance`` than the pairs', only those within it linked hashes.
     max_distance : int
         The threshold used.
     ids : numpy.ndarray or None
@@ -307,8 +313,8 @@ class Clusters:
         return ~keep
 
     def to_pandas(self) -> pd.DataFrame:
-        """One row per hash: ``row``, ``cluster``, ``size``, ``representative`` (bool), and
-        ``id`` when ids were given. Needs pandas."""
+        """One row per hash: ``row``, ``id`` (when ids were given), ``cluster``, ``size`` and
+        ``representative`` (bool). Needs pandas."""
         import pandas as pd
 
         columns: dict[str, Any] = {"row": np.arange(len(self.labels), dtype=np.int64)}
@@ -502,8 +508,11 @@ def _join(
         if method != "multi-index":
             raise InvalidArgument('substrings: only used with method="multi-index"')
         forced = _integer(substrings, "substrings", "a positive integer")
-        if forced <= 0:
-            raise InvalidArgument(f"substrings: expected a positive integer, got {forced}")
+        if not 0 < forced <= codes.shape[1] * 8:
+            raise InvalidArgument(
+                f"substrings: expected an integer in [1, {codes.shape[1] * 8}] (the hash's bits),"
+                f" got {forced}"
+            )
     elif method == "brute-force":
         forced = 0
     rows = 0
@@ -511,15 +520,14 @@ def _join(
         rows = _integer(chunk_rows, "chunk_rows", "a positive integer")
         if rows <= 0:
             raise InvalidArgument(f"chunk_rows: expected a positive integer, got {rows}")
-    # The C++ join borrows the arrays: hand it contiguous ones (as_codes made them so).
+        rows = min(rows, max(len(codes), 1))
     start = time.perf_counter()
-    core = _core.JoinCore(codes, other, radius, forced, rows)
+    differ = _bit_differences(codes, other)
+    if method == "multi-index" and forced < 0:
+        forced = _cheapest_multi_index(codes, other, radius, differ)
+    # The C++ join borrows the arrays: hand it contiguous ones (as_codes made them so).
+    core = _core.JoinCore(codes, other, radius, forced, rows, differ)
     plan = _plan(core.plan)
-    if method == "multi-index" and plan.method != "multi-index":
-        core = _core.JoinCore(
-            codes, other, radius, _cheapest_multi_index(codes, other, radius), rows
-        )
-        plan = _plan(core.plan)
     parts = _run(core, nthreads, progress, "duplicates" if other is None else "matches", limit)
     # Sorted straight into the result arrays; the chunks go as soon as they are merged.
     i, j, d = _core.merge_pairs(parts, len(codes), nthreads)
@@ -538,8 +546,41 @@ def _join(
     )
 
 
+_SAMPLE_ROWS = 4096  # rows sampled for the per-bit statistics of the cost model
+
+
+def _bit_differences(
+    codes: npt.NDArray[np.uint8], other: npt.NDArray[np.uint8] | None
+) -> npt.NDArray[np.float64]:
+    """Per bit (in the join's word order: byte b // 8, bit b % 8 from the least significant),
+    the chance that it differs between a hash of `codes` and one of `other` (or of `codes`),
+    from evenly spaced samples. Bits every hash shares (zero padding, a common prefix) make
+    multi-index buckets fuller: the cost model then plans around them or scans instead."""
+
+    def ones(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+        if len(rows) == 0:
+            return np.full(rows.shape[1] * 8, 0.5)
+        step = max(1, len(rows) // _SAMPLE_ROWS)
+        bits = np.unpackbits(rows[::step], axis=1, bitorder="little")
+        return np.asarray(bits.mean(axis=0, dtype=np.float64))
+
+    first = ones(codes)
+    second = first if other is None else ones(other)
+    return np.ascontiguousarray(first * (1 - second) + (1 - first) * second)
+
+
+def _check_qualities(quality: npt.NDArray[Any] | None, n: int) -> None:
+    if quality is not None and (quality.ndim != 1 or len(quality) != n):
+        raise InvalidArgument(
+            f"qualities: expected {n} values (one per hash), got shape {quality.shape}"
+        )
+
+
 def _cheapest_multi_index(
-    codes: npt.NDArray[np.uint8], other: npt.NDArray[np.uint8] | None, radius: int
+    codes: npt.NDArray[np.uint8],
+    other: npt.NDArray[np.uint8] | None,
+    radius: int,
+    differ: npt.NDArray[np.float64],
 ) -> int:
     """The multi-index substring count with the lowest modelled cost (method="multi-index")."""
     bits = codes.shape[1] * 8
@@ -547,7 +588,7 @@ def _cheapest_multi_index(
     best, best_cost = 0, float("inf")
     for m in range(1, min(bits, max(radius + 1, 64)) + 1):
         try:
-            cost = _core.plan_join(bits, len(codes), n_other, radius, other is None, m)[
+            cost = _core.plan_join(bits, len(codes), n_other, radius, other is None, m, differ)[
                 "mih_seconds"
             ]
         except InvalidArgument:
@@ -642,6 +683,18 @@ def cluster(
     if linkage != "single":
         raise InvalidArgument(f"linkage: expected 'single' (connected components), got {linkage!r}")
     nthreads = check_threads(threads)
+    quality = None
+    if qualities is not None:
+        quality = np.asarray(qualities)
+        if quality.dtype.kind not in "iuf" or (
+            quality.dtype.kind == "f" and np.isnan(quality).any()
+        ):
+            raise InvalidType(f"qualities: expected numbers without NaN, got dtype {quality.dtype}")
+    chosen = representative or ("quality" if quality is not None else "medoid")
+    if chosen not in ("medoid", "quality"):
+        raise InvalidArgument(f"representative: expected 'medoid' or 'quality', got {chosen!r}")
+    if chosen == "quality" and quality is None:
+        raise InvalidArgument('qualities: required with representative="quality"')
     if isinstance(hashes_or_pairs, Pairs):
         pairs = hashes_or_pairs
         if not pairs.self_join:
@@ -652,6 +705,7 @@ def cluster(
             raise InvalidArgument(
                 "ids: pairs carry the ids given to find_duplicates; pass them there"
             )
+        _check_qualities(quality, pairs.n)
         radius = pairs.max_distance
         if max_distance is not None:
             radius = check_max_distance(max_distance, pairs.codes.shape[1] * 8)
@@ -666,27 +720,11 @@ def cluster(
             raise InvalidArgument(
                 "max_distance: required when clustering hashes (31 is the PDQ standard)"
             )
-        pairs = find_duplicates(
-            hashes_or_pairs, max_distance, ids=ids, threads=nthreads, progress=progress
-        )
+        codes, _ = as_codes(hashes_or_pairs, name="hashes_or_pairs")
+        _check_qualities(quality, len(codes))  # before the join, not after it
+        pairs = find_duplicates(codes, max_distance, ids=ids, threads=nthreads, progress=progress)
         radius = pairs.max_distance
     n = pairs.n
-    quality = None
-    if qualities is not None:
-        quality = np.asarray(qualities)
-        if quality.ndim != 1 or len(quality) != n:
-            raise InvalidArgument(
-                f"qualities: expected {n} values (one per hash), got shape {quality.shape}"
-            )
-        if quality.dtype.kind not in "iuf" or (
-            quality.dtype.kind == "f" and np.isnan(quality).any()
-        ):
-            raise InvalidType(f"qualities: expected numbers without NaN, got dtype {quality.dtype}")
-    chosen = representative or ("quality" if quality is not None else "medoid")
-    if chosen not in ("medoid", "quality"):
-        raise InvalidArgument(f"representative: expected 'medoid' or 'quality', got {chosen!r}")
-    if chosen == "quality" and quality is None:
-        raise InvalidArgument('qualities: required with representative="quality"')
 
     # The pairs' arrays are read in place: no copy, whatever their number.
     labels, count = _core.connected_components(n, pairs.i, pairs.j, pairs.distances, radius)
@@ -696,7 +734,9 @@ def cluster(
     else:
         assert quality is not None
         # Highest quality first, then lowest row: the first row of each cluster in that order.
-        order = np.lexsort((np.arange(n), -quality.astype(np.float64), labels))
+        # Ranks, not a float cast: int64 qualities above 2**53 keep their order.
+        rank = np.unique(quality, return_inverse=True)[1].reshape(-1)
+        order = np.lexsort((np.arange(n), -rank, labels))
         first = np.r_[True, labels[order][1:] != labels[order][:-1]] if n else np.zeros(0, bool)
         reps = order[first].astype(np.int64)
     return Clusters(

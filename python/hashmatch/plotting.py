@@ -95,8 +95,9 @@ def plot_clusters(clusters: Clusters, *, axes: Any = None) -> Figure:
     figure, (axis,) = _axes(axes, 1, 5.0)
     sizes, counts = np.unique(clusters.sizes, return_counts=True)
     axis.plot(sizes, counts, marker="o", linestyle="none")
-    axis.set_xscale("log")
-    axis.set_yscale("log")
+    if len(sizes):  # an empty collection has nothing to put on a log scale
+        axis.set_xscale("log")
+        axis.set_yscale("log")
     axis.set_title(f"Cluster sizes (max_distance {clusters.max_distance})")
     axis.set_xlabel("members")
     axis.set_ylabel("clusters")

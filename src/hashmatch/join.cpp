@@ -56,11 +56,13 @@ double brute_seconds(size_t bits, size_t na, size_t nb, bool self) {
 
 // The substrings of an m-way split: lengths differing by at most one (longer first), radii by
 // the pigeonhole bound; substrings whose radius would be negative are not needed.
-std::vector<JoinSubstring> split(size_t bits, uint32_t radius, size_t m) {
+// The substrings tile bits [first, first + bits). Bits outside the window are never probed: the
+// pigeonhole bound only needs the probed substrings' radii + 1 to add up to more than radius.
+std::vector<JoinSubstring> split(size_t bits, uint32_t radius, size_t m, uint32_t first = 0) {
   std::vector<JoinSubstring> subs;
   const uint32_t q = radius / static_cast<uint32_t>(m);
   const uint32_t a = radius % static_cast<uint32_t>(m);
-  uint32_t lo = 0;
+  uint32_t lo = first;
   for (size_t s = 0; s < m; ++s) {
     const uint32_t len = static_cast<uint32_t>(bits / m + (s < bits % m ? 1 : 0));
     if (s <= a) {
@@ -80,7 +82,25 @@ bool feasible(const std::vector<JoinSubstring>& subs) {
   return true;
 }
 
-double mih_seconds(const std::vector<JoinSubstring>& subs, size_t bits, size_t na, size_t nb, bool self) {
+// Probability that a pair's substring is within its radius. `differ[b]` is the chance that
+// bit b differs between two hashes (bits taken as independent, from a sample of the data), or
+// null for uniform bits: then it is ball / 2^len. A bit that every hash shares (zero padding,
+// a common prefix) makes its substring's buckets fuller and candidates likelier.
+double candidate_rate(const JoinSubstring& s, const double* differ) {
+  if (differ == nullptr) return std::min(1.0, ball_size(s.len, s.radius) / std::ldexp(1.0, static_cast<int>(s.len)));
+  // within[k]: probability that exactly k of the bits so far differ, for k <= radius.
+  std::vector<double> within(s.radius + 1, 0.0);
+  within[0] = 1.0;
+  for (uint32_t b = s.lo; b < s.lo + s.len; ++b) {
+    const double p = std::clamp(differ[b], 0.0, 1.0);
+    for (uint32_t k = s.radius; k > 0; --k) within[k] = within[k] * (1 - p) + within[k - 1] * p;
+    within[0] *= 1 - p;
+  }
+  return std::min(1.0, std::accumulate(within.begin(), within.end(), 0.0));
+}
+
+double mih_seconds(const std::vector<JoinSubstring>& subs, size_t bits, size_t na, size_t nb, bool self,
+                   const double* differ) {
   const double words = static_cast<double>(words_for_bytes((bits + 7) / 8));
   const double pairs = pair_count(na, nb, self);
   const double rows = static_cast<double>(self ? na : na + nb);
@@ -92,7 +112,7 @@ double mih_seconds(const std::vector<JoinSubstring>& subs, size_t bits, size_t n
     const double hit_rate = -std::expm1(-static_cast<double>(self ? na : nb) / slots);
     const bool dense = s.len <= kMaxDenseBits;
     total += occupied * (ball - 1) * (kProbe + hit_rate * kHit);
-    total += pairs * std::min(1.0, ball / slots) * (kCandidateBase + kCandidateWord * words);
+    total += pairs * candidate_rate(s, differ) * (kCandidateBase + kCandidateWord * words);
     total += rows * (dense ? kBucketRow : kSortRow) + (dense ? slots * kDenseSlot * (self ? 1 : 2) : 0);
   }
   return total;
@@ -203,10 +223,14 @@ struct Width<0> {
   static size_t words(size_t nwords) noexcept { return nwords; }
 };
 
+// Words are loaded with memcpy (plain loads once compiled): medoids read the caller's
+// buffer in place, which need not be 8-byte aligned.
 template <size_t NW>
 inline uint32_t distance(const uint64_t* x, const uint64_t* y, size_t nwords) noexcept {
   uint32_t d = 0;
-  for (size_t w = 0; w < Width<NW>::words(nwords); ++w) d += static_cast<uint32_t>(__builtin_popcountll(x[w] ^ y[w]));
+  for (size_t w = 0; w < Width<NW>::words(nwords); ++w) {
+    d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
+  }
   return d;
 }
 
@@ -218,9 +242,9 @@ inline uint32_t bounded_distance(const uint64_t* x, const uint64_t* y, size_t nw
   if (words < 2) return distance<NW>(x, y, nwords);
   const size_t half = words / 2;
   uint32_t d = 0;
-  for (size_t w = 0; w < half; ++w) d += static_cast<uint32_t>(__builtin_popcountll(x[w] ^ y[w]));
+  for (size_t w = 0; w < half; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
   if (d > bound) return d;
-  for (size_t w = half; w < words; ++w) d += static_cast<uint32_t>(__builtin_popcountll(x[w] ^ y[w]));
+  for (size_t w = half; w < words; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
   return d;
 }
 
@@ -228,21 +252,33 @@ inline uint32_t bounded_distance(const uint64_t* x, const uint64_t* y, size_t nw
 
 // --- Plans ----------------------------------------------------------------------------------------
 
-JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self) {
+JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, const double* differ) {
   JoinPlan best;
   best.brute_force = true;
   best.brute_seconds = brute_seconds(bits, na, nb, self);
   best.mih_seconds = std::numeric_limits<double>::infinity();
   // Up to radius + 1 substrings, or more (only the first radius + 1 are then used, each at
   // radius 0) when fewer would be too wide to bucket.
-  const size_t max_m = std::min<size_t>(bits, std::max<size_t>(size_t{radius} + 1, 64));
-  for (size_t m = 1; m <= max_m; ++m) {
-    auto subs = split(bits, radius, m);
-    if (!feasible(subs)) continue;
-    const double cost = mih_seconds(subs, bits, na, nb, self);
-    if (cost < best.mih_seconds) {
-      best.mih_seconds = cost;
-      best.substrings = std::move(subs);
+  // Windows: the whole hash, and (with measured bits) the span of bits that vary, so that
+  // constant bits (zero padding, a shared prefix) are left out of every substring.
+  std::vector<std::pair<uint32_t, uint32_t>> windows{{0, static_cast<uint32_t>(bits)}};
+  if (differ != nullptr) {
+    constexpr double kVaries = 0.01;
+    uint32_t lo = 0, hi = static_cast<uint32_t>(bits);
+    while (lo < hi && differ[lo] < kVaries) ++lo;
+    while (hi > lo && differ[hi - 1] < kVaries) --hi;
+    if (hi > lo && hi - lo < bits) windows.emplace_back(lo, hi - lo);
+  }
+  for (const auto& [first, width] : windows) {
+    const size_t max_m = std::min<size_t>(width, std::max<size_t>(size_t{radius} + 1, 64));
+    for (size_t m = 1; m <= max_m; ++m) {
+      auto subs = split(width, radius, m, first);
+      if (!feasible(subs)) continue;
+      const double cost = mih_seconds(subs, bits, na, nb, self, differ);
+      if (cost < best.mih_seconds) {
+        best.mih_seconds = cost;
+        best.substrings = std::move(subs);
+      }
     }
   }
   best.brute_force = !(best.mih_seconds < best.brute_seconds);
@@ -250,7 +286,8 @@ JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self
   return best;
 }
 
-JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, size_t m) {
+JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, size_t m,
+                         const double* differ) {
   JoinPlan plan;
   plan.brute_seconds = brute_seconds(bits, na, nb, self);
   plan.mih_seconds = std::numeric_limits<double>::infinity();
@@ -266,7 +303,7 @@ JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, boo
                                 " are too wide to bucket (radius > 0 needs at most 24 bits each, radius 0 at most 64)");
   }
   plan.brute_force = false;
-  plan.mih_seconds = mih_seconds(subs, bits, na, nb, self);
+  plan.mih_seconds = mih_seconds(subs, bits, na, nb, self, differ);
   plan.substrings = std::move(subs);
   return plan;
 }
@@ -440,7 +477,8 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     for (const auto& sub : plan.substrings) {
       per_row = std::max(per_row, other * std::min(1.0, ball_size(sub.len, sub.radius) / std::ldexp(1.0, static_cast<int>(sub.len))));
     }
-    st.unit_rows = unit_rows != 0 ? unit_rows : static_cast<size_t>(std::clamp(5e5 / per_row, 64.0, 16384.0));
+    st.unit_rows = unit_rows != 0 ? std::min(unit_rows, std::max<size_t>(st.na, 1))
+                                  : static_cast<size_t>(std::clamp(5e5 / per_row, 64.0, 16384.0));
     st.units_per_substring = st.na == 0 ? 0 : (st.na + st.unit_rows - 1) / st.unit_rows;
   } else {
     // Units of about sixteen million pairs (rows of the triangle for a self-join).

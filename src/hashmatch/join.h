@@ -47,12 +47,15 @@ struct JoinPlan {
 };
 
 /// The cheapest exact plan for joining na hashes with nb (self: na == nb, the same set).
-JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self);
+/// @param differ  per bit b (word order, as JoinSubstring), the chance that b differs between
+///                two hashes, measured on a sample; null: uniform random bits (1/2 each)
+JoinPlan plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, const double* differ = nullptr);
 
 /// The multi-index plan with m substrings, or the brute force for m == 0.
 /// @throws std::invalid_argument if m exceeds bits or a substring would be too wide to bucket
 ///         (radius > 0 needs substrings of at most 24 bits; radius 0 at most 64).
-JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, size_t m);
+JoinPlan fixed_join_plan(size_t bits, size_t na, size_t nb, uint32_t radius, bool self, size_t m,
+                         const double* differ = nullptr);
 
 /// Pairs found by a join: rows i (of the first set) and j (of the second), distance d.
 struct PairBuffer {
@@ -62,6 +65,7 @@ struct PairBuffer {
   size_t size() const noexcept { return i.size(); }
 };
 
+/// Not thread-safe: run() rebuilds shared buckets; one caller at a time (Python holds the object).
 class Join {
  public:
   /// @param a, na     the first set: na rows of nbytes bytes (borrowed for the Join's life)
@@ -101,7 +105,7 @@ struct PairChunkView {
 /// Merges chunks of pairs into one list sorted by (i, j), written straight into the caller's
 /// output arrays: a counting sort by i (count every chunk, then scatter them one at a time, so
 /// a caller may free each chunk once scattered), with (j, d) packed into out_j while each row's
-/// pairs are sorted by j. Peak memory: the outputs, the chunks not yet scattered, and 8 bytes
+/// pairs are sorted by j. Peak memory: the outputs, the chunks not yet scattered, and 16 bytes
 /// per row of the first set.
 class PairMerger {
  public:
