@@ -18,6 +18,7 @@ from hashmatch._validation import (
 )
 from hashmatch.distance import check_result_size
 from hashmatch.errors import InvalidArgument, InvalidType
+from hashmatch.hashtypes import default_max_distance
 
 __all__ = ["FlatIndex", "IndexPlan", "MIHIndex", "RangeSearchResult", "SearchResult", "plan_index"]
 
@@ -255,11 +256,6 @@ class FlatIndex(_ExactIndex):
     def __reduce__(self) -> tuple[Any, ...]:
         ids, codes = self.contents()
         return (_rebuild, (FlatIndex, {"bits": self._bits}, codes, ids))
-
-
-def default_max_distance(bits: int) -> int:
-    """The customary match radius: 31 for PDQ (256 bits), 10 for 64-bit pHash, else bits / 8."""
-    return {256: 31, 64: 10}.get(bits, max(1, bits // 8))
 
 
 class MIHIndex(_ExactIndex):
