@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,3 +428,76 @@ def test_import_is_atomic_and_reports_skipped_rows(tmp_path: pytest.TempPathFact
     with pytest.raises(hm.InvalidArgument, match="already in the list"):
         hl.import_file(path, skip_invalid=True)  # keys a and c again: nothing added
     assert len(hl) == 2
+
+
+# ------------------------------------------------------- pickling and the new user's defects
+
+
+def _filled_list(backend: str = "auto") -> hm.HashList:
+    hl = hm.HashList("pdq", name="terror", backend=backend)
+    db = hm.datasets.random_codes(300, 256, seed=5)
+    hl.add(db, keys=[f"k{i}" for i in range(300)], labels=["terrorism"], source="p", quality=80)
+    hl.remove([3, 4])
+    hl.add(db[:2], keys=["again-0", "again-1"], extras={"note": "re-added"})
+    return hl
+
+
+@pytest.mark.parametrize("backend", ["auto", "flat", "mih"])
+def test_hash_list_pickles_by_its_sections(backend: str) -> None:
+    import pickle
+
+    hl = _filled_list(backend)
+    copy = pickle.loads(pickle.dumps(hl))
+    assert list(copy.entries()) == list(hl.entries())
+    queries = hm.datasets.random_codes(5, 256, seed=5)
+    a, b = hl.match(queries), copy.match(queries)
+    assert a.ids.tolist() == b.ids.tolist() and a.keys.tolist() == b.keys.tolist()
+    assert (copy.name, copy.max_distance, copy.backend) == (hl.name, hl.max_distance, backend)
+    assert copy.stats()["next_id"] == hl.stats()["next_id"]
+    copy.add(queries[:1], keys=["new"])  # a working list, not a frozen copy
+    assert copy.get_key("new").id == hl.stats()["next_id"]
+
+
+def test_hash_list_pickles_in_a_worker_process() -> None:
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    hl = _filled_list()
+    queries = hm.datasets.random_codes(3, 256, seed=5)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        remote = pool.submit(_match_keys, pickle.dumps(hl), queries).result()
+    assert remote == hl.match(queries).keys.tolist()
+
+
+def _match_keys(blob: bytes, queries: np.ndarray) -> list[object]:
+    import pickle
+
+    return list(pickle.loads(blob).match(queries).keys.tolist())
+
+
+def test_update_signature_shows_what_its_defaults_mean() -> None:
+    import inspect
+    import pydoc
+
+    text = pydoc.render_doc(hm.HashList.update, renderer=pydoc.plaintext)
+    assert "object at 0x" not in text and "UNCHANGED" in text
+    defaults = inspect.signature(hm.HashList.update).parameters
+    assert repr(defaults["labels"].default) == "UNCHANGED"
+
+
+def test_reimporting_listed_ids_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "shared.csv"
+    rows = [f"{'ab' * 31}{i:02x},{10 + i},k{i}" for i in range(3)]
+    path.write_text("hash,id,key\n" + "\n".join(rows) + "\n")
+    hl = hm.HashList("pdq")
+    hl.import_file(path)
+    with pytest.raises(hm.InvalidArgument, match=rf"{path.name}:2: id 10 is already in the list"):
+        hl.import_file(path)
+    assert len(hl) == 3
+    path.write_text("hash,key\n" + "cd" * 32 + ",k9\n" + "ef" * 32 + ",k1\n")
+    with pytest.raises(
+        hm.InvalidArgument, match=rf"{path.name}:3: key 'k1' is already in the list"
+    ):
+        hl.import_file(path)
+    assert len(hl) == 3

@@ -183,3 +183,30 @@ def test_replace_swaps_a_whole_list_atomically(rng: np.random.Generator) -> None
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_matcher_of_a_list_says_it_wants_a_mapping() -> None:
+    with pytest.raises(hm.InvalidType, match="lists: expected a mapping of names to HashList"):
+        hm.Matcher([hm.HashList("pdq")])  # type: ignore[arg-type]
+
+
+def test_matcher_pickles_with_its_lists_and_radii() -> None:
+    import pickle
+
+    db = hm.datasets.random_codes(20, 256, seed=2)
+    a = hm.HashList("pdq")
+    a.add(db, keys=[f"a{i}" for i in range(20)])
+    matcher = hm.Matcher()
+    matcher.add_list("a", a, max_distance=12)
+    copy = pickle.loads(pickle.dumps(matcher))
+    queries = hm.datasets.flip_bits(db[:4], [3, 11, 12, 13])
+    assert (
+        copy.names == ["a"]
+        and copy.match(queries).to_records() == matcher.match(queries).to_records()
+    )
+
+
+def test_dir_of_the_package_lists_only_its_api() -> None:
+    public = [name for name in dir(hm) if not name.startswith("_")]
+    assert "annotations" not in public
+    assert set(hm.__all__) <= set(dir(hm))

@@ -5,8 +5,6 @@ millions of them exactly (:class:`FlatIndex`). The hot loops are C++ SIMD kernel
 import for this CPU (:func:`cpu_features`).
 """
 
-from __future__ import annotations
-
 from hashmatch import datasets
 from hashmatch.codes import from_bits, from_hex, to_bits, to_hex
 from hashmatch.cpu import _check_forced_kernel, available_kernels, cpu_features, set_kernel
@@ -30,6 +28,7 @@ from hashmatch.errors import (
     InvalidArgument,
     InvalidType,
 )
+from hashmatch.hashtypes import HASH_TYPES, HashType, hash_type
 from hashmatch.indexes import (
     FlatIndex,
     IndexPlan,
@@ -38,9 +37,10 @@ from hashmatch.indexes import (
     SearchResult,
     plan_index,
 )
-from hashmatch.io import load, save
-from hashmatch.lists import HASH_TYPES, Entry, HashList
-from hashmatch.matching import Match, Matcher, MatchResult
+from hashmatch.io import load, register_kind, save
+from hashmatch.lists import Entry, HashList
+from hashmatch.matching import Matcher
+from hashmatch.results import GroupedMatchResult, GroupMatch, Match, MatchResult
 
 __version__ = "0.1.0"
 
@@ -51,8 +51,11 @@ __all__ = [
     "Entry",
     "EntryNotFound",
     "FlatIndex",
+    "GroupMatch",
+    "GroupedMatchResult",
     "HashFormatError",
     "HashList",
+    "HashType",
     "HashTypeMismatch",
     "HashmatchError",
     "IndexFormatError",
@@ -78,6 +81,7 @@ __all__ = [
     "from_bits",
     "from_hex",
     "hamming",
+    "hash_type",
     "load",
     "plan_index",
     "plan_join",
@@ -86,5 +90,9 @@ __all__ = [
     "to_bits",
     "to_hex",
 ]
+
+# Kinds of saved file beyond the built-in indexes: registered here, where every module is
+# imported, so no module registers itself as a side effect of being imported.
+register_kind("HashList", HashList._from_sections)
 
 _check_forced_kernel()

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Columns", "Interned", "Strings"]
+__all__ = ["Interned", "Strings", "as_rows"]
 
 _CHUNK_BYTES = 1 << 23  # bound on the temporary gather buffers
 
 
-def _rows(rows: npt.ArrayLike) -> npt.NDArray[np.int64]:
+def as_rows(rows: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return np.asarray(rows, dtype=np.int64).reshape(-1)
 
 
@@ -59,7 +59,7 @@ class Strings:
 
     def get(self, rows: npt.ArrayLike) -> list[str | None]:
         """The strings at ``rows`` (``None`` for empty ones), decoded in vectorised chunks."""
-        rows = _rows(rows)
+        rows = as_rows(rows)
         out: list[str | None] = []
         if len(rows) <= 32:  # a query's few matches: plain slicing beats the vector setup
             bounds = self.offsets[np.concatenate([rows, rows + 1])].tolist()
@@ -84,7 +84,7 @@ class Strings:
         return out
 
     def take(self, rows: npt.ArrayLike) -> Strings:
-        rows = _rows(rows)
+        rows = as_rows(rows)
         starts, lengths = self._spans(rows)
         offsets = np.zeros(len(rows) + 1, dtype=np.uint64)
         np.cumsum(lengths, out=offsets[1:])
@@ -157,11 +157,11 @@ class Interned:
         return result
 
     def get(self, rows: npt.ArrayLike) -> list[Any]:
-        result: list[Any] = self.objects(_rows(rows)).tolist()
+        result: list[Any] = self.objects(as_rows(rows)).tolist()
         return result
 
     def take(self, rows: npt.ArrayLike) -> Interned:
-        return Interned(self.table, self.codes[_rows(rows)])
+        return Interned(self.table, self.codes[as_rows(rows)])
 
     @staticmethod
     def concat(parts: Sequence[Interned]) -> Interned:
@@ -185,42 +185,3 @@ class Interned:
 
     def is_valid(self) -> bool:
         return not len(self.codes) or int(self.codes.max()) < len(self.table)
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Every per-entry metadata column of one segment of a hash list."""
-
-    keys: Strings
-    sources: Interned
-    labels: Interned
-    extras: Strings
-    quality: npt.NDArray[np.int16]
-
-    def __len__(self) -> int:
-        return len(self.quality)
-
-    def take(self, rows: npt.ArrayLike) -> Columns:
-        rows = _rows(rows)
-        return Columns(
-            self.keys.take(rows),
-            self.sources.take(rows),
-            self.labels.take(rows),
-            self.extras.take(rows),
-            self.quality[rows],
-        )
-
-    @staticmethod
-    def concat(parts: Sequence[Columns]) -> Columns:
-        return Columns(
-            Strings.concat([p.keys for p in parts]),
-            Interned.concat([p.sources for p in parts]),
-            Interned.concat([p.labels for p in parts]),
-            Strings.concat([p.extras for p in parts]),
-            np.concatenate([p.quality for p in parts]),
-        )
-
-    def pruned(self) -> Columns:
-        return Columns(
-            self.keys, self.sources.pruned(), self.labels.pruned(), self.extras, self.quality
-        )

@@ -1,5 +1,10 @@
 """How a HashList is laid out in a hashmatch file (the container is described in io.py).
 
+The metadata sections are derived from the schema (:mod:`hashmatch.schema`): a ``text``
+field is saved as ``<section>.off`` + ``<section>.blob``, an ``interned`` one as ``<section>``
+plus a meta table, a ``quality`` one as ``<section>``. This module turns one segment into
+sections and back; it knows nothing of :class:`~hashmatch.HashList` itself.
+
 A saved list is always one compacted segment, entries sorted by id. Sections (all
 little-endian, each 64-byte aligned so ``load(mmap=True)`` views them in place):
 
@@ -24,101 +29,87 @@ radius, backend and its parameters, name, ``next_id``, ``count``, the ``sources`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from hashmatch._columns import Columns, Interned, Strings
-from hashmatch.errors import HashmatchError, IndexFormatError
+from hashmatch._columns import Interned, Strings
+from hashmatch.errors import IndexFormatError
+from hashmatch.io import index_from_sections, index_sections
+from hashmatch.schema import FIELDS, Columns, check_table
+from hashmatch.storage import Segment
 
-if TYPE_CHECKING:
-    from hashmatch.lists import HashList, _Segment
+__all__ = ["LIST_FORMAT", "META_FIELDS", "segment_from_sections", "segment_sections"]
 
 LIST_FORMAT = 1
-_META_FIELDS = {
-    "kind",
-    "list_format",
-    "hash_type",
-    "bits",
-    "max_distance",
-    "backend",
-    "backend_params",
-    "name",
-    "next_id",
-    "count",
-    "sources",
-    "labelsets",
-    "index",
-}
-
-
-def list_sections(
-    hash_list: HashList, segment: _Segment, next_id: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """meta and sections of a list whose entries are all in one sorted ``segment``."""
-    from hashmatch.io import index_sections
-
-    c = segment.columns.pruned()
-    meta: dict[str, Any] = {
-        "kind": "HashList",
-        "list_format": LIST_FORMAT,
-        "hash_type": hash_list.hash_type,
-        "bits": hash_list.bits,
-        "max_distance": hash_list.max_distance,
-        "backend": hash_list.backend,
-        "backend_params": hash_list._backend_params,
-        "name": hash_list.name,
-        "next_id": int(next_id),
-        "count": len(segment),
-        "sources": list(c.sources.table),
-        "labelsets": [list(labels) for labels in c.labels.table],
+META_FIELDS = frozenset(
+    {
+        "kind",
+        "list_format",
+        "hash_type",
+        "bits",
+        "max_distance",
+        "backend",
+        "backend_params",
+        "name",
+        "next_id",
+        "count",
+        "index",
+        *(f.table for f in FIELDS if f.table),
     }
+)
+
+
+def segment_sections(segment: Segment) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, sections) of a segment whose entries are sorted by id: the entry columns, the
+    schema's fields and the index's own sections under ``ix.``."""
+    c = segment.columns.pruned()
+    meta: dict[str, Any] = {"count": len(segment)}
     sections: dict[str, Any] = {
         "ids": segment.ids.astype("<i8", copy=False),
         "codes": np.ascontiguousarray(segment.codes),
-        "quality": c.quality.astype("<i2", copy=False),
-        "key.off": c.keys.offsets.astype("<u8", copy=False),
-        "key.blob": c.keys.blob,
-        "extra.off": c.extras.offsets.astype("<u8", copy=False),
-        "extra.blob": c.extras.blob,
-        "source": c.sources.codes.astype("<u4", copy=False),
-        "labelset": c.labels.codes.astype("<u4", copy=False),
     }
+    for f in FIELDS:
+        column = c[f.name]
+        if isinstance(column, Strings):
+            sections[f"{f.section}.off"] = column.offsets.astype("<u8", copy=False)
+            sections[f"{f.section}.blob"] = column.blob
+        elif isinstance(column, Interned):
+            sections[f.section] = column.codes.astype("<u4", copy=False)
+            meta[str(f.table)] = [f._to_table(v) for v in column.table]
+        else:
+            sections[f.section] = column.astype("<i2", copy=False)
     if hasattr(segment.index, "to_bytes"):  # a faiss backend
         meta["index"] = {"faiss": True}
         sections["ix.faiss"] = segment.index.to_bytes()
     else:
-        index_meta, index_sections_ = index_sections(segment.index)
+        index_meta, own = index_sections(segment.index)
         meta["index"] = index_meta
-        sections.update({f"ix.{name}": data for name, data in index_sections_.items()})
+        sections.update({f"ix.{name}": data for name, data in own.items()})
     return meta, sections
 
 
-def list_from_sections(meta: dict[str, Any], sections: dict[str, Any], where: str) -> HashList:
-    """The HashList these sections describe; every value is checked before use."""
-    from hashmatch.lists import HashList, _Segment, _Snapshot
-
+def segment_from_sections(
+    meta: dict[str, Any],
+    sections: dict[str, Any],
+    where: str,
+    *,
+    bits: int,
+    faiss_index: Callable[[Any], Any],
+) -> tuple[Segment, int]:
+    """The segment these sections describe, and the list's ``next_id``; every value is checked
+    before use. ``faiss_index(data)`` rebuilds a faiss backend from its bytes."""
     if meta.get("list_format") != LIST_FORMAT:
         raise IndexFormatError(
             f"{where}: hash-list format {meta.get('list_format')!r}; this hashmatch reads "
             f"{LIST_FORMAT}"
         )
-    if set(meta) - _META_FIELDS:
+    if set(meta) - META_FIELDS:
         raise IndexFormatError(
-            f"{where}: 'meta' has unknown fields {sorted(set(meta) - _META_FIELDS)}"
+            f"{where}: 'meta' has unknown fields {sorted(set(meta) - META_FIELDS)}"
         )
-    try:
-        hash_list = HashList(
-            meta["hash_type"],
-            bits=meta["bits"],
-            max_distance=meta["max_distance"],
-            backend=meta["backend"],
-            backend_params=meta["backend_params"],
-            name=meta["name"],
-        )
-    except (KeyError, TypeError, HashmatchError) as e:
-        raise IndexFormatError(f"{where}: 'meta' does not describe a hash list ({e})") from None
-    n, nbytes = meta.get("count"), hash_list.nbytes
+    n, nbytes = meta.get("count"), bits // 8
     next_id = meta.get("next_id")
     if not isinstance(n, int) or n < 0 or not isinstance(next_id, int) or next_id < 0:
         raise IndexFormatError(f"{where}: bad entry count or next_id in 'meta'")
@@ -137,60 +128,51 @@ def list_from_sections(meta: dict[str, Any], sections: dict[str, Any], where: st
 
     ids = array("ids", "<i8", n).astype(np.int64, copy=False)
     codes = array("codes", "u1", n * nbytes).reshape(n, nbytes)
-    quality = array("quality", "<i2", n).astype(np.int16, copy=False)
-    keys = Strings(array("key.off", "<u8", n + 1), array("key.blob", "u1", None))
-    extras = Strings(array("extra.off", "<u8", n + 1), array("extra.blob", "u1", None))
-    sources_table = meta.get("sources")
-    labelsets = meta.get("labelsets")
-    if not isinstance(sources_table, list) or not all(
-        s is None or (isinstance(s, str) and s) for s in sources_table
-    ):
-        raise IndexFormatError(f"{where}: 'meta' sources must be a list of str or null")
-    if not isinstance(labelsets, list) or not all(
-        isinstance(ls, list) and all(isinstance(x, str) and x for x in ls) for ls in labelsets
-    ):
-        raise IndexFormatError(f"{where}: 'meta' labelsets must be lists of str")
-    sources = Interned(
-        tuple(sources_table), array("source", "<u4", n).astype(np.uint32, copy=False)
-    )
-    labels = Interned(
-        tuple(tuple(ls) for ls in labelsets),
-        array("labelset", "<u4", n).astype(np.uint32, copy=False),
-    )
+    columns: dict[str, Any] = {}
+    for f in FIELDS:
+        if f.kind == "text":
+            columns[f.name] = Strings(
+                array(f"{f.section}.off", "<u8", n + 1), array(f"{f.section}.blob", "u1", None)
+            )
+        elif f.kind == "interned":
+            table = check_table(f, meta.get(str(f.table)))
+            if table is None:
+                raise IndexFormatError(f"{where}: 'meta' {f.table} is malformed")
+            columns[f.name] = Interned(
+                table, array(f.section, "<u4", n).astype(np.uint32, copy=False)
+            )
+        else:
+            columns[f.name] = array(f.section, "<i2", n).astype(np.int16, copy=False)
     if n and (ids[0] < 0 or not bool(np.all(ids[1:] > ids[:-1]))):
         raise IndexFormatError(f"{where}: ids must be non-negative and strictly increasing")
     if n and int(ids[-1]) >= next_id and next_id != np.iinfo(np.int64).max:
         raise IndexFormatError(f"{where}: next_id {next_id} is not above the largest id")
-    if not (keys.is_valid() and extras.is_valid() and sources.is_valid() and labels.is_valid()):
-        raise IndexFormatError(f"{where}: inconsistent metadata offsets or table indexes")
-    if n and (int(quality.min()) < -1 or int(quality.max()) > 100):
-        raise IndexFormatError(f"{where}: quality scores outside -1..100")
-    index = _index(hash_list, meta, sections, n, where)
-    segment = _Segment(index, codes, ids, Columns(keys, sources, labels, extras, quality))
-    hash_list._publish(_Snapshot((segment,), (None,), next_id))
-    return hash_list
+    entry_columns = Columns(columns, n)
+    if not entry_columns.is_valid():
+        raise IndexFormatError(
+            f"{where}: inconsistent metadata offsets or table indexes, or quality scores "
+            "outside -1..100"
+        )
+    index = _index(meta, sections, n, bits, faiss_index, where)
+    return Segment(index, codes, ids, entry_columns), next_id
 
 
 def _index(
-    hash_list: HashList, meta: dict[str, Any], sections: dict[str, Any], n: int, where: str
+    meta: dict[str, Any],
+    sections: dict[str, Any],
+    n: int,
+    bits: int,
+    faiss_index: Callable[[Any], Any],
+    where: str,
 ) -> Any:
-    from hashmatch.io import index_from_sections
-
     info = meta.get("index")
     if not isinstance(info, dict):
         raise IndexFormatError(f"{where}: 'meta' has no index description")
     if info.get("faiss"):
-        from hashmatch.backends import backend_from_bytes
-
         if "ix.faiss" not in sections:
             raise IndexFormatError(f"{where}: missing section 'ix.faiss'")
         try:
-            index = backend_from_bytes(
-                hash_list.backend,
-                hash_list.bits,
-                hash_list._backend_params,
-                np.frombuffer(sections["ix.faiss"], dtype=np.uint8),
-            )
+            index = faiss_index(np.frombuffer(sections["ix.faiss"], dtype=np.uint8))
         except Exception as e:  # faiss raises RuntimeError on a bad stream
             raise IndexFormatError(f"{where}: unreadable faiss index ({e})") from None
     else:
@@ -202,9 +184,9 @@ def _index(
         if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
             raise IndexFormatError(f"{where}: the index refers to rows outside the list")
         index = index_from_sections(info, own, where=where)
-    if len(index) != n or index.bits != hash_list.bits:
+    if len(index) != n or index.bits != bits:
         raise IndexFormatError(
             f"{where}: the index holds {len(index)} {index.bits}-bit hashes, the list {n} "
-            f"{hash_list.bits}-bit entries"
+            f"{bits}-bit entries"
         )
     return index

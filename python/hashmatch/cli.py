@@ -32,7 +32,7 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 import hashmatch as hm
 from hashmatch._validation import as_codes, check_bits, check_max_distance, check_threads
 from hashmatch.formats import HashRecords, _atomic_file, read_hashes
-from hashmatch.indexes import default_max_distance
+from hashmatch.hashtypes import default_max_distance
 
 __all__ = ["main"]
 

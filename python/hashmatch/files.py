@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, cast
 
 from hashmatch.errors import HashFormatError, InvalidType
 
@@ -161,5 +161,5 @@ def open_input(path: str | os.PathLike[str], *, name: str = "path") -> Iterator[
             )
         stream: IO[bytes] = buffered
         if head[:2] == _GZIP_MAGIC:
-            stream = stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))
+            stream = cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=buffered)))
         yield Input(text, buffered, stream, size)

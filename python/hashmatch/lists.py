@@ -2,65 +2,74 @@
 
 A :class:`HashList` holds the entries of one shared hash list (one hash type): each entry has a
 stable int64 id, an optional external key (a partner's signal or content id), a source, a set of
-labels, an optional quality score and small JSON extras. Matching is exact (or approximate with
-a faiss backend) and never waits for a refresh.
+labels, an optional quality score and small JSON extras (the fields of
+:mod:`hashmatch.schema`). Matching is exact (or approximate with a faiss backend) and never
+waits for a refresh.
 
 How it works
 ------------
-A list is a *snapshot*: an immutable tuple of *segments* (each an index over its hashes plus
-the metadata columns of its entries) and a deleted-rows mask per segment. Queries read the
-current snapshot once and run on it to the end. A write (``add``, ``remove``, ``update``, a
-``batch()``) builds a new snapshot beside the old one and publishes it with one reference
-assignment, so new queries see all of the write or none of it and in-flight queries finish on
-the old one. New entries go into a new small segment; removed ones are masked. Segments are
-merged by a compaction once the small ones or the removed entries pass an eighth of the list,
-which keeps the cost of writes amortised and queries close to one index's speed.
+A list is a facade over the storage engine (:mod:`hashmatch.storage`): its state is an
+immutable *snapshot* of segments (each an index over its hashes plus the metadata columns of
+its entries) and a deleted-rows mask per segment. Queries read the current snapshot once and
+run on it to the end. A write (``add``, ``remove``, ``update``, a ``batch()``) builds a new
+snapshot beside the old one and publishes it with one reference assignment, so new queries see
+all of the write or none of it and in-flight queries finish on the old one. New entries go into
+a new small segment; removed ones are masked. Segments are merged by a compaction once the
+small ones or the removed entries pass an eighth of the list, which keeps the cost of writes
+amortised and queries close to one index's speed.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._columns import Columns, Interned, Strings
+from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
 from hashmatch._validation import as_codes, check_ids, check_k, check_max_distance, check_threads
+from hashmatch.backends import backend_from_bytes, make_backend
 from hashmatch.codes import to_hex
-from hashmatch.errors import EntryNotFound, IndexFormatError, InvalidArgument, InvalidType
-from hashmatch.indexes import FlatIndex, MIHIndex, SearchResult, default_max_distance, plan_index
+from hashmatch.errors import (
+    EntryNotFound,
+    HashmatchError,
+    IndexFormatError,
+    InvalidArgument,
+    InvalidType,
+)
+from hashmatch.formats import HashRecords, read_hashes, write_hashes
+from hashmatch.hashtypes import HASH_TYPES, check_min_quality, check_qualities, resolve
+from hashmatch.indexes import FlatIndex, MIHIndex, SearchResult, plan_index
+from hashmatch.io import load, save
+from hashmatch.results import MatchResult, check_groups
+from hashmatch.schema import FIELDS, Columns, check_text, label_set
+from hashmatch.schema import field as field_named
+from hashmatch.storage import Hits, Segment, Snapshot, compacted, compaction_due
 
-if TYPE_CHECKING:
-    from hashmatch.matching import MatchResult
-
-__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult"]
-
-HASH_TYPES: dict[str, int] = {
-    "pdq": 256,
-    "vpdq": 256,
-    "phash": 64,
-    "dhash": 64,
-    "ahash": 64,
-    "whash": 64,
-}
-"""Known hash types and their widths in bits. ``"raw"`` (any width, ``bits=`` required) covers
-other binary hashes."""
+__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult", "Queries"]
 
 _EXACT_BACKENDS = ("auto", "flat", "mih")
 _FAISS_BACKENDS = ("faiss-hnsw", "faiss-ivf", "faiss-multihash")
-_MAX_EXTRAS_BYTES = 65536
-_UNSET: Any = object()
+
+
+class _Unchanged:
+    """Default of :meth:`HashList.update`'s fields: keep the entry's current value."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
 
 
 class Entry(NamedTuple):
-    """One entry of a hash list."""
+    """One entry of a hash list: its id, its hash and the fields of :mod:`hashmatch.schema`."""
 
     id: int
     hash: str
@@ -71,252 +80,51 @@ class Entry(NamedTuple):
     quality: int | None
     extras: dict[str, Any]
 
+    @staticmethod
+    def of(segment: Segment, row: int) -> Entry:
+        """The entry at ``row`` of ``segment``."""
+        values = segment.entry_values(row)
+        code = values.pop("code")
+        return Entry(hash=str(to_hex(code)), **values)
 
-# ---------------------------------------------------------------- segments and snapshots
 
+class Queries(NamedTuple):
+    """Validated query hashes: the codes searched, their numbers in the batch, the numbers of
+    those skipped for low quality, the batch size and each query's group (or None)."""
 
-class _Segment:
-    """An immutable index over some entries, whose ids inside the index are its row numbers."""
+    codes: npt.NDArray[np.uint8]
+    numbers: npt.NDArray[np.int64]
+    skipped: npt.NDArray[np.int64]
+    total: int
+    groups: npt.NDArray[np.int64] | None
 
-    def __init__(
-        self,
-        index: Any,
-        codes: npt.NDArray[np.uint8],
-        ids: npt.NDArray[np.int64],
-        columns: Columns,
-    ) -> None:
-        self.index = index
-        self.codes = codes
-        self.ids = ids
-        self.columns = columns
-        increasing = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
-        self.order: npt.NDArray[np.int64] | None = (
-            None if increasing else np.argsort(ids, kind="stable")
+    @staticmethod
+    def prepare(
+        hashes: object,
+        nbytes: int | None,
+        qualities: object = None,
+        min_quality: object = None,
+        groups: object = None,
+    ) -> Queries:
+        """Check query hashes, their qualities (0-100, one per hash) and groups, and drop
+        those below ``min_quality`` (which needs every query's quality)."""
+        codes, _ = as_codes(hashes, name="hashes", nbytes=nbytes)
+        n = len(codes)
+        everything = np.arange(n, dtype=np.int64)
+        q = None if qualities is None else check_qualities(qualities, n)
+        group_of = check_groups(groups, n)
+        if min_quality is None:
+            return Queries(codes, everything, np.zeros(0, np.int64), n, group_of)
+        threshold = check_min_quality(min_quality)
+        if q is None:
+            raise InvalidArgument("min_quality: needs qualities= (one score per query hash)")
+        if (q < 0).any():
+            i = int(np.argmax(q < 0))
+            raise InvalidArgument(f"qualities[{i}]: missing; min_quality needs every query's score")
+        keep = q >= threshold
+        return Queries(
+            np.ascontiguousarray(codes[keep]), everything[keep], everything[~keep], n, group_of
         )
-        self._keys: dict[str, int] | None = None
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def range_search(self, codes: npt.NDArray[np.uint8], radius: int, threads: int) -> Any:
-        """(lims, distances, rows) for validated queries."""
-        core = getattr(self.index, "_core", None)
-        if core is not None:  # our exact indexes: arguments are already checked
-            return core.range_search(codes, radius, threads)
-        return self.index.range_search(codes, radius, threads=threads)
-
-    def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Row of each id in this segment, or -1."""
-        sorted_ids = self.ids if self.order is None else self.ids[self.order]
-        pos = np.searchsorted(sorted_ids, ids)
-        pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-        found = (sorted_ids[pos] == ids) if len(sorted_ids) else np.zeros(len(ids), bool)
-        rows = pos if self.order is None else self.order[pos]
-        return np.where(found, rows, -1).astype(np.int64)
-
-    def key_rows(self) -> dict[str, int]:
-        """Key -> row, built on first use (a few seconds per 10M keys) and kept."""
-        with self._lock:
-            if self._keys is None:
-                keys = self.columns.keys.get(np.arange(len(self)))
-                self._keys = {k: row for row, k in enumerate(keys) if k is not None}
-            return self._keys
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    segments: tuple[_Segment, ...]
-    dead: tuple[npt.NDArray[np.bool_] | None, ...]
-    next_id: int
-
-    @property
-    def live(self) -> int:
-        return sum(len(s) - (0 if d is None else int(d.sum())) for s, d in self.live_parts())
-
-    def live_parts(self) -> Iterator[tuple[_Segment, npt.NDArray[np.bool_] | None]]:
-        return iter(zip(self.segments, self.dead, strict=True))
-
-    def live_rows(self, i: int) -> npt.NDArray[np.int64]:
-        dead = self.dead[i]
-        n = len(self.segments[i])
-        return np.arange(n) if dead is None else np.flatnonzero(~dead)
-
-    def locate(self, ids: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
-        """(segment, row) of each live id; -1 for ids not in the list."""
-        seg = np.full(len(ids), -1, dtype=np.int64)
-        row = np.full(len(ids), -1, dtype=np.int64)
-        for i, (segment, dead) in enumerate(self.live_parts()):
-            rows = segment.rows_of(ids)
-            hit = rows >= 0
-            if dead is not None:
-                hit[hit] = ~dead[rows[hit]]
-            seg[hit], row[hit] = i, rows[hit]
-        return seg, row
-
-    def locate_keys(self, keys: Sequence[str]) -> tuple[npt.NDArray[np.int64], ...]:
-        seg = np.full(len(keys), -1, dtype=np.int64)
-        row = np.full(len(keys), -1, dtype=np.int64)
-        for i, (segment, dead) in enumerate(self.live_parts()):
-            table = segment.key_rows()
-            for j, key in enumerate(keys):
-                r = table.get(key, -1)
-                if r >= 0 and (dead is None or not dead[r]):
-                    seg[j], row[j] = i, r
-        return seg, row
-
-
-# ---------------------------------------------------------------- argument normalisation
-
-
-def _text(value: object, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidType(f"{name}: expected a str or None, got {type(value).__name__}")
-    if not value or "\0" in value:
-        raise InvalidArgument(f"{name}: expected a non-empty string without NUL, got {value!r}")
-    return value
-
-
-def _per_entry(value: object, n: int, name: str, scalar: Callable[[object], bool]) -> list[Any]:
-    """One value per entry: a scalar (``scalar(value)``) is repeated, a sequence must have n."""
-    if scalar(value):
-        return [value] * n
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, Sequence):
-        raise InvalidType(f"{name}: expected one value or a sequence of {n}, got {value!r}")
-    if len(value) != n:
-        raise InvalidArgument(f"{name}: expected {n} values (one per hash), got {len(value)}")
-    return list(value)
-
-
-def _label_set(value: object, name: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = (value,)
-    if not isinstance(value, Iterable):
-        raise InvalidType(f"{name}: expected labels (str or iterable of str), got {value!r}")
-    labels = set()
-    for label in value:
-        text = _text(label, name)
-        if text is not None:
-            labels.add(text)
-    return tuple(sorted(labels))
-
-
-def _labels(value: object, n: int) -> list[tuple[str, ...]]:
-    """``str`` or a sequence of str: the same labels for every entry; else one set per entry."""
-    if value is None:
-        return [()] * n
-    shared = isinstance(value, (str, frozenset, set)) or (
-        isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value) and value
-    )
-    if shared or (isinstance(value, (tuple, list)) and not value and n != 0):
-        return [_label_set(value, "labels")] * n
-    items = _per_entry(value, n, "labels", lambda v: False)
-    seen: dict[Any, tuple[str, ...]] = {}  # label sets repeat: normalise each one once
-    out = []
-    for i, v in enumerate(items):
-        try:
-            out.append(seen[v])
-        except (KeyError, TypeError):  # new, or unhashable (a list)
-            labels = _label_set(v, f"labels[{i}]")
-            if isinstance(v, (tuple, str, frozenset)):
-                seen[v] = labels
-            out.append(labels)
-    return out
-
-
-def check_quality(value: object, name: str) -> int | None:
-    """A PDQ-style quality score: an integer from 0 to 100, or None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
-        raise InvalidType(f"{name}: expected an integer from 0 to 100, got {value!r}")
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            raise InvalidArgument(f"{name}: expected a quality from 0 to 100, got NaN")
-        if not value.is_integer():
-            raise InvalidArgument(f"{name}: expected an integer quality, got {value}")
-    if not 0 <= value <= 100:
-        raise InvalidArgument(f"{name}: expected a quality from 0 to 100, got {value}")
-    return int(value)
-
-
-def check_qualities(values: object, n: int, name: str = "qualities") -> npt.NDArray[np.int16]:
-    """One quality per hash as int16, -1 where it is missing (None)."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iu" and values.shape == (n,):
-        bad = np.flatnonzero((values < 0) | (values > 100))
-        if bad.size:
-            i = int(bad[0])
-            raise InvalidArgument(f"{name}[{i}]: expected a quality from 0 to 100, got {values[i]}")
-        return values.astype(np.int16)
-    items = _per_entry(
-        values, n, name, lambda v: v is None or isinstance(v, (int, float, np.number))
-    )
-    return np.array(
-        [-1 if (q := check_quality(v, f"{name}[{i}]")) is None else q for i, v in enumerate(items)],
-        dtype=np.int16,
-    )
-
-
-def _extras(value: object, n: int) -> list[str | None]:
-    items = _per_entry(value, n, "extras", lambda v: v is None or isinstance(v, Mapping))
-    out: list[str | None] = []
-    for i, item in enumerate(items):
-        if item is None or (isinstance(item, Mapping) and not item):
-            out.append(None)
-            continue
-        if not isinstance(item, Mapping) or not all(isinstance(k, str) for k in item):
-            raise InvalidType(f"extras[{i}]: expected a dict with str keys, got {item!r}")
-        try:
-            text = json.dumps(item, sort_keys=True, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise InvalidArgument(f"extras[{i}]: expected JSON-serialisable values ({e})") from None
-        if len(text.encode()) > _MAX_EXTRAS_BYTES or "\0" in text:
-            raise InvalidArgument(
-                f"extras[{i}]: expected at most {_MAX_EXTRAS_BYTES} bytes of JSON without NUL"
-            )
-        out.append(text)
-    return out
-
-
-def _keys(value: object, n: int) -> list[str | None]:
-    if value is None:
-        return [None] * n
-    if isinstance(value, str):
-        raise InvalidType("keys: expected a sequence of str (one per hash), got one str")
-    items = _per_entry(value, n, "keys", lambda v: False)
-    keys = [_text(k, f"keys[{i}]") for i, k in enumerate(items)]
-    seen: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if k is not None and seen.setdefault(k, i) != i:
-            raise InvalidArgument(
-                f"keys[{i}]: expected unique keys, got duplicate {k!r} (also at keys[{seen[k]}])"
-            )
-    return keys
-
-
-def _check_hash_type(hash_type: object, bits: object) -> tuple[str, int]:
-    if not isinstance(hash_type, str):
-        raise InvalidType(f"hash_type: expected a str, got {type(hash_type).__name__}")
-    name = hash_type.lower()
-    if name == "raw":
-        if bits is None:
-            raise InvalidArgument("bits: hash_type 'raw' needs bits= (a multiple of 8)")
-        from hashmatch._validation import check_bits
-
-        return name, check_bits(bits)
-    if name not in HASH_TYPES:
-        known = ", ".join(sorted(HASH_TYPES))
-        raise InvalidArgument(f"hash_type: expected one of {known} or 'raw', got {hash_type!r}")
-    if bits is not None and bits != HASH_TYPES[name]:
-        raise InvalidArgument(f"bits: {name} hashes have {HASH_TYPES[name]} bits, got {bits!r}")
-    return name, HASH_TYPES[name]
-
-
-# ---------------------------------------------------------------- the list
 
 
 @dataclass
@@ -389,9 +197,10 @@ class HashList:
         name: str | None = None,
         auto_compact: bool = True,
     ) -> None:
-        self._hash_type, self._bits = _check_hash_type(hash_type, bits)
+        kind, self._bits = resolve(hash_type, bits)
+        self._hash_type = kind.name
         self._max_distance = (
-            default_max_distance(self._bits)
+            kind.radius(self._bits)
             if max_distance is None
             else check_max_distance(max_distance, self._bits)
         )
@@ -402,14 +211,12 @@ class HashList:
         self._backend_params = dict(backend_params or {})
         if self._backend_params and backend not in _FAISS_BACKENDS:
             raise InvalidArgument(f"backend_params: the {backend!r} backend takes no parameters")
-        self._name = _text(name, "name")
+        self._name = check_text(name, "name")
         self._auto_compact = bool(auto_compact)
         self._write_lock = threading.RLock()
         self._pending: _Pending | None = None
-        empty = self._segment(
-            np.zeros((0, self.nbytes), np.uint8), np.zeros(0, np.int64), _columns(0), base=True
-        )
-        self._snapshot = _Snapshot((empty,), (None,), 0)
+        empty = self._segment(np.zeros((0, self.nbytes), np.uint8), np.zeros(0, np.int64))
+        self._snapshot = Snapshot((empty,), (None,), 0)
 
     # ------------------------------------------------------------ properties
 
@@ -480,9 +287,12 @@ class HashList:
 
     def ids(self) -> npt.NDArray[np.int64]:
         """Ids of every entry, ascending."""
-        snap = self._snapshot
-        parts = [s.ids[snap.live_rows(i)] for i, s in enumerate(snap.segments)]
-        return np.sort(np.concatenate(parts))
+        return self._snapshot.ids()
+
+    def snapshot(self) -> Snapshot:
+        """The list's current state: an immutable :class:`~hashmatch.storage.Snapshot` that
+        later writes never change (searches on it see one consistent list)."""
+        return self._snapshot
 
     def get(self, entry_id: int) -> Entry:
         """The entry with this id.
@@ -497,7 +307,7 @@ class HashList:
         seg, row = snap.locate(ids)
         if seg[0] < 0:
             raise EntryNotFound(f"entry_id: no entry with id {entry_id}")
-        return _entry(snap.segments[seg[0]], int(row[0]))
+        return Entry.of(snap.segments[seg[0]], int(row[0]))
 
     def get_key(self, key: str) -> Entry:
         """The entry with this external key (the first lookup builds a key map).
@@ -507,19 +317,18 @@ class HashList:
         EntryNotFound
             No entry has this key.
         """
-        text = _text(key, "key")
+        text = check_text(key, "key")
         snap = self._snapshot
         seg, row = snap.locate_keys([text] if text else [])
         if not len(seg) or seg[0] < 0:
             raise EntryNotFound(f"key: no entry with key {key!r}")
-        return _entry(snap.segments[seg[0]], int(row[0]))
+        return Entry.of(snap.segments[seg[0]], int(row[0]))
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in id order (a consistent snapshot even during writes)."""
-        snap = self._snapshot
-        for segment, rows in _sorted_live(snap):
+        for segment, rows in self._snapshot.sorted_live():
             for row in rows.tolist():
-                yield _entry(segment, row)
+                yield Entry.of(segment, row)
 
     def match(
         self,
@@ -528,6 +337,7 @@ class HashList:
         max_distance: int | None = None,
         qualities: object = None,
         min_quality: float | None = None,
+        groups: object = None,
         threads: int | None = None,
     ) -> MatchResult:
         """Every entry within the match radius of each query hash.
@@ -543,6 +353,10 @@ class HashList:
         min_quality : int, optional
             Skip query hashes whose quality is below this (PDQ users commonly use 50); skipped
             queries are listed in ``result.skipped``. Needs ``qualities``.
+        groups : array_like of int, optional
+            The group of each query hash (e.g. the 8 dihedral variants of one image, or the
+            frames of one video share a group number); :meth:`MatchResult.by_group`
+            aggregates the matches per group.
         threads : int, optional
             Threads to use; default every core.
 
@@ -551,17 +365,24 @@ class HashList:
         MatchResult
             One record per (query, entry) pair, ordered by query, distance, id.
         """
-        from hashmatch.matching import MatchResult, match_lists
-
-        codes, selected, skipped = prepare_queries(hashes, self.nbytes, qualities, min_quality)
+        queries = Queries.prepare(hashes, self.nbytes, qualities, min_quality, groups)
         radius = (
             self._max_distance
             if max_distance is None
             else check_max_distance(max_distance, self._bits)
         )
-        parts = [self._hits(codes, selected, radius, check_threads(threads))]
-        return MatchResult.build(
-            [self._name or "list"], match_lists(parts), len(selected) + len(skipped), skipped
+        hits = self.hits(queries, radius, threads=threads)
+        return MatchResult.from_hits(
+            [self._name or "list"], [hits], queries.total, queries.skipped, queries.groups
+        )
+
+    def hits(
+        self, queries: Queries, max_distance: int, *, threads: int | None = None
+    ) -> list[Hits]:
+        """Raw matches of prepared queries (:class:`Queries`) on the current snapshot, per
+        segment: the building block of :meth:`match` and :class:`~hashmatch.Matcher`."""
+        return self._snapshot.range_hits(
+            queries.codes, queries.numbers, max_distance, check_threads(threads)
         )
 
     def search(self, hashes: object, k: int, *, threads: int | None = None) -> SearchResult:
@@ -571,52 +392,10 @@ class HashList:
         id -1 and distance ``bits + 1``.
         """
         codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
-        k = check_k(k)
-        nthreads = check_threads(threads)
-        snap = self._snapshot
-        width = min(k, snap.live)
-        nq = len(codes)
-        all_d, all_i = [np.zeros((nq, 0), np.int64)], [np.zeros((nq, 0), np.int64)]
-        missing = self._bits + 1
-        for segment, dead in snap.live_parts():
-            removed = 0 if dead is None else int(dead.sum())
-            if len(segment) - removed == 0 or width == 0:
-                continue
-            d, rows = segment.index.search(codes, min(k + removed, len(segment)), threads=nthreads)
-            d = d.astype(np.int64)
-            bad = rows < 0
-            safe = np.where(bad, 0, rows)
-            if dead is not None:
-                bad |= dead[safe]
-            d[bad] = missing
-            all_d.append(d)
-            all_i.append(np.where(bad, -1, segment.ids[safe]))
-        d, ids = np.concatenate(all_d, axis=1), np.concatenate(all_i, axis=1)
-        order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), d), axis=1)
-        d = np.take_along_axis(d, order, axis=1)[:, :width]
-        ids = np.take_along_axis(ids, order, axis=1)[:, :width]
-        return SearchResult(d.astype(np.int32), ids)
-
-    def _hits(
-        self,
-        codes: npt.NDArray[np.uint8],
-        selected: npt.NDArray[np.int64],
-        radius: int,
-        threads: int,
-    ) -> list[tuple[_Segment, npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]]:
-        """Per segment: (segment, query number, distance, row) of every live hit."""
-        snap = self._snapshot
-        out = []
-        for segment, dead in snap.live_parts():
-            if not len(segment) or not len(codes):
-                continue
-            lims, distances, rows = segment.range_search(codes, radius, threads)
-            queries = np.repeat(selected, lims[1:] - lims[:-1])
-            if dead is not None and len(rows):
-                keep = ~dead[rows]
-                queries, distances, rows = queries[keep], distances[keep], rows[keep]
-            out.append((segment, queries, distances, rows))
-        return out
+        distances, ids = self._snapshot.knn(
+            codes, check_k(k), check_threads(threads), missing=self._bits + 1
+        )
+        return SearchResult(distances, ids)
 
     # ------------------------------------------------------------ writing
 
@@ -666,17 +445,16 @@ class HashList:
         """
         codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
         n = len(codes)
-        columns = _columns(
+        columns = Columns.normalised(
             n,
-            keys=_keys(keys, n),
-            sources=[
-                _text(s, "source")
-                for s in _per_entry(source, n, "source", lambda v: v is None or isinstance(v, str))
-            ],
-            labels=_labels(labels, n),
-            extras=_extras(extras, n),
-            quality=check_qualities(quality, n, "quality"),
+            dict(keys=keys, labels=labels, source=source, quality=quality, extras=extras),
         )
+        return self._add(codes, ids, columns)
+
+    def _add(
+        self, codes: npt.NDArray[np.uint8], ids: object, columns: Columns
+    ) -> npt.NDArray[np.int64]:
+        n = len(codes)
         with self._write_lock:
             snap = self._snapshot
             if ids is None:
@@ -706,7 +484,8 @@ class HashList:
             given: they are resolved when the batch is applied).
         """
         id_array = np.zeros(0, np.int64) if ids is None else _id_list(ids)
-        key_list = [k for k in _keys(keys, 0 if keys is None else len(_seq(keys, "keys"))) if k]
+        given = 0 if keys is None else len(_seq(keys, "keys"))
+        key_list: list[str] = [k for k in field_named("key").normalise(keys, given) if k]
         with self._write_lock:
             if self._pending is not None:
                 self._pending.removes.append(id_array)
@@ -721,13 +500,16 @@ class HashList:
         entry_id: int | None = None,
         *,
         key: str | None = None,
-        hash: object = _UNSET,
-        labels: object = _UNSET,
-        source: object = _UNSET,
-        quality: object = _UNSET,
-        extras: object = _UNSET,
+        hash: object = UNCHANGED,
+        labels: object = UNCHANGED,
+        source: object = UNCHANGED,
+        quality: object = UNCHANGED,
+        extras: object = UNCHANGED,
     ) -> Entry:
         """Change one entry's hash or metadata (found by id or key); its id stays the same.
+
+        Fields left ``UNCHANGED`` keep their value; ``None`` clears ``source``, ``quality``
+        or ``extras``. The arguments take one value each, as :meth:`add` takes for one hash.
 
         Returns
         -------
@@ -740,20 +522,23 @@ class HashList:
             old = self.get(entry_id) if entry_id is not None else self.get_key(str(key))
             new_codes = (
                 as_codes(old.hash, nbytes=self.nbytes)[0]
-                if hash is _UNSET
+                if hash is UNCHANGED
                 else as_codes(hash, name="hash", nbytes=self.nbytes)[0]
             )
             if len(new_codes) != 1:
                 raise InvalidArgument(f"hash: expected one hash, got {len(new_codes)}")
-            columns = _columns(
+            given = {"labels": labels, "source": source, "quality": quality, "extras": extras}
+            current = old._asdict()
+            columns = Columns.normalised(
                 1,
-                keys=[old.key],
-                sources=[old.source if source is _UNSET else _text(source, "source")],
-                labels=[old.labels if labels is _UNSET else _label_set(labels, "labels")],
-                extras=_extras(old.extras if extras is _UNSET else extras, 1),
-                quality=check_qualities(
-                    old.quality if quality is _UNSET else quality, 1, "quality"
-                ),
+                {
+                    f.argument: [current[f.name]]
+                    if given.get(f.argument, UNCHANGED) is UNCHANGED
+                    else [label_set(labels, "labels")]
+                    if f.name == "labels"
+                    else given[f.argument]
+                    for f in FIELDS
+                },
             )
             ids = np.array([old.id], np.int64)
             self._commit(_Pending(removes=[ids], adds=[(new_codes.copy(), ids, columns)]))
@@ -797,84 +582,44 @@ class HashList:
 
     def _commit(self, pending: _Pending) -> None:
         """Apply removes then adds to a copy of the snapshot, then publish it (under the lock)."""
-        snap = self._snapshot
-        dead = list(snap.dead)
-        if pending.removes or pending.remove_keys:
-            ids = np.concatenate(pending.removes) if pending.removes else np.zeros(0, np.int64)
-            seg, row = snap.locate(ids)
-            kseg, krow = snap.locate_keys(pending.remove_keys)
-            seg, row = np.concatenate([seg, kseg]), np.concatenate([row, krow])
-            for i in np.unique(seg[seg >= 0]).tolist():
-                mask = np.zeros(len(snap.segments[i]), bool) if dead[i] is None else dead[i].copy()
-                mask[row[seg == i]] = True
-                dead[i] = mask
-        snap = _Snapshot(snap.segments, tuple(dead), snap.next_id)
-        segments = list(snap.segments)
-        next_id = snap.next_id
+        removed = np.concatenate(pending.removes) if pending.removes else np.zeros(0, np.int64)
+        snap = self._snapshot.removing(removed, pending.remove_keys)
         if pending.adds:
             codes = np.concatenate([a[0] for a in pending.adds])
             ids = np.concatenate([a[1] for a in pending.adds])
             columns = Columns.concat([a[2] for a in pending.adds])
             check_ids(ids, len(ids))  # unique across the batch
-            _check_new(snap, ids, columns)
-            segments.append(self._segment(codes, ids, columns, base=False))
-            dead.append(None)
-            if len(ids):
-                next_id = max(next_id, min(int(ids.max()) + 1, np.iinfo(np.int64).max))
-        self._publish(_Snapshot(tuple(segments), tuple(dead), next_id))
-        if self._auto_compact:
-            self._maybe_compact()
+            snap.check_new(ids, columns)
+            snap = snap.adding(self._segment(codes, ids, columns, base=False))
+        self._publish(snap)
+        if self._auto_compact and (due := compaction_due(snap)) is not None:
+            self._publish(self._compacted(snap, deltas_only=due == "deltas"))
 
-    def _publish(self, snap: _Snapshot) -> None:
+    def _publish(self, snap: Snapshot) -> None:
         self._snapshot = snap  # one reference assignment: atomic for readers
 
-    def _maybe_compact(self) -> None:
-        snap = self._snapshot
-        base, deltas = snap.segments[0], snap.segments[1:]
-        removed = [0 if d is None else int(d.sum()) for d in snap.dead]
-        base_live = len(base) - removed[0]
-        delta_rows = sum(len(s) for s in deltas)
-        if delta_rows + sum(removed) > max(base_live // 8, 1024) or base_live == 0:
-            self._publish(self._compacted(snap))
-        elif len(deltas) > 8:
-            self._publish(self._compacted(snap, deltas_only=True))
-
-    def _compacted(self, snap: _Snapshot, *, deltas_only: bool = False) -> _Snapshot:
-        first = 1 if deltas_only else 0
-        parts = [
-            (s, snap.live_rows(i)) for i, s in enumerate(snap.segments) if i >= first and len(s)
-        ]
-        codes = _concat([s.codes[r] for s, r in parts], np.zeros((0, self.nbytes), np.uint8))
-        ids = _concat([s.ids[r] for s, r in parts], np.zeros(0, np.int64))
-        columns = Columns.concat([s.columns.take(r) for s, r in parts]) if parts else _columns(0)
-        order = np.argsort(ids, kind="stable")
-        merged = self._segment(codes[order], ids[order], columns.take(order).pruned(), base=True)
-        if deltas_only:
-            return _Snapshot((snap.segments[0], merged), (snap.dead[0], None), snap.next_id)
-        return _Snapshot((merged,), (None,), snap.next_id)
+    def _compacted(self, snap: Snapshot, *, deltas_only: bool = False) -> Snapshot:
+        return compacted(snap, self._segment, self.nbytes, deltas_only=deltas_only)
 
     def _segment(
         self,
         codes: npt.NDArray[np.uint8],
         ids: npt.NDArray[np.int64],
-        columns: Columns,
-        *,
-        base: bool,
-    ) -> _Segment:
+        columns: Columns | None = None,
+        base: bool = True,
+    ) -> Segment:
         """A segment over these entries: the configured backend for the base segment, the
         cost model's exact choice for small new ones."""
         index = self._new_index(len(codes), base)
         if len(codes):
             index.add(codes, np.arange(len(codes), dtype=np.int64))
-        return _Segment(index, codes, ids, columns)
+        return Segment(index, codes, ids, Columns.of(len(codes)) if columns is None else columns)
 
     def _new_index(self, n: int, base: bool) -> Any:
         kind = self._backend
         if kind in _FAISS_BACKENDS and not (base and n):
             kind = "auto"
         if kind in _FAISS_BACKENDS:
-            from hashmatch.backends import make_backend
-
             return make_backend(kind, self._bits, **self._backend_params)
         if kind == "auto":
             kind = (
@@ -890,8 +635,6 @@ class HashList:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the list atomically (see :func:`hashmatch.save`); compacts it first."""
-        from hashmatch.io import save
-
         save(self, path)
 
     @classmethod
@@ -899,8 +642,6 @@ class HashList:
         cls, path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
     ) -> HashList:
         """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it."""
-        from hashmatch.io import load
-
         obj = load(path, mmap=mmap, verify=verify)
         if not isinstance(obj, HashList):
             raise IndexFormatError(f"{path}: holds a {type(obj).__name__}, not a HashList")
@@ -932,8 +673,6 @@ class HashList:
         >>> hl.import_file(path).ids.tolist(), hl.get(0).labels
         ([0], ('terrorism', 'video'))
         """
-        from hashmatch.formats import read_hashes
-
         added = []
         with self._write_lock:
             reader = read_hashes(
@@ -941,24 +680,38 @@ class HashList:
             )
             with reader, self.batch():
                 for chunk in reader:
-                    q = chunk.qualities
-                    added.append(
-                        self.add(
-                            chunk.codes,
-                            ids=chunk.ids,
-                            keys=chunk.keys,
-                            labels=chunk.labels,
-                            source=chunk.sources,
-                            quality=None
-                            if q is None
-                            else [v if v >= 0 else None for v in q.tolist()],
-                            extras=None
-                            if chunk.extras is None
-                            else [{k: v for k, v in e.items() if v} for e in chunk.extras],
-                        )
-                    )
+                    given = {f.argument: getattr(chunk, f.column) for f in FIELDS}
+                    if chunk.extras is not None:  # empty cells are no extras
+                        given["extras"] = [{k: v for k, v in e.items() if v} for e in chunk.extras]
+                    columns = Columns.normalised(len(chunk), given)
+                    self._check_not_listed(reader.path, chunk, columns)
+                    added.append(self._add(chunk.codes, chunk.ids, columns))
         ids = np.concatenate(added) if added else np.zeros(0, np.int64)
         return ImportResult(ids, list(reader.skipped))
+
+    def _check_not_listed(self, path: str, chunk: Any, columns: Columns) -> None:
+        """Raise naming the file and line of the first id or key of ``chunk`` already listed."""
+        snap = self._snapshot
+        taken = np.zeros(len(chunk), bool)
+        if chunk.ids is not None:
+            taken |= snap.locate(chunk.ids)[0] >= 0
+        keys = columns.keys.get(np.arange(len(columns)))
+        present = [(i, k) for i, k in enumerate(keys) if k is not None]
+        if present:
+            found = snap.locate_keys([k for _, k in present])[0] >= 0
+            taken[np.asarray([i for i, _ in present])[found]] = True
+        if taken.any():
+            i = int(np.argmax(taken))
+            line = f":{int(chunk.lines[i])}" if chunk.lines is not None else ""
+            what = (
+                f"id {int(chunk.ids[i])}"
+                if chunk.ids is not None and snap.locate(chunk.ids[i : i + 1])[0][0] >= 0
+                else f"key {keys[i]!r}"
+            )
+            raise InvalidArgument(
+                f"{path}{line}: {what} is already in the list (nothing was imported; remove "
+                "the listed entries first, or update() them)"
+            )
 
     @classmethod
     def from_file(
@@ -982,38 +735,72 @@ class HashList:
         """Write every entry (id order) to a hex, CSV or TSV file, atomically; CSV and TSV
         carry ids, keys, labels, sources, qualities and extras, and :meth:`import_file` reads
         them back. Returns the number of entries written."""
-        from hashmatch.formats import write_hashes
-
         return write_hashes(path, self._records(chunk_size), format=format)
 
-    def _records(self, chunk_size: int) -> Iterator[Any]:
-        from hashmatch.formats import HashRecords
-
-        snap = self._snapshot
-        for segment, rows in _sorted_live(snap):
+    def _records(self, chunk_size: int) -> Iterator[HashRecords]:
+        for segment, rows in self._snapshot.sorted_live():
             for lo in range(0, len(rows), chunk_size):
                 r = rows[lo : lo + chunk_size]
-                c = segment.columns
-                extras = [json.loads(e) if e else {} for e in c.extras.get(r)]
-                yield HashRecords(
-                    segment.codes[r],
-                    ids=segment.ids[r],
-                    keys=c.keys.get(r),
-                    labels=c.labels.get(r),
-                    sources=c.sources.get(r),
-                    qualities=c.quality[r],
-                    extras=[{k: _extra_text(v) for k, v in e.items()} for e in extras],
-                )
+                values = segment.columns.decoded(r)
+                columns: dict[str, Any] = {f.column: values[f.name] for f in FIELDS}
+                columns["qualities"] = segment.columns.quality[r]  # int16, -1 for none
+                columns["extras"] = [
+                    {k: _extra_text(v) for k, v in e.items()} for e in values["extras"]
+                ]
+                yield HashRecords(segment.codes[r], ids=segment.ids[r], **columns)
 
     def _to_sections(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from hashmatch._listfile import list_sections
-
+        """meta and sections of the list as saved (see :mod:`hashmatch._listfile`); the list
+        is compacted first, so one sorted segment holds every entry."""
         with self._write_lock:
             snap = self._snapshot
             if len(snap.segments) > 1 or snap.dead[0] is not None:
                 snap = self._compacted(snap)
                 self._publish(snap)
-        return list_sections(self, snap.segments[0], snap.next_id)
+        meta, sections = segment_sections(snap.segments[0])
+        meta.update(
+            kind="HashList",
+            list_format=LIST_FORMAT,
+            hash_type=self._hash_type,
+            bits=self._bits,
+            max_distance=self._max_distance,
+            backend=self._backend,
+            backend_params=self._backend_params,
+            name=self._name,
+            next_id=int(snap.next_id),
+        )
+        return meta, sections
+
+    @classmethod
+    def _from_sections(cls, meta: dict[str, Any], sections: dict[str, Any], where: str) -> HashList:
+        """The list that :meth:`_to_sections` wrote; every value is checked before use."""
+        try:
+            hash_list = cls(
+                meta["hash_type"],
+                bits=meta["bits"],
+                max_distance=meta["max_distance"],
+                backend=meta["backend"],
+                backend_params=meta["backend_params"],
+                name=meta["name"],
+            )
+        except (KeyError, TypeError, HashmatchError) as e:
+            raise IndexFormatError(f"{where}: 'meta' does not describe a hash list ({e})") from None
+        segment, next_id = segment_from_sections(
+            meta,
+            sections,
+            where,
+            bits=hash_list.bits,
+            faiss_index=lambda data: backend_from_bytes(
+                hash_list.backend, hash_list.bits, hash_list._backend_params, data
+            ),
+        )
+        hash_list._publish(Snapshot((segment,), (None,), next_id))
+        return hash_list
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its saved sections (compacted; no index is rebuilt on unpickling)."""
+        meta, sections = self._to_sections()
+        return (_unpickle, (meta, {k: _as_bytes(v) for k, v in sections.items()}))
 
 
 # ---------------------------------------------------------------- helpers
@@ -1026,6 +813,19 @@ class ImportResult(NamedTuple):
     """Ids of the added entries, in file order."""
     skipped: list[tuple[int, str]]
     """(line, reason) of each bad row skipped (``skip_invalid=True``)."""
+
+
+def _as_bytes(section: Any) -> npt.NDArray[np.uint8]:
+    """A section as flat bytes (a uint8 array: pickled without a text copy)."""
+    return (
+        np.frombuffer(section, dtype=np.uint8)
+        if not isinstance(section, np.ndarray)
+        else (np.ascontiguousarray(section).reshape(-1).view(np.uint8))
+    )
+
+
+def _unpickle(meta: dict[str, Any], sections: dict[str, Any]) -> HashList:
+    return HashList._from_sections(meta, sections, "pickled HashList")
 
 
 def _extra_text(value: object) -> str:
@@ -1048,113 +848,3 @@ def _seq(value: object, name: str) -> Sequence[Any]:
     if isinstance(value, str) or not isinstance(value, (Sequence, np.ndarray)):
         raise InvalidType(f"{name}: expected a sequence, got {type(value).__name__}")
     return list(value)
-
-
-def _concat(parts: list[npt.NDArray[Any]], empty: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    return np.concatenate(parts) if parts else empty
-
-
-def _columns(
-    n: int,
-    *,
-    keys: Sequence[str | None] | None = None,
-    sources: Sequence[str | None] | None = None,
-    labels: Sequence[tuple[str, ...]] | None = None,
-    extras: Sequence[str | None] | None = None,
-    quality: npt.NDArray[np.int16] | None = None,
-) -> Columns:
-    return Columns(
-        Strings.encode(keys) if keys is not None else Strings.empty(n),
-        Interned.encode(sources) if sources is not None else Interned.constant(None, n),
-        Interned.encode(labels) if labels is not None else Interned.constant((), n),
-        Strings.encode(extras) if extras is not None else Strings.empty(n),
-        quality if quality is not None else np.full(n, -1, np.int16),
-    )
-
-
-def _check_new(snap: _Snapshot, ids: npt.NDArray[np.int64], columns: Columns) -> None:
-    seg, _ = snap.locate(ids)
-    taken = np.flatnonzero(seg >= 0)
-    if taken.size:
-        raise InvalidArgument(
-            f"ids[{int(taken[0])}]: id {int(ids[taken[0]])} is already in the list "
-            "(use update() to change an entry)"
-        )
-    keys = columns.keys.get(np.arange(len(columns)))
-    given = [k for k in keys if k is not None]
-    if len(set(given)) != len(given):
-        seen: set[str] = set()
-        twice = next(k for k in given if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise InvalidArgument(f"keys: key {twice!r} is added twice in one batch")
-    if given:
-        kseg, _ = snap.locate_keys(given)
-        if (kseg >= 0).any():
-            j = int(np.argmax(kseg >= 0))
-            raise InvalidArgument(f"keys: key {given[j]!r} is already in the list")
-
-
-def _entry(segment: _Segment, row: int) -> Entry:
-    c = segment.columns
-    extras = c.extras.get([row])[0]
-    quality = int(c.quality[row])
-    return Entry(
-        id=int(segment.ids[row]),
-        hash=str(to_hex(segment.codes[row])),
-        key=c.keys.get([row])[0],
-        source=c.sources.get([row])[0],
-        labels=c.labels.get([row])[0],
-        quality=None if quality < 0 else quality,
-        extras=json.loads(extras) if extras else {},
-    )
-
-
-def _sorted_live(snap: _Snapshot) -> Iterator[tuple[_Segment, npt.NDArray[np.int64]]]:
-    """(segment, rows) runs covering every live entry in id order."""
-    seg = np.concatenate([np.full(len(snap.live_rows(i)), i) for i in range(len(snap.segments))])
-    rows = np.concatenate([snap.live_rows(i) for i in range(len(snap.segments))])
-    ids = np.concatenate([s.ids[snap.live_rows(i)] for i, s in enumerate(snap.segments)])
-    order = np.argsort(ids, kind="stable")
-    seg, rows = seg[order], rows[order]
-    if not len(seg):
-        return
-    cuts = np.flatnonzero(np.diff(seg)) + 1
-    for s, r in zip(np.split(seg, cuts), np.split(rows, cuts), strict=True):
-        yield snap.segments[int(s[0])], r
-
-
-def prepare_queries(
-    hashes: object, nbytes: int, qualities: object, min_quality: object
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Query codes that pass the quality filter, their query numbers, and the skipped ones."""
-    codes, _ = as_codes(hashes, name="hashes", nbytes=nbytes)
-    n = len(codes)
-    everything = np.arange(n, dtype=np.int64)
-    q = None if qualities is None else check_qualities(qualities, n)
-    if min_quality is None:
-        return codes, everything, np.zeros(0, np.int64)
-    threshold = check_quality_threshold(min_quality)
-    if q is None:
-        raise InvalidArgument("min_quality: needs qualities= (one score per query hash)")
-    if (q < 0).any():
-        i = int(np.argmax(q < 0))
-        raise InvalidArgument(f"qualities[{i}]: missing; min_quality needs every query's score")
-    keep = q >= threshold
-    return np.ascontiguousarray(codes[keep]), everything[keep], everything[~keep]
-
-
-def check_quality_threshold(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidType(f"min_quality: expected a number from 0 to 100, got {value!r}")
-    if math.isnan(value) or not 0 <= value <= 100:
-        raise InvalidArgument(f"min_quality: expected a number from 0 to 100, got {value}")
-    return float(value)
-
-
-def _register() -> None:
-    from hashmatch._listfile import list_from_sections
-    from hashmatch.io import register_kind
-
-    register_kind("HashList", list_from_sections)
-
-
-_register()

@@ -1,185 +1,18 @@
-"""Matching uploads against several hash lists at once, with typed match records."""
+"""Matching uploads against several hash lists at once (:class:`Matcher`)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-import numpy.typing as npt
-
-from hashmatch._validation import as_codes, check_max_distance, check_threads
+from hashmatch._validation import check_max_distance, check_threads
 from hashmatch.errors import EntryNotFound, InvalidArgument, InvalidType
-from hashmatch.lists import HASH_TYPES, HashList, prepare_queries
-
-if TYPE_CHECKING:
-    import pandas
-
-    from hashmatch.lists import _Segment
+from hashmatch.hashtypes import hash_type as lookup_hash_type
+from hashmatch.lists import HashList, Queries
+from hashmatch.results import Match, MatchResult
 
 __all__ = ["Match", "MatchResult", "Matcher"]
-
-_Hits = list[tuple["_Segment", npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]]
-
-
-class Match(NamedTuple):
-    """One match: query hash ``query`` is within ``distance`` of entry ``id`` of ``list``."""
-
-    query: int
-    list: str
-    id: int
-    key: str | None
-    distance: int
-    labels: tuple[str, ...]
-    source: str | None
-
-
-def match_lists(per_list: Sequence[_Hits]) -> dict[str, Any]:
-    """Columns of every hit of every list, ordered by (query, distance, list, id)."""
-    parts = [(number, *hit) for number, hits in enumerate(per_list) for hit in hits]
-    if not parts:
-        return {
-            "query": np.zeros(0, np.int64),
-            "list": np.zeros(0, np.int32),
-            "id": np.zeros(0, np.int64),
-            "distance": np.zeros(0, np.int32),
-            "key": np.zeros(0, object),
-            "labels": np.zeros(0, object),
-            "source": np.zeros(0, object),
-        }
-    columns: dict[str, list[Any]] = {
-        k: [] for k in ("query", "list", "id", "distance", "key", "labels", "source")
-    }
-    for number, segment, queries, distances, rows in parts:
-        c = segment.columns
-        keys = np.empty(len(rows), dtype=object)
-        keys[:] = c.keys.get(rows)
-        columns["query"].append(queries)
-        columns["list"].append(np.full(len(rows), number, np.int32))
-        columns["id"].append(segment.ids[rows])
-        columns["distance"].append(distances)
-        columns["key"].append(keys)
-        columns["labels"].append(c.labels.objects(rows))
-        columns["source"].append(c.sources.objects(rows))
-    out = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in columns.items()}
-    # One segment with ids ascending by row (a compacted list): the index already returned
-    # (query, distance, row) order, which is the wanted order.
-    if len(parts) > 1 or parts[0][1].order is not None:
-        order = np.lexsort((out["id"], out["list"], out["distance"], out["query"]))
-        out = {k: v[order] for k, v in out.items()}
-    return out
-
-
-@dataclass(frozen=True)
-class MatchResult:
-    """Matches of a batch of query hashes: one record per (query, entry) pair.
-
-    Columns are numpy arrays of equal length, ordered by query, distance, list and id.
-
-    Attributes
-    ----------
-    queries : numpy.ndarray
-        int64: the position of the query hash in the batch.
-    lists : numpy.ndarray
-        object: the name of the list the entry belongs to.
-    ids : numpy.ndarray
-        int64: the entry's id.
-    keys : numpy.ndarray
-        object: the entry's external key, or None.
-    distances : numpy.ndarray
-        int32: Hamming distance between the query and the entry.
-    labels : numpy.ndarray
-        object: the entry's labels (tuples of str).
-    sources : numpy.ndarray
-        object: the entry's source, or None.
-    skipped : numpy.ndarray
-        int64: queries not searched because their quality was below ``min_quality``.
-    nqueries : int
-        Number of query hashes in the batch (searched or skipped).
-    """
-
-    queries: npt.NDArray[np.int64]
-    lists: npt.NDArray[np.object_]
-    ids: npt.NDArray[np.int64]
-    keys: npt.NDArray[np.object_]
-    distances: npt.NDArray[np.int32]
-    labels: npt.NDArray[np.object_]
-    sources: npt.NDArray[np.object_]
-    skipped: npt.NDArray[np.int64]
-    nqueries: int
-
-    @staticmethod
-    def build(
-        names: Sequence[str],
-        columns: Mapping[str, Any],
-        nqueries: int,
-        skipped: npt.NDArray[np.int64],
-    ) -> MatchResult:
-        table = np.array(list(names) or [""], dtype=object)
-        return MatchResult(
-            queries=columns["query"],
-            lists=table[columns["list"]],
-            ids=columns["id"],
-            keys=columns["key"],
-            distances=columns["distance"],
-            labels=columns["labels"],
-            sources=columns["source"],
-            skipped=skipped,
-            nqueries=nqueries,
-        )
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __iter__(self) -> Iterator[Match]:
-        return iter(self.to_records())
-
-    def matched(self) -> npt.NDArray[np.int64]:
-        """The queries with at least one match, ascending."""
-        return np.unique(self.queries)
-
-    def to_records(self) -> list[Match]:
-        """The matches as a list of :class:`Match` named tuples."""
-        return [
-            Match(*row)
-            for row in zip(
-                self.queries.tolist(),
-                self.lists.tolist(),
-                self.ids.tolist(),
-                self.keys.tolist(),
-                self.distances.tolist(),
-                self.labels.tolist(),
-                self.sources.tolist(),
-                strict=True,
-            )
-        ]
-
-    def to_pandas(self) -> pandas.DataFrame:
-        """The matches as a DataFrame with columns query, list, id, key, distance, labels,
-        source (needs the ``pandas`` extra)."""
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas needs pandas: pip install 'hashmatch[pandas]'") from None
-        return pd.DataFrame(
-            {
-                "query": self.queries,
-                "list": pd.Categorical(self.lists),
-                "id": self.ids,
-                "key": self.keys,
-                "distance": self.distances,
-                "labels": self.labels,
-                "source": self.sources,
-            }
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"MatchResult({len(self)} matches, {len(self.matched())} of {self.nqueries} queries "
-            f"matched, {len(self.skipped)} skipped)"
-        )
 
 
 @dataclass(frozen=True)
@@ -221,6 +54,12 @@ class Matcher:
     def __init__(self, lists: Mapping[str, HashList] | None = None) -> None:
         self._lists: dict[str, _Registered] = {}
         self._lock = threading.Lock()
+        if lists is not None and not isinstance(lists, Mapping):
+            got = type(lists).__name__
+            raise InvalidType(
+                f"lists: expected a mapping of names to HashList (e.g. {{'terror': hash_list}}),"
+                f" got {got}"
+            )
         for name, hash_list in (lists or {}).items():
             self.add_list(name, hash_list)
 
@@ -286,6 +125,10 @@ class Matcher:
         )
         return f"Matcher({{{inner}}})"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its lists (each as its saved sections) and their radii."""
+        return (_unpickle, ({n: (r.hash_list, r.max_distance) for n, r in self._lists.items()},))
+
     def match(
         self,
         hashes: object,
@@ -293,6 +136,7 @@ class Matcher:
         hash_type: str | None = None,
         qualities: object = None,
         min_quality: float | None = None,
+        groups: object = None,
         threads: int | None = None,
     ) -> MatchResult:
         """Match query hashes against every registered list of their hash type.
@@ -309,6 +153,9 @@ class Matcher:
         min_quality : int, optional
             Skip query hashes whose quality is below this; they are reported in
             ``result.skipped``. Needs ``qualities``.
+        groups : array_like of int, optional
+            The group of each query hash (dihedral variants of one image, frames of one
+            video); see :meth:`MatchResult.by_group`.
         threads : int, optional
             Threads to use; default every core.
 
@@ -318,46 +165,37 @@ class Matcher:
         """
         registered = self._lists  # one consistent set of lists for the whole call
         nthreads = check_threads(threads)
-        kind = _check_type(hash_type)
-        codes, _ = as_codes(hashes, name="hashes", nbytes=_width(registered, kind))
-        width = codes.shape[1] * 8
-        if kind is None:
-            chosen = [(n, r) for n, r in registered.items() if r.hash_list.bits == width]
-            types = sorted({r.hash_list.hash_type for _, r in chosen})
-            if len(types) > 1:
-                raise InvalidArgument(
-                    f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
-                    "pass hash_type= to say which lists to search"
-                )
-        else:
-            chosen = [
-                (n, r)
-                for n, r in registered.items()
-                if r.hash_list.hash_type == kind and r.hash_list.bits == width
-            ]
-        codes, selected, skipped = prepare_queries(codes, codes.shape[1], qualities, min_quality)
-        hits = [r.hash_list._hits(codes, selected, r.max_distance, nthreads) for _, r in chosen]
-        return MatchResult.build(
-            [name for name, _ in chosen], match_lists(hits), len(selected) + len(skipped), skipped
+        kind = None if hash_type is None else lookup_hash_type(hash_type).name
+        queries = Queries.prepare(hashes, _width(registered, kind), qualities, min_quality, groups)
+        width = queries.codes.shape[1] * 8
+        chosen = [
+            (n, r)
+            for n, r in registered.items()
+            if r.hash_list.bits == width and kind in (None, r.hash_list.hash_type)
+        ]
+        types = sorted({r.hash_list.hash_type for _, r in chosen})
+        if len(types) > 1:
+            raise InvalidArgument(
+                f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
+                "pass hash_type= to say which lists to search"
+            )
+        hits = [r.hash_list.hits(queries, r.max_distance, threads=nthreads) for _, r in chosen]
+        return MatchResult.from_hits(
+            [name for name, _ in chosen], hits, queries.total, queries.skipped, queries.groups
         )
 
 
-def _check_type(hash_type: object) -> str | None:
-    if hash_type is None:
-        return None
-    if not isinstance(hash_type, str):
-        raise InvalidType(f"hash_type: expected a str, got {type(hash_type).__name__}")
-    kind = hash_type.lower()
-    if kind not in HASH_TYPES and kind != "raw":
-        known = ", ".join(sorted(HASH_TYPES))
-        raise InvalidArgument(f"hash_type: expected one of {known} or 'raw', got {hash_type!r}")
-    return kind
+def _unpickle(lists: dict[str, tuple[HashList, int]]) -> Matcher:
+    matcher = Matcher()
+    for name, (hash_list, radius) in lists.items():
+        matcher.add_list(name, hash_list, max_distance=radius)
+    return matcher
 
 
 def _width(registered: Mapping[str, _Registered], kind: str | None) -> int | None:
     """The query width in bytes that the lists imply, when they imply one."""
     if kind is not None and kind != "raw":
-        return HASH_TYPES[kind] // 8
+        return lookup_hash_type(kind).nbytes
     widths = {
         r.hash_list.nbytes
         for r in registered.values()
