@@ -44,15 +44,16 @@ from hashmatch.errors import (
     InvalidType,
 )
 from hashmatch.formats import HashRecords, read_hashes, write_hashes
-from hashmatch.hashtypes import HASH_TYPES, check_min_quality, check_qualities, resolve
+from hashmatch.hashtypes import HASH_TYPES, resolve
 from hashmatch.indexes import FlatIndex, MIHIndex, SearchResult, plan_index
 from hashmatch.io import load, save
-from hashmatch.results import MatchResult, check_groups
+from hashmatch.queries import Queries
+from hashmatch.results import MatchResult
 from hashmatch.schema import FIELDS, Columns, check_text, label_set
 from hashmatch.schema import field as field_named
 from hashmatch.storage import Hits, Segment, Snapshot, compacted, compaction_due
 
-__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult", "Queries"]
+__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult"]
 
 _EXACT_BACKENDS = ("auto", "flat", "mih")
 _FAISS_BACKENDS = ("faiss-hnsw", "faiss-ivf", "faiss-multihash")
@@ -86,45 +87,6 @@ class Entry(NamedTuple):
         values = segment.entry_values(row)
         code = values.pop("code")
         return Entry(hash=str(to_hex(code)), **values)
-
-
-class Queries(NamedTuple):
-    """Validated query hashes: the codes searched, their numbers in the batch, the numbers of
-    those skipped for low quality, the batch size and each query's group (or None)."""
-
-    codes: npt.NDArray[np.uint8]
-    numbers: npt.NDArray[np.int64]
-    skipped: npt.NDArray[np.int64]
-    total: int
-    groups: npt.NDArray[np.int64] | None
-
-    @staticmethod
-    def prepare(
-        hashes: object,
-        nbytes: int | None,
-        qualities: object = None,
-        min_quality: object = None,
-        groups: object = None,
-    ) -> Queries:
-        """Check query hashes, their qualities (0-100, one per hash) and groups, and drop
-        those below ``min_quality`` (which needs every query's quality)."""
-        codes, _ = as_codes(hashes, name="hashes", nbytes=nbytes)
-        n = len(codes)
-        everything = np.arange(n, dtype=np.int64)
-        q = None if qualities is None else check_qualities(qualities, n)
-        group_of = check_groups(groups, n)
-        if min_quality is None:
-            return Queries(codes, everything, np.zeros(0, np.int64), n, group_of)
-        threshold = check_min_quality(min_quality)
-        if q is None:
-            raise InvalidArgument("min_quality: needs qualities= (one score per query hash)")
-        if (q < 0).any():
-            i = int(np.argmax(q < 0))
-            raise InvalidArgument(f"qualities[{i}]: missing; min_quality needs every query's score")
-        keep = q >= threshold
-        return Queries(
-            np.ascontiguousarray(codes[keep]), everything[keep], everything[~keep], n, group_of
-        )
 
 
 @dataclass

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from hashmatch._validation import check_max_distance, check_threads
 from hashmatch.errors import EntryNotFound, InvalidArgument, InvalidType
 from hashmatch.hashtypes import hash_type as lookup_hash_type
-from hashmatch.lists import HashList, Queries
+from hashmatch.lists import HashList
+from hashmatch.queries import Queries
 from hashmatch.results import Match, MatchResult
 
 __all__ = ["Match", "MatchResult", "Matcher"]

@@ -14,14 +14,13 @@ group's searched queries matched the entry (the fraction a video match needs).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch.errors import InvalidArgument, InvalidType
 from hashmatch.schema import FIELDS
 
 if TYPE_CHECKING:
@@ -29,8 +28,9 @@ if TYPE_CHECKING:
 
     from hashmatch.storage import Hits
 
-__all__ = ["GroupMatch", "GroupedMatchResult", "Match", "MatchResult", "check_groups"]
+__all__ = ["GroupMatch", "GroupedMatchResult", "Match", "MatchResult"]
 
+R = TypeVar("R")
 _ENTRY_COLUMNS = tuple(f for f in FIELDS if f.in_matches)  # key, source, labels
 
 
@@ -79,27 +79,6 @@ def _columns(per_list: Sequence[Sequence[Hits]]) -> dict[str, npt.NDArray[Any]]:
         order = np.lexsort((columns["id"], columns["list"], columns["distance"], columns["query"]))
         columns = {k: v[order] for k, v in columns.items()}
     return columns
-
-
-def check_groups(groups: object, n: int) -> npt.NDArray[np.int64] | None:
-    """One non-negative group number per query hash (int64), or None."""
-    if groups is None:
-        return None
-    if isinstance(groups, (str, bytes)) or not isinstance(groups, (Sequence, np.ndarray)):
-        raise InvalidType(
-            f"groups: expected one integer per query hash, got {type(groups).__name__}"
-        )
-    arr = np.asarray(groups)
-    if arr.shape != (n,):
-        raise InvalidArgument(
-            f"groups: expected shape ({n},) (one per query hash), got {arr.shape}"
-        )
-    if n and arr.dtype.kind not in "iu":
-        raise InvalidType(f"groups: expected integers, got dtype {arr.dtype}")
-    out = arr.astype(np.int64)
-    if n and int(out.min()) < 0:
-        raise InvalidArgument(f"groups[{int(np.argmin(out))}]: expected a group number >= 0")
-    return out
 
 
 @dataclass(frozen=True)
@@ -182,19 +161,11 @@ class MatchResult:
 
     def to_records(self) -> list[Match]:
         """The matches as a list of :class:`Match` named tuples."""
-        return [
-            Match(*row)
-            for row in zip(
-                self.queries.tolist(),
-                self.lists.tolist(),
-                self.ids.tolist(),
-                self.keys.tolist(),
-                self.distances.tolist(),
-                self.labels.tolist(),
-                self.sources.tolist(),
-                strict=True,
-            )
-        ]
+        return _records(
+            Match,
+            self.queries, self.lists, self.ids, self.keys, self.distances, self.labels,
+            self.sources,
+        )  # fmt: skip
 
     def to_pandas(self) -> pandas.DataFrame:
         """The matches as a DataFrame with columns query, list, id, key, distance, labels,
@@ -293,6 +264,11 @@ class MatchResult:
         )
 
 
+def _records(record: Callable[..., R], *columns: npt.NDArray[Any]) -> list[R]:
+    """One ``record(*row)`` per row of parallel columns."""
+    return [record(*row) for row in zip(*(c.tolist() for c in columns), strict=True)]
+
+
 def _codes(values: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     names, codes = np.unique(values.astype(str), return_inverse=True)
     table = np.empty(len(names), dtype=object)
@@ -365,22 +341,11 @@ class GroupedMatchResult:
 
     def to_records(self) -> list[GroupMatch]:
         """The rows as :class:`GroupMatch` named tuples."""
-        return [
-            GroupMatch(*row)
-            for row in zip(
-                self.groups.tolist(),
-                self.lists.tolist(),
-                self.ids.tolist(),
-                self.keys.tolist(),
-                self.distances.tolist(),
-                self.best_queries.tolist(),
-                self.matched.tolist(),
-                self.searched.tolist(),
-                self.labels.tolist(),
-                self.sources.tolist(),
-                strict=True,
-            )
-        ]
+        return _records(
+            GroupMatch,
+            self.groups, self.lists, self.ids, self.keys, self.distances, self.best_queries,
+            self.matched, self.searched, self.labels, self.sources,
+        )  # fmt: skip
 
     def to_pandas(self) -> pandas.DataFrame:
         """The rows as a DataFrame (columns as :class:`GroupMatch`, plus ``fraction``)."""
