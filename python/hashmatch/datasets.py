@@ -3,6 +3,10 @@
 Real PDQ hashes have balanced, nearly independent bits, so uniform random codes are a fair
 stand-in for a database; planted queries are copies of stored hashes with an exact number of
 bits flipped (a re-encoded or lightly edited upload), so the true matches are known.
+
+Each generator draws from its own random stream of the seed, so reusing one seed across them
+(``random_codes(n, seed=0)`` as the database, ``planted_queries(db, seed=0)`` as the queries)
+never makes one data set a copy of another.
 """
 
 from __future__ import annotations
@@ -12,10 +16,22 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import check_bits
+from hashmatch._validation import check_bits, check_max_distance
+from hashmatch.dedup import find_matches
 from hashmatch.errors import InvalidArgument
 
 __all__ = ["PlantedQueries", "clustered_codes", "flip_bits", "planted_queries", "random_codes"]
+
+# Streams of one seed: random_codes and flip_bits use the seed's own, the others a child each.
+_QUERIES = 1
+_CLUSTERED = 2
+_FRESH_ROUNDS = 32  # draws of fresh queries before deciding the radius leaves no room for them
+
+
+def _stream(seed: int, purpose: int) -> np.random.Generator:
+    """A generator of its own for `purpose`: never the stream of ``default_rng(seed)``, nor of
+    another purpose, whatever the seeds."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(purpose,)))
 
 
 def random_codes(n: int, bits: int = 256, *, seed: int = 0) -> npt.NDArray[np.uint8]:
@@ -78,7 +94,15 @@ def planted_queries(
     """Queries of which ``match_fraction`` are near-duplicates of stored hashes.
 
     Each planted query copies a random stored hash and flips a uniform random number of bits
-    in ``[0, max_distance]``; the others are fresh random hashes (almost surely far from all).
+    in ``[0, max_distance]``; the others are fresh random hashes, each farther than
+    ``max_distance`` from every stored hash (checked exactly; one that lands within is drawn
+    again), so a range search at ``max_distance`` finds nothing for them.
+
+    Raises
+    ------
+    InvalidArgument
+        If fresh queries are wanted but random hashes keep landing within ``max_distance``
+        of the database (a radius near half the width, e.g. 40 of 64 bits).
 
     Examples
     --------
@@ -90,16 +114,41 @@ def planted_queries(
     """
     if not 0.0 <= match_fraction <= 1.0:
         raise InvalidArgument(f"match_fraction: expected a value in [0, 1], got {match_fraction}")
-    rng = np.random.default_rng(seed)
+    radius = check_max_distance(max_distance, database.shape[1] * 8)
+    rng = _stream(seed, _QUERIES)
     n_planted = round(n_queries * match_fraction) if len(database) else 0
     source = np.full(n_queries, -1, dtype=np.int64)
     distance = np.full(n_queries, -1, dtype=np.int64)
     queries = rng.integers(0, 256, (n_queries, database.shape[1]), dtype=np.uint8)
     planted = rng.permutation(n_queries)[:n_planted]
     source[planted] = rng.integers(0, len(database), n_planted) if n_planted else []
-    distance[planted] = rng.integers(0, max_distance + 1, n_planted)
+    distance[planted] = rng.integers(0, radius + 1, n_planted)
     queries[planted] = flip_bits(database[source[planted]], distance[planted], seed=seed + 1)
+    _keep_fresh_far(queries, source < 0, database, radius, rng)
     return PlantedQueries(queries, source, distance)
+
+
+def _keep_fresh_far(
+    queries: npt.NDArray[np.uint8],
+    fresh: npt.NDArray[np.bool_],
+    database: npt.NDArray[np.uint8],
+    radius: int,
+    rng: np.random.Generator,
+) -> None:
+    """Draws the `fresh` rows of `queries` again, in place, until none is within `radius` of
+    a database row (an exact join decides)."""
+    rows = np.flatnonzero(fresh)
+    for _ in range(_FRESH_ROUNDS):
+        if len(rows) == 0 or len(database) == 0:
+            return
+        rows = rows[np.unique(find_matches(queries[rows], database, radius).i)]
+        queries[rows] = rng.integers(0, 256, (len(rows), queries.shape[1]), dtype=np.uint8)
+    if len(rows):
+        raise InvalidArgument(
+            f"max_distance: random {queries.shape[1] * 8}-bit hashes keep landing within "
+            f"{radius} of the database, so fresh (non-matching) queries cannot be made; "
+            "lower max_distance or use match_fraction=1.0"
+        )
 
 
 def clustered_codes(
@@ -148,7 +197,7 @@ def clustered_codes(
     flips = bits // 16 if max_flips is None else int(max_flips)
     if not 0 <= flips <= bits:
         raise InvalidArgument(f"max_flips: expected an integer in [0, {bits}], got {max_flips}")
-    rng = np.random.default_rng(seed)
+    rng = _stream(seed, _CLUSTERED)
     codes = rng.integers(0, 256, (n, bits // 8), dtype=np.uint8)
     copies = int(n * duplicates)
     originals = n - copies

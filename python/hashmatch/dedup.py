@@ -45,6 +45,8 @@ import numpy.typing as npt
 from hashmatch import _core
 from hashmatch._validation import _describe, _integer, as_codes, check_max_distance, check_threads
 from hashmatch.errors import HashTypeMismatch, InvalidArgument, InvalidType
+from hashmatch.plotting import plot_clusters, plot_pairs
+from hashmatch.progress import bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,8 +241,6 @@ class Pairs:
         """
         if not self.self_join:
             raise InvalidArgument("pairs: plots need pairs from find_duplicates")
-        from hashmatch.plotting import plot_pairs
-
         return plot_pairs(self, axes=axes)
 
 
@@ -328,8 +328,6 @@ class Clusters:
     def plot(self, *, axes: Any = None) -> Figure:
         """Cluster-size distribution (needs matplotlib); see
         :func:`hashmatch.plotting.plot_clusters`."""
-        from hashmatch.plotting import plot_clusters
-
         return plot_clusters(self, axes=axes)
 
 
@@ -394,21 +392,8 @@ def find_duplicates(
     (array([3]), array([10]))
     """
     codes, _ = as_codes(hashes)
-    radius = check_max_distance(max_distance, codes.shape[1] * 8)
-    labels = _labels(ids, len(codes), "ids")
-    return _join(
-        codes,
-        None,
-        radius,
-        labels,
-        None,
-        threads,
-        progress,
-        method,
-        substrings,
-        chunk_rows,
-        max_pairs,
-    )
+    options = _JoinOptions(threads, progress, method, substrings, chunk_rows, max_pairs)
+    return _join(codes, None, max_distance, ids, None, options)
 
 
 def find_matches(
@@ -451,22 +436,8 @@ def find_matches(
             f"others: expected {codes.shape[1] * 8}-bit hashes like `hashes`, "
             f"got {other.shape[1] * 8}-bit"
         )
-    radius = check_max_distance(max_distance, codes.shape[1] * 8)
-    labels = _labels(ids, len(codes), "ids")
-    other_labels = _labels(other_ids, len(other), "other_ids")
-    return _join(
-        codes,
-        other,
-        radius,
-        labels,
-        other_labels,
-        threads,
-        progress,
-        method,
-        substrings,
-        chunk_rows,
-        max_pairs,
-    )
+    options = _JoinOptions(threads, progress, method, substrings, chunk_rows, max_pairs)
+    return _join(codes, other, max_distance, ids, other_ids, options)
 
 
 def _labels(ids: object, n: int, name: str) -> npt.NDArray[Any] | None:
@@ -482,55 +453,78 @@ def _labels(ids: object, n: int, name: str) -> npt.NDArray[Any] | None:
     return labels
 
 
-def _join(
-    codes: npt.NDArray[np.uint8],
-    other: npt.NDArray[np.uint8] | None,
-    radius: int,
-    ids: npt.NDArray[Any] | None,
-    other_ids: npt.NDArray[Any] | None,
-    threads: int | None,
-    progress: bool,
-    method: str,
-    substrings: int | None,
-    chunk_rows: int | None,
-    max_pairs: int | None,
-) -> Pairs:
-    nthreads = check_threads(threads)
-    limit = None
-    if max_pairs is not None:
-        limit = _count(max_pairs, "max_pairs")
+class _JoinOptions(NamedTuple):
+    """The keyword arguments :func:`find_duplicates` and :func:`find_matches` share, as given."""
+
+    threads: int | None
+    progress: bool
+    method: str
+    substrings: int | None
+    chunk_rows: int | None
+    max_pairs: int | None
+
+
+class _Checked(NamedTuple):
+    """:class:`_JoinOptions`, checked and in the C++ join's terms."""
+
+    threads: int
+    limit: int | None  # max_pairs
+    forced: int  # substrings to use: -1 the cost model's choice, 0 brute force
+    rows: int  # rows per unit of work, 0 the plan's choice
+
+
+def _check_options(options: _JoinOptions, codes: npt.NDArray[np.uint8]) -> _Checked:
+    nthreads = check_threads(options.threads)
+    limit = None if options.max_pairs is None else _count(options.max_pairs, "max_pairs")
+    method = options.method
     if method not in _METHODS:
         raise InvalidArgument(
             f"method: expected one of {', '.join(map(repr, _METHODS))}, got {method!r}"
         )
-    forced = -1
-    if substrings is not None:
+    bits = codes.shape[1] * 8
+    forced = 0 if method == "brute-force" else -1
+    if options.substrings is not None:
         if method != "multi-index":
             raise InvalidArgument('substrings: only used with method="multi-index"')
-        forced = _integer(substrings, "substrings", "a positive integer")
-        if not 0 < forced <= codes.shape[1] * 8:
+        forced = _integer(options.substrings, "substrings", "a positive integer")
+        if not 0 < forced <= bits:
             raise InvalidArgument(
-                f"substrings: expected an integer in [1, {codes.shape[1] * 8}] (the hash's bits),"
-                f" got {forced}"
+                f"substrings: expected an integer in [1, {bits}] (the hash's bits), got {forced}"
             )
-    elif method == "brute-force":
-        forced = 0
     rows = 0
-    if chunk_rows is not None:
-        rows = _integer(chunk_rows, "chunk_rows", "a positive integer")
+    if options.chunk_rows is not None:
+        rows = _integer(options.chunk_rows, "chunk_rows", "a positive integer")
         if rows <= 0:
             raise InvalidArgument(f"chunk_rows: expected a positive integer, got {rows}")
         rows = min(rows, max(len(codes), 1))
+    return _Checked(nthreads, limit, forced, rows)
+
+
+def _join(
+    codes: npt.NDArray[np.uint8],
+    other: npt.NDArray[np.uint8] | None,
+    max_distance: int,
+    ids: object,
+    other_ids: object,
+    options: _JoinOptions,
+) -> Pairs:
+    """The join of `codes` with itself (`other` None) or with `other`, arguments unchecked."""
+    radius = check_max_distance(max_distance, codes.shape[1] * 8)
+    labels = _labels(ids, len(codes), "ids")
+    other_labels = None if other is None else _labels(other_ids, len(other), "other_ids")
+    checked = _check_options(options, codes)
     start = time.perf_counter()
     differ = _bit_differences(codes, other)
-    if method == "multi-index" and forced < 0:
+    forced = checked.forced
+    if options.method == "multi-index" and forced < 0:
         forced = _cheapest_multi_index(codes, other, radius, differ)
     # The C++ join borrows the arrays: hand it contiguous ones (as_codes made them so).
-    core = _core.JoinCore(codes, other, radius, forced, rows, differ)
+    core = _core.JoinCore(codes, other, radius, forced, checked.rows, differ)
     plan = _plan(core.plan)
-    parts = _run(core, nthreads, progress, "duplicates" if other is None else "matches", limit)
+    what = "duplicates" if other is None else "matches"
+    parts = _run(core, checked.threads, options.progress, what, checked.limit)
     # Sorted straight into the result arrays; the chunks go as soon as they are merged.
-    i, j, d = _core.merge_pairs(parts, len(codes), nthreads)
+    i, j, d = _core.merge_pairs(parts, len(codes), checked.threads)
     del parts
     return Pairs(
         i=i,
@@ -539,8 +533,8 @@ def _join(
         max_distance=radius,
         codes=codes,
         other_codes=other,
-        ids=ids,
-        other_ids=other_ids,
+        ids=labels,
+        other_ids=other_labels,
         plan=plan,
         seconds=time.perf_counter() - start,
     )
@@ -567,13 +561,6 @@ def _bit_differences(
     first = ones(codes)
     second = first if other is None else ones(other)
     return np.ascontiguousarray(first * (1 - second) + (1 - first) * second)
-
-
-def _check_qualities(quality: npt.NDArray[Any] | None, n: int) -> None:
-    if quality is not None and (quality.ndim != 1 or len(quality) != n):
-        raise InvalidArgument(
-            f"qualities: expected {n} values (one per hash), got shape {quality.shape}"
-        )
 
 
 def _cheapest_multi_index(
@@ -606,14 +593,10 @@ def _run(
 ) -> list[Chunk]:
     """Runs every unit of the join in calls of about _SECONDS_PER_CALL, with a progress bar;
     returns the calls' chunks of pairs (at most `limit` pairs in all, else an error)."""
-    from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]  # widgets in notebooks
-
     parts: list[Chunk] = []
     total = core.units
     done, batch, found = 0, nthreads, 0
-    with tqdm(
-        total=total, desc=f"finding {what}", unit="unit", disable=not progress, leave=False
-    ) as bar:
+    with bar(total, f"finding {what}", "unit", enabled=progress) as shown:
         while done < total:
             end = min(total, done + batch)
             started = time.perf_counter()
@@ -626,12 +609,19 @@ def _run(
                     f"max_pairs: more than {limit:,} pairs found after "
                     f"{end / total:.0%} of the join; lower max_distance or raise max_pairs"
                 )
-            bar.update(end - done)
-            bar.set_postfix(pairs=found, refresh=False)
+            shown.update(end - done)
+            shown.set_postfix(pairs=found, refresh=False)
             per_unit = elapsed / (end - done)
             batch = max(nthreads, min(4 * batch, int(_SECONDS_PER_CALL / max(per_unit, 1e-6))))
             done = end
     return parts
+
+
+def _check_qualities(quality: npt.NDArray[Any] | None, n: int) -> None:
+    if quality is not None and (quality.ndim != 1 or len(quality) != n):
+        raise InvalidArgument(
+            f"qualities: expected {n} values (one per hash), got shape {quality.shape}"
+        )
 
 
 def cluster(

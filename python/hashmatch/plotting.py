@@ -42,12 +42,34 @@ def _axes(axes: Any, count: int, width: float) -> tuple[Figure, list[Any]]:
     return listed[0].figure, listed
 
 
+def _log_counts(axis: Any, which: str) -> None:
+    """Puts `axis`'s x or y (`which`) on a log scale of counts labelled with plain numbers
+    ("2", "3", "10,000"): matplotlib's default writes labels between the decades as
+    "3x10^0", which collide when a plot spans about a decade or less (cluster sizes 1 to 6)."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        """LogFormatter's choice of the ticks to label (all decades; between them only on
+        short axes), as plain numbers."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            label: str = super().__call__(x, pos)
+            return f"{x:,.0f}" if label and x >= 1 else label
+
+    axis.set(**{f"{which}scale": "log"})
+    scaled = getattr(axis, f"{which}axis")
+    scaled.set_major_formatter(Plain(base=10))
+    scaled.set_minor_formatter(Plain(base=10))
+
+
 def plot_pairs(pairs: Pairs, *, axes: Any = None) -> Figure:
     """Two panels for choosing a threshold from :func:`hashmatch.find_duplicates` pairs.
 
     Left: how many pairs lie at each distance (a gap between the near-duplicates and the rest
     is where a threshold belongs). Right: for every threshold, the hashes with a duplicate and
-    the size of the largest cluster (a sudden jump means chains start merging distinct media).
+    the size of the largest cluster (a sudden jump means chains start merging distinct media),
+    on one log scale: the two differ by orders of magnitude, and both count hashes, so where
+    the largest cluster nears the hashes with a duplicate, one chain links most of them.
 
     Parameters
     ----------
@@ -67,14 +89,16 @@ def plot_pairs(pairs: Pairs, *, axes: Any = None) -> Figure:
     left.set_xlabel("Hamming distance")
     left.set_ylabel("pairs")
     if counts.any():
-        left.set_yscale("log")
+        _log_counts(left, "y")
     curve = pairs.threshold_curve()
     right.plot(curve["threshold"], curve["clustered"], label="hashes with a duplicate")
     right.plot(curve["threshold"], curve["largest"], label="largest cluster")
+    if curve["largest"].any():  # nothing to put on a log scale without hashes
+        _log_counts(right, "y")
     right.set_title("Clusters by threshold")
     right.set_xlabel("max_distance")
     right.set_ylabel("hashes")
-    right.legend(loc="upper left")
+    right.legend(loc="center right")  # between the curves
     figure.tight_layout()
     return figure
 
@@ -96,8 +120,8 @@ def plot_clusters(clusters: Clusters, *, axes: Any = None) -> Figure:
     sizes, counts = np.unique(clusters.sizes, return_counts=True)
     axis.plot(sizes, counts, marker="o", linestyle="none")
     if len(sizes):  # an empty collection has nothing to put on a log scale
-        axis.set_xscale("log")
-        axis.set_yscale("log")
+        _log_counts(axis, "x")
+        _log_counts(axis, "y")
     axis.set_title(f"Cluster sizes (max_distance {clusters.max_distance})")
     axis.set_xlabel("members")
     axis.set_ylabel("clusters")
