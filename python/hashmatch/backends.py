@@ -1,8 +1,12 @@
 """Pluggable search backends: our exact indexes and faiss's approximate binary indexes.
 
-A hash list stores its hashes in segments, each an index behind the :class:`Backend` interface:
-``add(hashes, ids)``, ``search(queries, k)`` and ``range_search(queries, max_distance)`` with
-the results of :class:`~hashmatch.FlatIndex`. :func:`make_backend` builds one by name:
+Every backend, exact or not, has the same public face (:class:`Backend`): ``name``,
+``params``, ``exact``, ``bits``, ``len()``, ``add``, ``search``, ``range_search`` (with the
+results of :class:`~hashmatch.FlatIndex`), ``range_search_validated`` for callers that checked
+their arguments, and ``to_sections()`` / ``from_sections(meta, sections, where)``, which
+:func:`hashmatch.save`, :func:`hashmatch.load`, hash lists and pickling use.
+:func:`make_backend` builds one by name (or ``"auto"``: the exact index
+:func:`~hashmatch.plan_index` picks):
 
 ===================  ====================================================  =====
 name                 class                                                 exact
@@ -38,10 +42,12 @@ faiss is imported on first use, so ``flat`` and ``mih`` work without it. If ``OM
 is unset at that moment, it is set to ``passive`` first: faiss's bundled OpenMP otherwise keeps
 idle threads spinning after each call, which halved the speed of our next kernel on 2 cores.
 
-Faiss backends are saved with :meth:`FaissBackend.to_bytes` (``faiss.serialize_index_binary``)
-plus their name and :attr:`~FaissBackend.params`, and restored with :func:`backend_from_bytes`.
-faiss's reader does not guard against hostile input, so only restore bytes whose integrity was
-checked, for example by the checksum of the file they were stored in.
+Faiss backends save as one section, ``faiss`` (:meth:`FaissBackend.to_bytes`:
+``faiss.serialize_index_binary``), beside their name and :attr:`~FaissBackend.params`; they
+load through :func:`hashmatch.load` or :func:`backend_from_sections` (or from the bytes alone
+with :func:`backend_from_bytes`). faiss's reader does not guard against hostile input, so only
+restore bytes whose integrity was checked: :func:`hashmatch.load` checks that section's
+checksum even with ``verify=False``.
 """
 
 from __future__ import annotations
