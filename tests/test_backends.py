@@ -441,7 +441,10 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "exc", "match"),
     [
-        ("flat", {"max_distance": 3}, hm.InvalidArgument, "flat takes no parameters"),
+        ("flat", {"substrings": 3}, hm.InvalidArgument, "flat takes no parameters"),
+        ("flat", {"max_distance": 65}, hm.InvalidArgument, "max_distance"),  # a planning hint
+        ("auto", {"substrings": 3}, hm.InvalidArgument, "auto takes no parameters"),
+        ("auto", {"n": -1}, hm.InvalidArgument, "n: expected a non-negative"),
         ("faiss-hnsw", {"m": 3}, hm.InvalidArgument, "faiss-hnsw takes M, ef_search"),
         ("faiss-hnsw", {"M": 1}, hm.InvalidArgument, r"M: expected an integer in \[2, 512\]"),
         ("faiss-hnsw", {"ef_search": True}, hm.InvalidType, "ef_search"),

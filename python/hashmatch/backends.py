@@ -1,8 +1,12 @@
 """Pluggable search backends: our exact indexes and faiss's approximate binary indexes.
 
-A hash list stores its hashes in segments, each an index behind the :class:`Backend` interface:
-``add(hashes, ids)``, ``search(queries, k)`` and ``range_search(queries, max_distance)`` with
-the results of :class:`~hashmatch.FlatIndex`. :func:`make_backend` builds one by name:
+Every backend, exact or not, has the same public face (:class:`Backend`): ``name``,
+``params``, ``exact``, ``bits``, ``len()``, ``add``, ``search``, ``range_search`` (with the
+results of :class:`~hashmatch.FlatIndex`), ``range_search_validated`` for callers that checked
+their arguments, and ``to_sections()`` / ``from_sections(meta, sections, where)``, which
+:func:`hashmatch.save`, :func:`hashmatch.load`, hash lists and pickling use.
+:func:`make_backend` builds one by name (or ``"auto"``: the exact index
+:func:`~hashmatch.plan_index` picks):
 
 ===================  ====================================================  =====
 name                 class                                                 exact
@@ -38,10 +42,12 @@ faiss is imported on first use, so ``flat`` and ``mih`` work without it. If ``OM
 is unset at that moment, it is set to ``passive`` first: faiss's bundled OpenMP otherwise keeps
 idle threads spinning after each call, which halved the speed of our next kernel on 2 cores.
 
-Faiss backends are saved with :meth:`FaissBackend.to_bytes` (``faiss.serialize_index_binary``)
-plus their name and :attr:`~FaissBackend.params`, and restored with :func:`backend_from_bytes`.
-faiss's reader does not guard against hostile input, so only restore bytes whose integrity was
-checked, for example by the checksum of the file they were stored in.
+Faiss backends save as one section, ``faiss`` (:meth:`FaissBackend.to_bytes`:
+``faiss.serialize_index_binary``), beside their name and :attr:`~FaissBackend.params`; they
+load through :func:`hashmatch.load` or :func:`backend_from_sections` (or from the bytes alone
+with :func:`backend_from_bytes`). faiss's reader does not guard against hostile input, so only
+restore bytes whose integrity was checked: :func:`hashmatch.load` checks that section's
+checksum even with ``verify=False``.
 """
 
 from __future__ import annotations
@@ -50,35 +56,41 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal, Protocol, overload, runtime_checkable
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import (
-    as_codes,
-    check_bits,
-    check_ids,
-    check_k,
-    check_max_distance,
-    check_threads,
+from hashmatch._backend import (
+    Backend,
+    BackendBase,
+    Buffer,
+    RangeSearchResult,
+    SearchResult,
+    read_meta,
+    typed_section,
 )
+from hashmatch._validation import check_bits, check_max_distance
 from hashmatch.distance import check_result_size
-from hashmatch.errors import IndexFormatError, InvalidArgument, InvalidType
-from hashmatch.indexes import FlatIndex, MIHIndex, RangeSearchResult, SearchResult
+from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
+from hashmatch.indexes import FlatIndex, MIHIndex, plan_index
 
 __all__ = [
     "BACKENDS",
+    "BACKEND_CLASSES",
     "EXACT_BACKENDS",
     "MISSING_ID",
     "Backend",
+    "BackendBase",
     "FaissBackend",
     "FaissHNSW",
     "FaissIVF",
     "FaissMultiHash",
+    "backend_class",
     "backend_from_bytes",
+    "backend_from_sections",
     "backend_spec",
     "is_exact",
     "make_backend",
@@ -87,6 +99,8 @@ __all__ = [
 
 MISSING_ID = -1
 """Id of the padding at the end of a kNN row for which an approximate backend found too few."""
+
+_Faiss = TypeVar("_Faiss", bound="FaissBackend")
 
 
 def missing_distance(bits: int) -> int:
@@ -99,40 +113,6 @@ def missing_distance(bits: int) -> int:
     257
     """
     return check_bits(bits) + 1
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What a hash list needs from an index; :class:`~hashmatch.FlatIndex` and
-    :class:`~hashmatch.MIHIndex` satisfy it as they are.
-
-    ``add`` stores hashes under int64 ids (by default continuing after the largest stored id).
-    ``search`` and ``range_search`` return :class:`~hashmatch.SearchResult` and
-    :class:`~hashmatch.RangeSearchResult`, sorted by (distance, id) within each query, with an
-    inclusive radius. Approximate backends may miss hashes and pad kNN rows (see the module
-    documentation), but every distance they report is true.
-    """
-
-    @property
-    def bits(self) -> int:
-        """Hash width in bits."""
-        ...
-
-    def __len__(self) -> int: ...
-
-    def add(self, hashes: object, ids: object = None) -> npt.NDArray[np.int64]:
-        """Store hashes under ``ids``; returns the int64 ids."""
-        ...
-
-    def search(self, queries: object, k: int, *, threads: int | None = None) -> SearchResult:
-        """The (approximate) k nearest stored hashes of each query."""
-        ...
-
-    def range_search(
-        self, queries: object, max_distance: int, *, threads: int | None = None
-    ) -> RangeSearchResult:
-        """The stored hashes (found) within ``max_distance`` of each query, inclusive."""
-        ...
 
 
 # ------------------------------------------------------------------------------------------
@@ -225,8 +205,8 @@ def _sorted_range(
     return RangeSearchResult(lims, distances, np.ascontiguousarray(ids, dtype=np.int64))
 
 
-class FaissBackend:
-    """Base of the faiss backends: validation, ids, threads, locking, sorting, serialization.
+class FaissBackend(BackendBase):
+    """Base of the faiss backends: ids, threads, locking, sorting, serialization.
 
     The faiss index is an ``IndexBinaryIDMap`` around the class's index, so the ids given to
     ``add`` come back from searches. It is created at the first non-empty ``add`` (IVF trains
@@ -277,99 +257,33 @@ class FaissBackend:
 
     # -- the Backend interface ----------------------------------------------------------------
 
-    @property
-    def bits(self) -> int:
-        """Hash width in bits."""
-        return self._bits
-
-    @property
-    def nbytes(self) -> int:
-        """Hash width in bytes."""
-        return self._bits // 8
-
-    @property
-    def ntotal(self) -> int:
-        """Number of stored hashes."""
+    def _count(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
-    def __len__(self) -> int:
-        return self.ntotal
+    def _next_free_id(self) -> int:
+        stored = self._stored_ids()
+        return int(stored.max()) + 1 if len(stored) else 0
 
-    def add(
-        self, hashes: object, ids: object = None, *, threads: int | None = None
+    def _add_validated(
+        self, codes: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64] | None, threads: int
     ) -> npt.NDArray[np.int64]:
-        """Store hashes.
-
-        Parameters
-        ----------
-        hashes : hashes
-            Hex strings, bytes, ImageHash objects or a packed uint8 array (n, nbytes).
-        ids : array_like of int, optional
-            Non-negative int64 ids, unique and not already stored. By default ids continue from
-            one more than the largest stored id (0, 1, 2, ... for a new backend).
-        threads : int, optional
-            Threads faiss may use to build; ``None`` (default) uses every available core.
-
-        Returns
-        -------
-        numpy.ndarray
-            The int64 ids of the added hashes.
-
-        Raises
-        ------
-        HashTypeMismatch
-            The hashes have another width than the backend.
-        InvalidArgument
-            Bad ids (negative, duplicated, already stored, wrong count). Nothing is added.
-        """
-        codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
-        nthreads = check_threads(threads)
         with self._lock.writing():
-            stored = self._stored_ids()
             if ids is None:
-                start = int(stored.max()) + 1 if len(stored) else 0
-                if start + len(codes) - 1 > np.iinfo(np.int64).max:
-                    raise InvalidArgument(
-                        "ids: default ids would pass 2**63 - 1 (they continue after the largest "
-                        "stored id); pass ids= explicitly"
-                    )
-                id_array = np.arange(start, start + len(codes), dtype=np.int64)
+                ids = self._default_ids(len(codes))
             else:
-                id_array = check_ids(ids, len(codes)).copy()
-                clash = np.flatnonzero(np.isin(id_array, stored))
+                clash = np.flatnonzero(np.isin(ids, self._stored_ids()))
                 if clash.size:
-                    raise InvalidArgument(f"ids: id {id_array[clash[0]]} is already in the index")
+                    raise InvalidArgument(f"ids: id {ids[clash[0]]} is already in the index")
             if len(codes):
-                with _omp_threads(self._faiss, nthreads):
+                with _omp_threads(self._faiss, threads):
                     index = self._index
                     if index is None:
                         index = self._faiss.IndexBinaryIDMap(self._new_index(codes))
-                    index.add_with_ids(codes, id_array)
+                    index.add_with_ids(codes, ids)
                     self._index = index
-        return id_array
+        return ids
 
-    def search(self, queries: object, k: int, *, threads: int | None = None) -> SearchResult:
-        """Approximate k nearest neighbours of each query.
-
-        Parameters
-        ----------
-        queries : hashes
-            One hash or a batch (nq hashes) of this backend's width.
-        k : int
-            Neighbours wanted (>= 1).
-        threads : int, optional
-            Threads faiss may use; ``None`` (default) uses every available core.
-
-        Returns
-        -------
-        SearchResult
-            ``(distances, ids)`` of shape (nq, min(k, ntotal)), sorted by (distance, id) per
-            row. Entries the backend did not find end the row with id ``-1`` and distance
-            ``bits + 1``.
-        """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
-        k = check_k(k)
-        nthreads = check_threads(threads)
+    def _search_validated(self, codes: npt.NDArray[np.uint8], k: int, threads: int) -> SearchResult:
         with self._lock.reading():
             width = min(k, self.ntotal)
             if width == 0 or len(codes) == 0:
@@ -378,7 +292,7 @@ class FaissBackend:
                     np.empty((len(codes), width), dtype=np.int64),
                 )
             check_result_size(12 * len(codes) * width, "search")
-            with _omp_threads(self._faiss, nthreads):
+            with _omp_threads(self._faiss, threads):
                 distances, ids = self._knn(codes, width)
         distances = np.asarray(distances, dtype=np.int32)
         ids = np.asarray(ids, dtype=np.int64)
@@ -389,33 +303,15 @@ class FaissBackend:
             np.take_along_axis(distances, order, axis=1), np.take_along_axis(ids, order, axis=1)
         )
 
-    def range_search(
-        self, queries: object, max_distance: int, *, threads: int | None = None
+    def range_search_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
     ) -> RangeSearchResult:
-        """The stored hashes found within ``max_distance`` of each query (inclusive).
-
-        Parameters
-        ----------
-        queries : hashes
-            One hash or a batch (nq hashes) of this backend's width.
-        max_distance : int
-            Largest distance reported, from 0 to ``bits``; inclusive, like our exact indexes.
-        threads : int, optional
-            Threads faiss may use; ``None`` (default) uses every available core.
-
-        Returns
-        -------
-        RangeSearchResult
-            ``(lims, distances, ids)`` in CSR layout, sorted by distance then id per query. An
-            approximate backend may miss some matches, never reports a non-match.
-        """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
-        radius = check_max_distance(max_distance, self._bits)
-        nthreads = check_threads(threads)
+        """:meth:`range_search` without the argument checks, for callers that made them
+        (``codes`` C-contiguous uint8 (nq, nbytes), ``0 <= radius <= bits``, ``threads >= 1``)."""
         with self._lock.reading():
             if self.ntotal == 0 or len(codes) == 0:
                 return _empty_range(len(codes))
-            with _omp_threads(self._faiss, nthreads):
+            with _omp_threads(self._faiss, threads):
                 return self._range(codes, radius)
 
     # -- serialization --------------------------------------------------------------------------
@@ -434,7 +330,7 @@ class FaissBackend:
         return data
 
     @classmethod
-    def from_bytes(cls, bits: int, params: dict[str, Any], data: object) -> FaissBackend:
+    def from_bytes(cls: type[_Faiss], bits: int, params: dict[str, Any], data: object) -> _Faiss:
         """Restore a backend saved by :meth:`to_bytes` with its ``bits`` and ``params``.
 
         Raises
@@ -468,14 +364,54 @@ class FaissBackend:
             backend._index = index
         return backend
 
+    def to_sections(self) -> tuple[dict[str, Any], dict[str, Buffer]]:
+        """Container meta ``{"kind": <class name>, "bits": b, "params": {...}}`` and one
+        section, ``faiss``: :meth:`to_bytes`.
+
+        Examples
+        --------
+        >>> from hashmatch.backends import FaissMultiHash
+        >>> meta, sections = FaissMultiHash(64).to_sections()
+        >>> meta
+        {'kind': 'FaissMultiHash', 'bits': 64, 'params': {'nhash': 8, 'b': 8, 'nflip': 1}}
+        >>> sorted(sections)
+        ['faiss']
+        """
+        meta = {"kind": type(self).__name__, "bits": self._bits, "params": self.params}
+        return meta, {"faiss": self.to_bytes()}
+
+    @classmethod
+    def from_sections(
+        cls: type[_Faiss], meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+    ) -> _Faiss:
+        """The backend :meth:`to_sections` described.
+
+        faiss's reader does not guard against hostile input: :func:`hashmatch.load` checks the
+        checksum of the ``faiss`` section before this reads it, whatever ``verify`` says.
+
+        Raises
+        ------
+        IndexFormatError
+            Another kind, unknown fields, bad params or a section that does not hold a faiss
+            index of this kind, width and structure.
+        """
+        params = meta.get("params")
+        try:
+            bits = read_meta(cls, meta, {"params"}, sections, {"faiss"}, where)
+            if not isinstance(params, dict):
+                raise IndexFormatError(f"{where}: 'params' is not an object")
+            _check_params(cls.name, cls, params)
+            return cls.from_bytes(bits, params, typed_section(sections["faiss"], "u1", "", where))
+        except IndexFormatError as e:
+            raise IndexFormatError(f"{where}: {e}" if where not in str(e) else str(e)) from None
+        except HashmatchError as e:
+            raise IndexFormatError(f"{where}: bad parameters: {e}") from None
+
     def _stored_ids(self) -> npt.NDArray[np.int64]:
         if self._index is None:
             return np.empty(0, dtype=np.int64)
         ids: npt.NDArray[np.int64] = self._faiss.vector_to_array(self._index.id_map)
         return ids
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (backend_from_bytes, (self.name, self._bits, self.params, self.to_bytes()))
 
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
@@ -759,24 +695,41 @@ class FaissMultiHash(FaissBackend):
 
 
 # ------------------------------------------------------------------------------------------
-# the factory
+# the registry and the factory
 
+BACKEND_CLASSES: dict[str, type[BackendBase]] = {
+    cls.name: cls for cls in (FlatIndex, MIHIndex, FaissHNSW, FaissIVF, FaissMultiHash)
+}
+"""Every backend class by name (:attr:`Backend.name`)."""
+BACKEND_KINDS: dict[str, type[BackendBase]] = {
+    cls.__name__: cls for cls in BACKEND_CLASSES.values()
+}
+"""Every backend class by the ``kind`` its :meth:`~Backend.to_sections` meta carries (the class
+name): what :func:`hashmatch.load` and :func:`backend_from_sections` dispatch on."""
 _FAISS_CLASSES: dict[str, type[FaissBackend]] = {
     cls.name: cls for cls in (FaissHNSW, FaissIVF, FaissMultiHash)
 }
-EXACT_BACKENDS = ("flat", "mih")
+EXACT_BACKENDS = tuple(name for name, cls in BACKEND_CLASSES.items() if cls.exact)
 """Names of the exact backends (our indexes)."""
-BACKENDS = (*EXACT_BACKENDS, *_FAISS_CLASSES)
-"""Every name :func:`make_backend` accepts."""
+BACKENDS = tuple(BACKEND_CLASSES)
+"""Every backend name; :func:`make_backend` also takes ``"auto"``."""
 
 
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or name not in BACKENDS:
+def backend_class(name: str) -> type[BackendBase]:
+    """The class of the backend called ``name`` (one of :data:`BACKENDS`).
+
+    Examples
+    --------
+    >>> from hashmatch.backends import backend_class
+    >>> backend_class("mih").__name__, backend_class("faiss-ivf").exact
+    ('MIHIndex', False)
+    """
+    if not isinstance(name, str) or name not in BACKEND_CLASSES:
         raise InvalidArgument(f"name: expected one of {', '.join(BACKENDS)}; got {name!r}")
-    return name
+    return BACKEND_CLASSES[name]
 
 
-def _check_params(name: str, cls: type, params: dict[str, Any]) -> None:
+def _check_params(name: str, cls: type, params: Mapping[str, Any]) -> None:
     allowed = [
         p.name
         for p in inspect.signature(cls).parameters.values()
@@ -806,20 +759,34 @@ def make_backend(
 def make_backend(name: str, bits: int = ..., **params: Any) -> Backend: ...
 
 
-def make_backend(name: str, bits: int = 256, **params: Any) -> Backend:
-    """A new, empty backend by name.
+def make_backend(
+    name: str,
+    bits: int = 256,
+    *,
+    max_distance: int | None = None,
+    n: int | None = None,
+    **params: Any,
+) -> Backend:
+    """A new, empty backend by name: the one factory of indexes.
 
     Parameters
     ----------
     name : str
-        ``"flat"``, ``"mih"`` (exact) or ``"faiss-hnsw"``, ``"faiss-ivf"``,
-        ``"faiss-multihash"`` (approximate; need faiss).
+        ``"flat"``, ``"mih"`` (exact), ``"faiss-hnsw"``, ``"faiss-ivf"``,
+        ``"faiss-multihash"`` (approximate; need faiss), or ``"auto"``: the exact index
+        :func:`~hashmatch.plan_index` picks for ``n`` hashes searched at ``max_distance``.
     bits : int, default 256
         Hash width.
+    max_distance : int, optional
+        The radius most searches will use (default: the width's usual one). An MIHIndex
+        (``"mih"`` or chosen by ``"auto"``) sizes its tables for it; the other backends only
+        check it (searches at any radius work with every backend).
+    n : int, optional
+        How many hashes the backend will hold, for ``"auto"`` (default 0); others ignore it.
     **params
-        The class's keyword options: ``mih`` takes ``max_distance`` and ``substrings``;
-        the faiss backends those of :class:`FaissHNSW`, :class:`FaissIVF` and
-        :class:`FaissMultiHash`.
+        The class's other keyword options: ``mih`` takes ``substrings``; the faiss backends
+        those of :class:`FaissHNSW`, :class:`FaissIVF` and :class:`FaissMultiHash`; ``auto``
+        none.
 
     Raises
     ------
@@ -831,23 +798,67 @@ def make_backend(name: str, bits: int = 256, **params: Any) -> Backend:
     >>> from hashmatch.backends import is_exact, make_backend
     >>> make_backend("mih", 64, max_distance=10)
     MIHIndex(bits=64, ntotal=0, substrings=0, max_distance=10)
+    >>> make_backend("auto", 256, max_distance=31, n=10_000_000).name
+    'mih'
+    >>> make_backend("auto", 256, n=1000)
+    FlatIndex(bits=256, ntotal=0)
     >>> backend = make_backend("faiss-multihash", 64, nflip=2)
     >>> backend
     FaissMultiHash(bits=64, nhash=8, b=8, nflip=2, ntotal=0)
     >>> is_exact(backend)
     False
     """
-    name = _check_name(name)
-    cls: type = {"flat": FlatIndex, "mih": MIHIndex}.get(name) or _FAISS_CLASSES[name]
+    if name == "auto":
+        if params:
+            raise InvalidArgument(
+                f"params: auto takes no parameters (it picks flat or mih); got "
+                f"{', '.join(sorted(params))}"
+            )
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))):
+            raise InvalidType(f"n: expected an integer, got {type(n).__name__}")
+        plan = plan_index(0 if n is None else n, bits, max_distance=max_distance)
+        name = "mih" if plan.kind == "MIHIndex" else "flat"
+    cls = backend_class(name)
     _check_params(name, cls, params)
-    backend: Backend = cls(bits, **params)
+    if max_distance is not None:
+        check_max_distance(max_distance, check_bits(bits))
+        if cls is MIHIndex:
+            params["max_distance"] = max_distance
+    factory: Callable[..., Backend] = cls
+    return factory(bits, **params)
+
+
+def backend_from_sections(
+    meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+) -> Backend:
+    """The backend whose :meth:`~Backend.to_sections` gave ``meta`` and ``sections``,
+    dispatched on ``meta["kind"]`` (:data:`BACKEND_KINDS`) and validated in full.
+
+    Raises
+    ------
+    IndexFormatError
+        An unknown kind or inconsistent contents; the message starts with ``where``.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> from hashmatch.backends import backend_from_sections
+    >>> index = hm.FlatIndex(64)
+    >>> _ = index.add(["00000000000000ff"], ids=[7])
+    >>> backend_from_sections(*index.to_sections(), where="example").contents()[0].tolist()
+    [7]
+    """
+    kind = meta.get("kind")
+    if not isinstance(kind, str) or kind not in BACKEND_KINDS:
+        raise IndexFormatError(f"{where}: 'meta' does not describe a known index: {dict(meta)!r}")
+    backend: Backend = BACKEND_KINDS[kind].from_sections(meta, sections, where)
     return backend
 
 
 def backend_from_bytes(name: str, bits: int, params: dict[str, Any], data: object) -> Backend:
     """Restore a faiss backend from :meth:`FaissBackend.to_bytes`, its name, bits and params.
 
-    Exact backends are not stored as bytes (a hash list saves their hashes).
+    Exact backends are not stored as bytes (see :func:`backend_from_sections`).
 
     Raises
     ------
@@ -867,11 +878,11 @@ def backend_from_bytes(name: str, bits: int, params: dict[str, Any], data: objec
     >>> copy
     FaissIVF(bits=64, nlist=10, nprobe=16, ntotal=100)
     """
-    name = _check_name(name)
+    backend_class(name)
     if name not in _FAISS_CLASSES:
         raise InvalidArgument(
             f"name: expected a faiss backend ({', '.join(_FAISS_CLASSES)}) to restore from "
-            f"bytes, got {name!r}; exact backends are rebuilt from their hashes"
+            f"bytes, got {name!r}; exact backends are rebuilt from their sections"
         )
     if not isinstance(params, dict):
         raise InvalidType(f"params: expected a dict, got {type(params).__name__}")
@@ -881,10 +892,8 @@ def backend_from_bytes(name: str, bits: int, params: dict[str, Any], data: objec
 
 
 def is_exact(backend: Backend) -> bool:
-    """Whether ``backend`` always returns exact results.
-
-    True for :class:`~hashmatch.FlatIndex` and :class:`~hashmatch.MIHIndex`, else the
-    backend's ``exact`` attribute (``False`` when it has none).
+    """Whether ``backend`` always returns exact results: its ``exact`` attribute (``False``
+    when it has none).
 
     Examples
     --------
@@ -893,14 +902,12 @@ def is_exact(backend: Backend) -> bool:
     >>> is_exact(hm.FlatIndex(64))
     True
     """
-    if isinstance(backend, (FlatIndex, MIHIndex)):
-        return True
     return getattr(backend, "exact", False) is True
 
 
 def backend_spec(backend: Backend) -> tuple[str, dict[str, Any]]:
-    """``(name, params)`` such that ``make_backend(name, backend.bits, **params)`` builds an
-    empty backend configured like ``backend``; both are JSON-able.
+    """``(backend.name, backend.params)``: ``make_backend(name, backend.bits, **params)``
+    builds an empty backend configured like ``backend``; both are JSON-able.
 
     Examples
     --------
@@ -909,15 +916,9 @@ def backend_spec(backend: Backend) -> tuple[str, dict[str, Any]]:
     >>> backend_spec(hm.MIHIndex(256))
     ('mih', {'max_distance': 31, 'substrings': None})
     """
-    if isinstance(backend, FaissBackend):
-        return backend.name, backend.params
-    if isinstance(backend, MIHIndex):
-        return "mih", {
-            "max_distance": backend._max_distance,
-            "substrings": backend._fixed_substrings or None,
-        }
-    if isinstance(backend, FlatIndex):
-        return "flat", {}
-    raise InvalidType(
-        f"backend: expected a backend from make_backend, got {type(backend).__name__}"
-    )
+    name = getattr(type(backend), "name", None)
+    if not isinstance(name, str) or not isinstance(backend, BACKEND_CLASSES.get(name, ())):
+        raise InvalidType(
+            f"backend: expected a backend from make_backend, got {type(backend).__name__}"
+        )
+    return name, backend.params

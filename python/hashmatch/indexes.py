@@ -2,87 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from hashmatch import _core
-from hashmatch._validation import (
-    as_codes,
-    check_bits,
-    check_ids,
-    check_k,
-    check_max_distance,
-    check_threads,
+from hashmatch._backend import (
+    BackendBase,
+    Buffer,
+    RangeSearchResult,
+    SearchResult,
+    check_keys,
+    json_int,
+    read_meta,
+    typed_section,
 )
+from hashmatch._validation import check_bits, check_ids, check_max_distance
 from hashmatch.distance import check_result_size
-from hashmatch.errors import InvalidArgument, InvalidType
-from hashmatch.hashtypes import default_max_distance
+from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
+from hashmatch.hashtypes import default_max_distance as default_max_distance  # re-exported
 
 __all__ = ["FlatIndex", "IndexPlan", "MIHIndex", "RangeSearchResult", "SearchResult", "plan_index"]
 
-
-class SearchResult(NamedTuple):
-    """k-nearest-neighbour results; unpacks as ``distances, ids``.
-
-    Attributes
-    ----------
-    distances : numpy.ndarray
-        int32, shape (nq, min(k, ntotal)), ascending along each row.
-    ids : numpy.ndarray
-        int64, same shape; ties in distance are ordered by id.
-    """
-
-    distances: npt.NDArray[np.int32]
-    ids: npt.NDArray[np.int64]
-
-
-class RangeSearchResult(NamedTuple):
-    """Range-search results in CSR layout; unpacks as ``lims, distances, ids``.
-
-    The results of query ``i`` are ``distances[lims[i]:lims[i + 1]]`` and
-    ``ids[lims[i]:lims[i + 1]]``, sorted by distance then id.
-
-    Attributes
-    ----------
-    lims : numpy.ndarray
-        int64, shape (nq + 1,).
-    distances : numpy.ndarray
-        int32, shape (lims[-1],).
-    ids : numpy.ndarray
-        int64, shape (lims[-1],).
-    """
-
-    lims: npt.NDArray[np.int64]
-    distances: npt.NDArray[np.int32]
-    ids: npt.NDArray[np.int64]
-
-    @property
-    def nqueries(self) -> int:
-        """Number of queries."""
-        return len(self.lims) - 1
-
-    def query(self, i: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-        """``(distances, ids)`` of query ``i``.
-
-        Examples
-        --------
-        >>> import hashmatch as hm
-        >>> index = hm.FlatIndex(bits=8)
-        >>> _ = index.add(["00", "01", "ff"])
-        >>> index.range_search(["00"], 1).query(0)[1].tolist()
-        [0, 1]
-        """
-        lo, hi = int(self.lims[i]), int(self.lims[i + 1])
-        return self.distances[lo:hi], self.ids[lo:hi]
-
+LAYOUT_VERSION = 1
+"""Version of the saved search structures (``meta["layout"]["version"]``)."""
 
 _Index = TypeVar("_Index", bound="_ExactIndex")
+_Meta = Mapping[str, Any]
+_Saved = dict[str, Any]
+"""Arrays and sizes of a saved index, as ``_core.IndexCore(..., saved=)`` reads them."""
 
 
-class _ExactIndex:
-    """What every exact index shares: storage of hashes with int64 ids, kNN and range search."""
+class _ExactIndex(BackendBase):
+    """What our exact indexes share: a C++ core storing hashes with int64 ids, searched by SIMD
+    kernels, and saved as the core's own arrays."""
+
+    exact: ClassVar[bool] = True
+    _SECTION_TYPES: ClassVar[dict[str, str]]
+    """Section name -> little-endian dtype, in the order :meth:`to_sections` gives them."""
 
     def __init__(self, core: _core.IndexCore) -> None:
         self._bits = int(core.bits)
@@ -97,23 +56,8 @@ class _ExactIndex:
         _ExactIndex.__init__(index, core)
         return index
 
-    @property
-    def bits(self) -> int:
-        """Hash width in bits."""
-        return self._bits
-
-    @property
-    def nbytes(self) -> int:
-        """Hash width in bytes."""
-        return self._bits // 8
-
-    @property
-    def ntotal(self) -> int:
-        """Number of stored hashes."""
+    def _count(self) -> int:
         return int(self._core.ntotal)
-
-    def __len__(self) -> int:
-        return self.ntotal
 
     def memory_bytes(self) -> int:
         """Bytes this index allocated for its hashes, ids and search structures.
@@ -123,98 +67,166 @@ class _ExactIndex:
         """
         return int(self._core.memory_bytes())
 
-    def add(self, hashes: object, ids: object = None) -> npt.NDArray[np.int64]:
-        """Store hashes.
+    def _next_free_id(self) -> int:
+        start = int(self._core.next_id)
+        # next_id saturates at 2**63 - 1, so there it no longer says what is free.
+        return start + 1 if start == np.iinfo(np.int64).max else start
 
-        Parameters
-        ----------
-        hashes : hashes
-            Hex strings, bytes, ImageHash objects or a packed uint8 array (n, nbytes) of this
-            index's width.
-        ids : array_like of int, optional
-            Non-negative int64 ids, unique within the batch and not already stored. By default
-            ids continue from one more than the largest stored id (0, 1, 2, ... for a new index).
-
-        Returns
-        -------
-        numpy.ndarray
-            The int64 ids of the added hashes.
-
-        Raises
-        ------
-        HashTypeMismatch
-            The hashes have another width than the index.
-        InvalidArgument
-            Bad ids (negative, duplicated, already stored, wrong count). Nothing is added.
-        """
-        codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
-        if ids is None:
-            start, top = int(self._core.next_id), int(np.iinfo(np.int64).max)
-            if len(codes) and (start == top or start + len(codes) - 1 > top):
-                # next_id saturates at 2**63 - 1, so there it no longer says what is free.
-                raise InvalidArgument(
-                    "ids: default ids would pass 2**63 - 1 (they continue after the largest "
-                    "stored id); pass ids= explicitly"
-                )
-            id_array = np.arange(start, start + len(codes), dtype=np.int64)
-        else:
-            id_array = check_ids(ids, len(codes)).copy()
+    def _add_validated(
+        self, codes: npt.NDArray[np.uint8], ids: npt.NDArray[np.int64] | None, threads: int
+    ) -> npt.NDArray[np.int64]:
+        id_array = self._default_ids(len(codes)) if ids is None else ids
         self._core.add(codes, id_array)
         return id_array
 
-    def search(self, queries: object, k: int, *, threads: int | None = None) -> SearchResult:
-        """Exact k nearest neighbours of each query.
-
-        Parameters
-        ----------
-        queries : hashes
-            One hash or a batch (nq hashes) of this index's width.
-        k : int
-            Neighbours wanted (>= 1). When fewer hashes are stored, all of them are returned:
-            results never contain placeholder ids or distances.
-        threads : int, optional
-            Threads to use; ``None`` (default) uses every available core.
-
-        Returns
-        -------
-        SearchResult
-            ``(distances, ids)``, each of shape (nq, min(k, ntotal)); a single query gives nq = 1.
-        """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
-        k = check_k(k)
+    def _search_validated(self, codes: npt.NDArray[np.uint8], k: int, threads: int) -> SearchResult:
         check_result_size(12 * len(codes) * min(k, self.ntotal), "search")
-        distances, ids = self._core.search(codes, k, check_threads(threads))
+        distances, ids = self._core.search(codes, k, threads)
         return SearchResult(distances, ids)
 
-    def range_search(
-        self, queries: object, max_distance: int, *, threads: int | None = None
+    def range_search_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
     ) -> RangeSearchResult:
-        """Every stored hash within ``max_distance`` of each query (inclusive).
-
-        Parameters
-        ----------
-        queries : hashes
-            One hash or a batch (nq hashes) of this index's width.
-        max_distance : int
-            Largest distance reported, from 0 to ``bits``; inclusive, so PDQ's standard match
-            "distance <= 31" is ``max_distance=31``.
-        threads : int, optional
-            Threads to use; ``None`` (default) uses every available core.
-
-        Returns
-        -------
-        RangeSearchResult
-            ``(lims, distances, ids)`` in CSR layout, sorted by distance then id per query.
-        """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
-        radius = check_max_distance(max_distance, self._bits)
-        lims, distances, ids = self._core.range_search(codes, radius, check_threads(threads))
+        """:meth:`range_search` without the argument checks, for callers that made them
+        (``codes`` C-contiguous uint8 (nq, nbytes), ``0 <= radius <= bits``, ``threads >= 1``)."""
+        lims, distances, ids = self._core.range_search(codes, radius, threads)
         return RangeSearchResult(lims, distances, ids)
 
     def contents(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
         """Copies of the stored ``(ids, codes)`` in insertion order."""
         ids, codes = self._core.contents()
         return ids, codes
+
+    # -- container sections ---------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, Any]:
+        return {"kind": type(self).__name__, "bits": self._bits}
+
+    def to_sections(self) -> tuple[dict[str, Any], dict[str, Buffer]]:
+        """The meta and native sections of this index, as :func:`hashmatch.save` writes them.
+
+        An MIHIndex is compacted first (:meth:`MIHIndex.compact`), so the sections hold exactly
+        its live hashes, all in the tables. The arrays are copies taken under the index's lock
+        (a consistent snapshot even while other threads add or remove); section names are at
+        most 16 characters, leaving room for a prefix within the container's 24.
+
+        Returns
+        -------
+        meta : dict
+            JSON-ready: ``kind``, ``bits``, parameters and ``layout`` (see :mod:`hashmatch.io`).
+        sections : dict of str to numpy.ndarray
+            Little-endian arrays by section name.
+
+        Examples
+        --------
+        >>> import hashmatch as hm
+        >>> index = hm.FlatIndex(64)
+        >>> _ = index.add(["00000000000000ff"])
+        >>> meta, sections = index.to_sections()
+        >>> meta["layout"], sorted(sections)
+        ({'version': 1, 'n': 1, 'next_id': 1}, ['ids', 'tiles'])
+        """
+        arrays = self._core.export()
+        meta = self._meta()
+        layout: dict[str, Any] = {
+            "version": LAYOUT_VERSION,
+            "n": int(arrays.pop("n")),
+            "next_id": int(arrays.pop("next_id")),
+        }
+        if "tables" in arrays:
+            layout["tables"] = [list(t) for t in arrays.pop("tables")]
+        meta["layout"] = layout
+        types = self._SECTION_TYPES
+        return meta, {name: arrays[name].astype(types[name], copy=False) for name in types}
+
+    @classmethod
+    def from_sections(
+        cls: type[_Index], meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+    ) -> _Index:
+        """An index over saved sections, validated in full, zero-copy where possible.
+
+        The index reads the section buffers in place (a memory-mapped file's pages) and keeps
+        them alive; its first ``add`` or ``remove`` copies what it changes, so the buffers are
+        never written. Files without a ``layout`` (hashmatch 0.1.0) are rebuilt by adding
+        their hashes.
+
+        Parameters
+        ----------
+        meta : mapping
+            The decoded meta (as :meth:`to_sections` gives it); its ``kind`` must be this
+            class's name.
+        sections : mapping of str to buffer
+            Exactly the index's sections, by the names :meth:`to_sections` gives them.
+        where : str
+            Names the source (a file, a section prefix) in error messages.
+
+        Raises
+        ------
+        IndexFormatError
+            Another kind, an unknown layout, missing or unexpected sections, or inconsistent
+            contents (sizes, table layout, bucket starts, slots, code padding, negative or
+            duplicate ids).
+
+        Examples
+        --------
+        >>> import hashmatch as hm
+        >>> index = hm.MIHIndex(64)
+        >>> _ = index.add(hm.datasets.random_codes(2000, 64))
+        >>> copy = hm.MIHIndex.from_sections(*index.to_sections(), where="example")
+        >>> len(copy), copy.substrings == index.substrings
+        (2000, True)
+        """
+        try:
+            if "layout" not in meta:
+                return cls._from_legacy(meta, sections, where)
+            layout = meta["layout"]
+            if not isinstance(layout, dict):
+                raise IndexFormatError(f"{where}: 'layout' is not an object")
+            if layout.get("version") != LAYOUT_VERSION:
+                raise IndexFormatError(
+                    f"{where}: index layout version {layout.get('version')!r} (this hashmatch "
+                    f"reads {LAYOUT_VERSION}; upgrade to read newer files)"
+                )
+            fields = {"layout", *cls._PARAM_FIELDS}
+            bits = read_meta(cls, meta, fields, sections, cls._SECTION_TYPES, where)
+            check_keys(layout, {"version", "n", "next_id", *cls._LAYOUT_FIELDS}, "layout", where)
+            saved: dict[str, Any] = {
+                "n": json_int(layout.get("n"), "n", where),
+                "next_id": json_int(layout.get("next_id"), "next_id", where),
+            }
+            for name, dtype in cls._SECTION_TYPES.items():
+                saved[name] = typed_section(sections[name], dtype, name, where)
+            return cls._borrow(bits, saved, meta, where)
+        except IndexFormatError:
+            raise
+        except (HashmatchError, OverflowError, TypeError, ValueError) as e:
+            raise IndexFormatError(f"{where}: inconsistent contents: {e}") from None
+
+    _PARAM_FIELDS: ClassVar[tuple[str, ...]] = ()
+    _LAYOUT_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _borrow(cls: type[_Index], bits: int, saved: _Saved, meta: _Meta, where: str) -> _Index:
+        """An index over the checked ``saved`` arrays, whose core checks their structure."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_legacy(
+        cls: type[_Index], meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+    ) -> _Index:
+        """Files of hashmatch 0.1.0: ids and n x bits/8 code bytes, added to a new index."""
+        bits = read_meta(cls, meta, cls._PARAM_FIELDS, sections, ("ids", "codes"), where)
+        index = cls(**{k: v for k, v in meta.items() if k != "kind"})
+        ids = typed_section(sections["ids"], "<i8", "ids", where)
+        raw = typed_section(sections["codes"], "u1", "codes", where)
+        if len(raw) != len(ids) * (bits // 8):
+            raise IndexFormatError(
+                f"{where}: section 'codes' holds {len(raw)} bytes, expected {len(ids)} x "
+                f"{bits // 8}"
+            )
+        if len(ids):
+            index.add(raw.reshape(len(ids), bits // 8), ids)
+        return index
 
 
 class FlatIndex(_ExactIndex):
@@ -247,15 +259,23 @@ class FlatIndex(_ExactIndex):
     [1, 2]
     """
 
+    name: ClassVar[str] = "flat"
+    _SECTION_TYPES: ClassVar[dict[str, str]] = {"ids": "<i8", "tiles": "<u8"}
+
     def __init__(self, bits: int = 256) -> None:
         super().__init__(_core.IndexCore("flat", check_bits(bits)))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """A FlatIndex has no parameters: ``{}``."""
+        return {}
 
     def __repr__(self) -> str:
         return f"FlatIndex(bits={self._bits}, ntotal={self.ntotal})"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        ids, codes = self.contents()
-        return (_rebuild, (FlatIndex, {"bits": self._bits}, codes, ids))
+    @classmethod
+    def _borrow(cls, bits: int, saved: _Saved, meta: _Meta, where: str) -> FlatIndex:
+        return cls._from_core(_core.IndexCore("flat", bits, saved=saved))
 
 
 class MIHIndex(_ExactIndex):
@@ -297,6 +317,17 @@ class MIHIndex(_ExactIndex):
     >>> index.range_search(q, 31).ids.tolist()
     []
     """
+
+    name: ClassVar[str] = "mih"
+    _SECTION_TYPES: ClassVar[dict[str, str]] = {
+        "ids": "<i8",
+        "rows": "<u8",
+        "starts": "<u4",
+        "residual": "u1",
+        "slot": "<u4",
+    }
+    _PARAM_FIELDS = ("max_distance", "substrings")
+    _LAYOUT_FIELDS = ("tables",)
 
     def __init__(
         self, bits: int = 256, *, max_distance: int | None = None, substrings: int | None = None
@@ -354,14 +385,29 @@ class MIHIndex(_ExactIndex):
             f"max_distance={self._max_distance})"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        ids, codes = self.contents()
-        params = {
-            "bits": self._bits,
-            "max_distance": self._max_distance,
-            "substrings": self._fixed_substrings or None,
-        }
-        return (_rebuild, (MIHIndex, params, codes, ids))
+    @property
+    def params(self) -> dict[str, Any]:
+        """``max_distance`` and ``substrings`` (``None`` unless fixed at construction)."""
+        return {"max_distance": self._max_distance, "substrings": self._fixed_substrings or None}
+
+    def _meta(self) -> dict[str, Any]:
+        return {**super()._meta(), **self.params}
+
+    @classmethod
+    def _borrow(cls, bits: int, saved: _Saved, meta: _Meta, where: str) -> MIHIndex:
+        radius = check_max_distance(json_int(meta.get("max_distance"), "max_distance", where), bits)
+        fixed = meta.get("substrings")
+        count = 0 if fixed is None else _check_substrings(fixed, bits)
+        tables = meta["layout"].get("tables")
+        if not isinstance(tables, list) or not all(
+            isinstance(t, list) and len(t) == 3 for t in tables
+        ):
+            raise IndexFormatError(f"{where}: 'layout.tables' must be a list of [lo, len, shift]")
+        saved["tables"] = [
+            tuple(json_int(v, "layout.tables", where, 2**32 - 1) for v in t) for t in tables
+        ]
+        core = _core.IndexCore("mih", bits, count, radius, saved=saved)
+        return cls._from_core(core, _max_distance=radius, _fixed_substrings=count)
 
 
 # A flat scan in a batch is compute-bound: about 0.25 ns per 64-bit word and query on the
@@ -422,14 +468,3 @@ def _check_substrings(value: object, bits: int) -> int:
             f"{bits}-bit hashes, got {count}"
         )
     return count
-
-
-def _rebuild(
-    cls: type[_ExactIndex],
-    params: dict[str, Any],
-    codes: npt.NDArray[np.uint8],
-    ids: npt.NDArray[np.int64],
-) -> _ExactIndex:
-    index = cls(**params)
-    index.add(codes, ids)
-    return index

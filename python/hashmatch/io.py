@@ -28,10 +28,20 @@ rebuild; arrays are little-endian:
     n per table) and ``slot`` (uint32, n per table: row numbers). A saved MIHIndex holds only
     live hashes, all in the tables: :func:`save` compacts it first (see
     :meth:`MIHIndex.compact`).
+``FaissHNSW``, ``FaissIVF``, ``FaissMultiHash``
+    meta ``{"kind": ..., "bits": b, "params": {...}}`` (the backend's
+    :attr:`~hashmatch.backends.FaissBackend.params`); one section, ``faiss``: the index as
+    ``faiss.serialize_index_binary`` writes it. faiss's reader does not check its input, so
+    this section's checksum is verified even with ``verify=False``.
+``HashList``
+    see :mod:`hashmatch._listfile`; it embeds its index's sections under the prefix ``ix.``.
+
+Every backend writes and reads its own kind (``to_sections()`` and ``from_sections(meta,
+sections, where)``, :mod:`hashmatch.backends`); the same sections are how indexes pickle.
 Files of hashmatch 0.1.0 (meta without ``layout``; sections ``ids`` and ``codes``, n x bits/8
-bytes) still load, by adding their hashes to a new index. Other kinds (e.g. a ``HashList``
-that embeds an index's sections under a prefix) are written by objects with a
-``_to_sections()`` method and read by loaders registered with :func:`register_kind`.
+bytes) still load, by adding their hashes to a new index. Other kinds are written by objects
+with a ``to_sections()`` (or ``_to_sections()``) method and read by loaders registered with
+:func:`register_kind`.
 
 Loading checks the magic, version, header checksum and every section's bounds *before*
 reading or allocating anything sized by the file, then the sections' checksums, then the
@@ -42,39 +52,37 @@ a partial index. With ``verify=False`` the checksums of big sections are skipped
 structure is still checked, so a damaged file can give wrong answers but not a crash).
 
 Files are never modified in place: a save writes a temporary file in the same directory,
-flushes it to disk and renames it over the target, so a crash leaves either the old file or
-the new one, and readers of the old file (including indexes that memory-map it) are
-unaffected. Truncating a file in place while it is mapped (not something hashmatch does)
-would crash its readers, as with any memory-mapped file.
+flushes it to disk and renames it over the target (:func:`hashmatch.files.atomic_write`; the
+new file keeps the replaced file's permissions, else gets ``0o666 & ~umask``), so a crash
+leaves either the old file or the new one, and readers of the old file (including indexes
+that memory-map it) are unaffected. Truncating a file in place while it is mapped (not
+something hashmatch does) would crash its readers, as with any memory-mapped file.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import mmap as _mmap
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from hashmatch import _core
+from hashmatch._backend import Buffer
 from hashmatch._crc32 import crc32_all
-from hashmatch._validation import check_bits, check_max_distance
+from hashmatch._listfile import list_from_sections
+from hashmatch.backends import BACKEND_KINDS, Backend, BackendBase, backend_from_sections
 from hashmatch.errors import (
     ChecksumError,
-    HashmatchError,
     IndexFormatError,
     InvalidArgument,
     InvalidType,
 )
-from hashmatch.indexes import FlatIndex, MIHIndex, _check_substrings
+from hashmatch.files import atomic_write
+from hashmatch.indexes import LAYOUT_VERSION as LAYOUT_VERSION  # re-exported
 
 __all__ = [
     "FORMAT_VERSION",
@@ -89,7 +97,6 @@ __all__ = [
 
 MAGIC = b"HASHMTCH"
 FORMAT_VERSION = 1
-LAYOUT_VERSION = 1
 MAX_NAME_BYTES = 24
 _MAX_SECTIONS = 64
 _ENTRY = struct.Struct("<24sQQII")
@@ -99,20 +106,31 @@ _MAX_META_BYTES = 64 << 20
 # With verify=False, sections up to this size are still checksummed (it costs nothing).
 _ALWAYS_VERIFIED_BYTES = 1 << 20
 
-Index = FlatIndex | MIHIndex
-Buffer = bytes | bytearray | memoryview | npt.NDArray[Any]
 Loader = Callable[[dict[str, Any], dict[str, memoryview], str], object]
 """Reads one kind: ``loader(meta, sections, where)``, sections without ``meta``; raises
 IndexFormatError naming ``where`` (the file) on bad contents."""
 
-_INDEX_SECTIONS = {
-    "FlatIndex": {"ids": "<i8", "tiles": "<u8"},
-    "MIHIndex": {"ids": "<i8", "rows": "<u8", "starts": "<u4", "residual": "u1", "slot": "<u4"},
+
+class _Kind:
+    """How :func:`load` reads one kind."""
+
+    def __init__(self, loader: Loader, always_verify: bool = False) -> None:
+        self.loader = loader
+        self.always_verify = always_verify
+        """Check every section's checksum even with ``verify=False`` (for readers that would
+        not survive a damaged section, like faiss's)."""
+
+
+# Every kind hashmatch writes, by name: the backends (dispatched on their class) and hash
+# lists. Imported explicitly, so load never imports a module named by a file or a string.
+_BUILTIN_KINDS: dict[str, _Kind] = {
+    **{
+        kind: _Kind(backend_from_sections, always_verify=not cls.exact)
+        for kind, cls in BACKEND_KINDS.items()
+    },
+    "HashList": _Kind(list_from_sections),
 }
-_LOADERS: dict[str, Loader] = {}
-# Kinds defined in modules that import this one: imported on first use (a fixed list, so a file
-# never chooses which module gets imported).
-_LAZY_KINDS = {"HashList": "hashmatch.lists"}
+_REGISTERED: dict[str, _Kind] = {}
 
 
 def register_kind(kind: str, loader: Loader) -> None:
@@ -121,7 +139,8 @@ def register_kind(kind: str, loader: Loader) -> None:
     Parameters
     ----------
     kind : str
-        The ``kind`` the object's ``_to_sections()`` writes into its meta.
+        The ``kind`` the object's ``to_sections()`` writes into its meta; not one of
+        hashmatch's own kinds (registering a built-in kind's own loader again does nothing).
     loader : callable
         ``loader(meta, sections, where) -> object``: ``meta`` is the decoded JSON, ``sections``
         maps the other sections' names to read-only memoryviews (of the mapped file with
@@ -133,25 +152,17 @@ def register_kind(kind: str, loader: Loader) -> None:
     >>> import hashmatch.io as hio
     >>> hio.register_kind("Note", lambda meta, sections, where: bytes(sections["text"]))
     """
-    if kind in _INDEX_SECTIONS:
+    builtin = _BUILTIN_KINDS.get(kind)
+    if builtin is not None:
+        if builtin.loader is loader:
+            return
         raise InvalidArgument(f"kind: {kind!r} is built in")
-    _LOADERS[kind] = loader
+    _REGISTERED[kind] = _Kind(loader)
 
 
-def index_sections(index: Index) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """The meta and native sections of an index, as :func:`save` writes them.
-
-    An MIHIndex is compacted first (:meth:`MIHIndex.compact`), so the sections hold exactly
-    its live hashes, all in the tables. The arrays are copies taken under the index's lock
-    (a consistent snapshot even while other threads add or remove); section names are at most
-    16 characters, leaving room for a prefix within the container's 24.
-
-    Returns
-    -------
-    meta : dict
-        JSON-ready: ``kind``, ``bits``, parameters and ``layout`` (see the module docs).
-    sections : dict of str to numpy.ndarray
-        Little-endian arrays by section name.
+def index_sections(index: Backend) -> tuple[dict[str, Any], dict[str, Buffer]]:
+    """``index.to_sections()``: the meta and sections :func:`save` writes for a backend (an
+    MIHIndex is compacted first; see :meth:`hashmatch.FlatIndex.to_sections`).
 
     Examples
     --------
@@ -162,47 +173,18 @@ def index_sections(index: Index) -> tuple[dict[str, Any], dict[str, npt.NDArray[
     >>> meta["layout"], sorted(sections)
     ({'version': 1, 'n': 1, 'next_id': 1}, ['ids', 'tiles'])
     """
-    if not isinstance(index, (FlatIndex, MIHIndex)):
-        raise InvalidType(f"index: expected a FlatIndex or MIHIndex, got {type(index).__name__}")
-    arrays = index._core.export()
-    meta: dict[str, Any] = {"kind": type(index).__name__, "bits": index.bits}
-    layout: dict[str, Any] = {
-        "version": LAYOUT_VERSION,
-        "n": int(arrays.pop("n")),
-        "next_id": int(arrays.pop("next_id")),
-    }
-    if isinstance(index, MIHIndex):
-        meta["max_distance"] = index._max_distance
-        meta["substrings"] = index._fixed_substrings or None
-        layout["tables"] = [list(t) for t in arrays.pop("tables")]
-    meta["layout"] = layout
-    kinds = _INDEX_SECTIONS[meta["kind"]]
-    return meta, {name: arrays[name].astype(kinds[name], copy=False) for name in kinds}
+    if not isinstance(index, BackendBase):
+        raise InvalidType(
+            f"index: expected a FlatIndex, MIHIndex or faiss backend, got {type(index).__name__}"
+        )
+    return index.to_sections()
 
 
 def index_from_sections(
     meta: Mapping[str, Any], sections: Mapping[str, Buffer], *, where: str
-) -> Index:
-    """An index over saved sections, validated in full, zero-copy where possible.
-
-    The index reads the section buffers in place (a memory-mapped file's pages) and keeps
-    them alive; its first ``add`` or ``remove`` copies what it changes, so the buffers are never
-    written. Files without a ``layout`` (hashmatch 0.1.0) are rebuilt by adding their hashes.
-
-    Parameters
-    ----------
-    meta : mapping
-        The decoded meta of the index (as :func:`index_sections` returns it).
-    sections : mapping of str to buffer
-        Exactly the index's sections, by the names :func:`index_sections` gives them.
-    where : str
-        Names the source (a file, a section prefix) in error messages.
-
-    Raises
-    ------
-    IndexFormatError
-        Unknown kind or layout, missing or unexpected sections, or inconsistent contents
-        (sizes, table layout, bucket starts, slots, code padding, negative or duplicate ids).
+) -> Backend:
+    """The backend :func:`index_sections` described, validated in full, zero-copy where
+    possible: :func:`hashmatch.backends.backend_from_sections`; raises IndexFormatError.
 
     Examples
     --------
@@ -213,32 +195,23 @@ def index_from_sections(
     >>> len(copy), copy.substrings == index.substrings
     (2000, True)
     """
-    kind = meta.get("kind")
-    if not isinstance(kind, str) or kind not in _INDEX_SECTIONS:
-        raise IndexFormatError(f"{where}: 'meta' does not describe a known index: {dict(meta)!r}")
-    try:
-        if "layout" not in meta:
-            return _rebuild_legacy(meta, sections, where)
-        return _borrow(meta, sections, where)
-    except IndexFormatError:
-        raise
-    except (HashmatchError, OverflowError, TypeError, ValueError) as e:
-        raise IndexFormatError(f"{where}: inconsistent contents: {e}") from None
+    return backend_from_sections(meta, sections, where)
 
 
 def save(obj: object, path: str | os.PathLike[str]) -> None:
-    """Write an index (or an object with ``_to_sections()``) to ``path`` atomically.
+    """Write an index (or an object with ``to_sections()``) to ``path`` atomically.
 
     Parameters
     ----------
-    obj : FlatIndex, MIHIndex or object
+    obj : FlatIndex, MIHIndex, faiss backend or object
         An index (saved with its search structures: see the module docs; an MIHIndex is
-        compacted first), or any object with a method ``_to_sections() -> (meta, sections)``:
-        a JSON-ready dict naming its ``kind`` and a dict of named buffers, read back by the
-        loader registered for that kind (:func:`register_kind`).
+        compacted first), or any object with a method ``to_sections() -> (meta, sections)``
+        (or ``_to_sections()``): a JSON-ready dict naming its ``kind`` and a dict of named
+        buffers, read back by the loader of that kind (:func:`register_kind`).
     path : str or path-like
         Destination; an existing file there is replaced only once the new one is complete
-        (temporary file, fsync, rename), so readers of the old file are unaffected.
+        (temporary file, fsync, rename), so readers of the old file are unaffected. The new
+        file keeps the old one's permissions, else gets ``0o666 & ~umask``.
 
     Examples
     --------
@@ -250,29 +223,25 @@ def save(obj: object, path: str | os.PathLike[str]) -> None:
     >>> hm.load(path, mmap=True).search("00000000000000ff", 1).ids.tolist()
     [[7]]
     """
-    sections: Mapping[str, Buffer]
-    if isinstance(obj, (FlatIndex, MIHIndex)):
-        meta, sections = index_sections(obj)
-    elif callable(getattr(obj, "_to_sections", None)):
-        meta, sections = obj._to_sections()  # type: ignore[attr-defined]
-        if not isinstance(meta, dict) or not isinstance(meta.get("kind"), str):
-            raise InvalidArgument(
-                f"{type(obj).__name__}._to_sections: expected a meta dict with a 'kind' string"
-            )
-        if "meta" in sections:
-            raise InvalidArgument(
-                f"{type(obj).__name__}._to_sections: the section name 'meta' is reserved"
-            )
-    else:
+    method = getattr(obj, "to_sections", None)
+    if not callable(method):
+        method = getattr(obj, "_to_sections", None)
+    if not callable(method):
         raise InvalidType(
-            f"obj: expected an index (FlatIndex, MIHIndex) or an object with _to_sections(), "
+            f"obj: expected an index (FlatIndex, MIHIndex) or an object with to_sections(), "
             f"got {type(obj).__name__}"
         )
+    meta, sections = method()
+    what = f"{type(obj).__name__}.{method.__name__}"
+    if not isinstance(meta, dict) or not isinstance(meta.get("kind"), str):
+        raise InvalidArgument(f"{what}: expected a meta dict with a 'kind' string")
+    if "meta" in sections:
+        raise InvalidArgument(f"{what}: the section name 'meta' is reserved")
     write_container(path, {"meta": json.dumps(meta, sort_keys=True).encode(), **sections})
 
 
 def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True) -> Any:
-    """Read what :func:`save` wrote: a FlatIndex, an MIHIndex or a registered kind.
+    """Read what :func:`save` wrote: an index, a hash list or a registered kind.
 
     Parameters
     ----------
@@ -291,7 +260,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
 
     Returns
     -------
-    FlatIndex, MIHIndex or object
+    FlatIndex, MIHIndex, faiss backend, HashList or object
         Whatever ``meta["kind"]`` names.
 
     Raises
@@ -315,24 +284,20 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
     >>> _ = loaded.add(hm.datasets.random_codes(1, 64, seed=1))  # copies, never writes the file
     """
     where = str(path)
-    sections = read_container(path, mmap=mmap, verify=verify)
+    skipped: dict[str, int] = {}
+    sections = _parse(_read(path, mmap), where, verify, skipped)
     if "meta" not in sections:
         raise IndexFormatError(f"{where}: missing section 'meta'")
     meta = _decode_meta(sections.pop("meta"), where)
     kind = meta.get("kind")
     if not isinstance(kind, str):
         raise IndexFormatError(f"{where}: 'meta' does not name a kind: {meta!r}")
-    if kind in _INDEX_SECTIONS:
-        return index_from_sections(meta, sections, where=where)
-    if kind not in _LOADERS and kind in _LAZY_KINDS:
-        try:
-            importlib.import_module(_LAZY_KINDS[kind])  # registers its kinds
-        except ModuleNotFoundError as e:
-            if e.name != _LAZY_KINDS[kind]:
-                raise
-    if kind not in _LOADERS:
+    reader = _BUILTIN_KINDS.get(kind) or _REGISTERED.get(kind)
+    if reader is None:
         raise IndexFormatError(f"{where}: 'meta' does not describe a known index: {meta!r}")
-    return _LOADERS[kind](meta, sections, where)
+    if reader.always_verify and skipped:
+        _verify(sections, skipped, where)
+    return reader.loader(meta, sections, where)
 
 
 def write_container(path: str | os.PathLike[str], sections: Mapping[str, Buffer]) -> None:
@@ -377,7 +342,12 @@ def write_container(path: str | os.PathLike[str], sections: Mapping[str, Buffer]
         offset = -(-(offset + len(payload)) // _ALIGN) * _ALIGN
     header = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(payloads)) + b"".join(entries)
     header += struct.pack("<I", zlib.crc32(header))
-    _write_atomically(Path(path), header, layout, offset)
+    with atomic_write(path) as f:
+        f.write(header)
+        for start, payload in layout:
+            f.seek(start)
+            f.write(payload)
+        f.truncate(offset)
 
 
 def read_container(
@@ -402,7 +372,10 @@ def read_container(
     ChecksumError
         The header or a verified section does not match its checksum.
     """
-    where = str(path)
+    return _parse(_read(path, mmap), str(path), verify)
+
+
+def _read(path: str | os.PathLike[str], mmap: bool) -> memoryview:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         data: bytes | _mmap.mmap
@@ -410,95 +383,10 @@ def read_container(
             data = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
         else:
             data = f.read()
-    return _parse(memoryview(data), where, verify)
+    return memoryview(data)
 
 
-# --- Indexes ----------------------------------------------------------------------------------
-
-
-def _borrow(meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str) -> Index:
-    kind = meta["kind"]
-    names = _INDEX_SECTIONS[kind]
-    _check_keys(meta, {"kind", "bits", "layout", "max_distance", "substrings"}, "meta", where)
-    layout = meta["layout"]
-    if not isinstance(layout, dict):
-        raise IndexFormatError(f"{where}: 'layout' is not an object")
-    _check_keys(layout, {"version", "n", "next_id", "tables"}, "layout", where)
-    if layout.get("version") != LAYOUT_VERSION:
-        raise IndexFormatError(
-            f"{where}: index layout version {layout.get('version')!r} (this hashmatch reads "
-            f"{LAYOUT_VERSION}; upgrade to read newer files)"
-        )
-    if set(sections) != set(names):
-        raise IndexFormatError(
-            f"{where}: {kind} sections {sorted(sections)}, expected {sorted(names)}"
-        )
-    bits = check_bits(_json_int(meta.get("bits"), "bits", where))
-    saved: dict[str, Any] = {
-        "n": _json_int(layout.get("n"), "n", where),
-        "next_id": _json_int(layout.get("next_id"), "next_id", where),
-    }
-    saved.update({name: _typed(sections[name], names[name], name, where) for name in names})
-    if kind == "FlatIndex":
-        _check_keys(meta, {"kind", "bits", "layout"}, "meta", where)
-        _check_keys(layout, {"version", "n", "next_id"}, "layout", where)
-        return FlatIndex._from_core(_core.IndexCore("flat", bits, saved=saved))
-    radius = check_max_distance(_json_int(meta.get("max_distance"), "max_distance", where), bits)
-    fixed = meta.get("substrings")
-    count = 0 if fixed is None else _check_substrings(fixed, bits)
-    tables = layout.get("tables")
-    if not isinstance(tables, list) or not all(isinstance(t, list) and len(t) == 3 for t in tables):
-        raise IndexFormatError(f"{where}: 'layout.tables' must be a list of [lo, len, shift]")
-    saved["tables"] = [
-        tuple(_json_int(v, "layout.tables", where, 2**32 - 1) for v in t) for t in tables
-    ]
-    core = _core.IndexCore("mih", bits, count, radius, saved=saved)
-    return MIHIndex._from_core(core, _max_distance=radius, _fixed_substrings=count)
-
-
-def _rebuild_legacy(meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str) -> Index:
-    """Files of hashmatch 0.1.0: ids and n x bits/8 code bytes, added to a new index."""
-    _check_keys(meta, {"kind", "bits", "max_distance", "substrings"}, "meta", where)
-    if set(sections) != {"ids", "codes"}:
-        raise IndexFormatError(f"{where}: sections {sorted(sections)}, expected ['codes', 'ids']")
-    bits = _json_int(meta.get("bits"), "bits", where)
-    params = {k: v for k, v in meta.items() if k != "kind"}
-    index = FlatIndex(**params) if meta["kind"] == "FlatIndex" else MIHIndex(**params)
-    ids = _typed(sections["ids"], "<i8", "ids", where)
-    raw = _typed(sections["codes"], "u1", "codes", where)
-    if len(raw) != len(ids) * (bits // 8):
-        raise IndexFormatError(
-            f"{where}: section 'codes' holds {len(raw)} bytes, expected {len(ids)} x {bits // 8}"
-        )
-    if len(ids):
-        index.add(raw.reshape(len(ids), bits // 8), ids)
-    return index
-
-
-def _typed(section: Buffer, dtype: str, name: str, where: str) -> npt.NDArray[Any]:
-    """A zero-copy native-endian array over a section (a copy only if misaligned or on a
-    big-endian CPU)."""
-    raw = np.frombuffer(section, dtype=np.uint8)  # any C-contiguous buffer, as bytes
-    itemsize = np.dtype(dtype).itemsize
-    if raw.nbytes % itemsize:
-        raise IndexFormatError(
-            f"{where}: section {name!r} is {raw.nbytes} bytes, not a multiple of {itemsize}"
-        )
-    array = raw.view(dtype)
-    if not array.flags.aligned or not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    return array
-
-
-def _json_int(value: object, name: str, where: str, top: int = 2**63 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-        raise IndexFormatError(f"{where}: {name!r} must be an integer in [0, {top}], got {value!r}")
-    return value
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: set[str], what: str, where: str) -> None:
-    if set(obj) - allowed:
-        raise IndexFormatError(f"{where}: {what!r} has unknown fields {sorted(set(obj) - allowed)}")
+# --- Meta ------------------------------------------------------------------------------------
 
 
 def _decode_meta(section: memoryview, where: str) -> dict[str, Any]:
@@ -530,32 +418,14 @@ def _bytes_view(buf: Buffer, name: str) -> memoryview:
     return view.cast("B") if view.ndim != 1 or view.format != "B" else view
 
 
-def _write_atomically(
-    path: Path, header: bytes, layout: list[tuple[int, memoryview]], size: int
-) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            for start, payload in layout:
-                f.seek(start)
-                f.write(payload)
-            f.truncate(size)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _parse(data: bytes | memoryview, where: str, verify: bool = True) -> dict[str, memoryview]:
+def _parse(
+    data: bytes | memoryview,
+    where: str,
+    verify: bool = True,
+    skipped: dict[str, int] | None = None,
+) -> dict[str, memoryview]:
+    """The checked sections of a container; ``skipped`` receives the stored checksums of the
+    sections ``verify=False`` left unchecked."""
     view = memoryview(data)
     if len(view) < _PREAMBLE.size or view[:8] != MAGIC:
         raise IndexFormatError(
@@ -616,10 +486,20 @@ def _parse(data: bytes | memoryview, where: str, verify: bool = True) -> dict[st
         raise ChecksumError(
             f"{where}: non-zero padding after the last section (the file is corrupted)"
         )
-    checked = [n for n, s in sections.items() if verify or len(s) <= _ALWAYS_VERIFIED_BYTES]
-    for name, crc in zip(checked, crc32_all([sections[n] for n in checked]), strict=True):
+    checked = {
+        n: crcs[n] for n, s in sections.items() if verify or len(s) <= _ALWAYS_VERIFIED_BYTES
+    }
+    if skipped is not None:
+        skipped.update({n: crc for n, crc in crcs.items() if n not in checked})
+    _verify(sections, checked, where)
+    return sections
+
+
+def _verify(sections: Mapping[str, memoryview], crcs: Mapping[str, int], where: str) -> None:
+    """Check the sections named in ``crcs`` against those checksums."""
+    names = list(crcs)
+    for name, crc in zip(names, crc32_all([sections[n] for n in names]), strict=True):
         if crc != crcs[name]:
             raise ChecksumError(
                 f"{where}: section {name!r} checksum mismatch (the file is corrupted)"
             )
-    return sections
