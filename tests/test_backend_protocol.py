@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hashmatch._listfile import list_from_sections
 from hashmatch.backends import (
     BACKEND_CLASSES,
     BACKEND_KINDS,
@@ -204,14 +203,23 @@ def test_a_damaged_faiss_section_is_caught_even_without_verify(tmp_path: Path) -
         hm.load(path, mmap=True, verify=False)
 
 
-def test_load_reads_every_builtin_kind_without_registration() -> None:
-    assert set(BACKEND_KINDS) | {"HashList"} <= set(hio._BUILTIN_KINDS)
-    assert hio._BUILTIN_KINDS["HashList"].loader is list_from_sections
-    hio.register_kind("HashList", list_from_sections)  # what lists.py does today: a no-op
-    with pytest.raises(hm.InvalidArgument, match="built in"):
-        hio.register_kind("HashList", lambda meta, sections, where: None)
+def test_load_reads_every_kind_without_importing_by_name(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    assert set(BACKEND_KINDS) <= set(hio._BUILTIN_KINDS)
+    assert hio._REGISTERED["HashList"].loader == hm.HashList._from_sections
     with pytest.raises(hm.InvalidArgument, match="built in"):
         hio.register_kind("FaissIVF", lambda meta, sections, where: None)
+    hl = hm.HashList("phash")
+    hl.add(["00000000000000ff"], keys=["k"])
+    hl.save(tmp_path / "list.hm")
+    code = "import hashmatch.io as hio, sys; print(type(hio.load(sys.argv[1])).__name__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "list.hm")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == "HashList"  # (editable builds log first)
 
 
 def test_saved_files_get_the_usual_permissions(umask: int, tmp_path: Path) -> None:

@@ -18,13 +18,14 @@ little-endian, each 64-byte aligned so ``load(mmap=True)`` views them in place):
 ``extra.blob``     UTF-8 JSON objects back to back (empty = no extras)
 ``source``         uint32 per entry: index into meta ``sources``
 ``labelset``       uint32 per entry: index into meta ``labelsets``
-``ix.*``           the index's own sections (io.index_sections), or ``ix.faiss``: the faiss
-                   index as written by ``faiss.serialize_index_binary``
+``ix.*``           the index's own sections (``index.to_sections()``; a faiss backend's is
+                   ``ix.faiss``, as ``faiss.serialize_index_binary`` writes it)
 =================  ===========================================================================
 
 ``meta`` (JSON) holds ``kind: "HashList"``, ``list_format`` (1), the hash type, width, match
 radius, backend and its parameters, name, ``next_id``, ``count``, the ``sources`` and
-``labelsets`` tables and the index's own meta under ``index``.
+``labelsets`` tables and the index's own meta under ``index`` (lists written before the backend
+protocol have ``{"faiss": true}`` there for a faiss backend; they still load).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from hashmatch._columns import Interned, Strings
+from hashmatch.backends import backend_from_sections
 from hashmatch.errors import IndexFormatError
-from hashmatch.io import index_from_sections, index_sections
 from hashmatch.schema import FIELDS, Columns, check_table
 from hashmatch.storage import Segment
 
@@ -80,13 +81,9 @@ def segment_sections(segment: Segment) -> tuple[dict[str, Any], dict[str, Any]]:
             meta[str(f.table)] = [f._to_table(v) for v in column.table]
         else:
             sections[f.section] = column.astype("<i2", copy=False)
-    if hasattr(segment.index, "to_bytes"):  # a faiss backend
-        meta["index"] = {"faiss": True}
-        sections["ix.faiss"] = segment.index.to_bytes()
-    else:
-        index_meta, own = index_sections(segment.index)
-        meta["index"] = index_meta
-        sections.update({f"ix.{name}": data for name, data in own.items()})
+    index_meta, own = segment.index.to_sections()
+    meta["index"] = index_meta
+    sections.update({f"ix.{name}": data for name, data in own.items()})
     return meta, sections
 
 
@@ -168,22 +165,23 @@ def _index(
     info = meta.get("index")
     if not isinstance(info, dict):
         raise IndexFormatError(f"{where}: 'meta' has no index description")
-    if info.get("faiss"):
-        if "ix.faiss" not in sections:
+    own = {k[3:]: v for k, v in sections.items() if k.startswith("ix.")}
+    if info.get("faiss"):  # written before backends described themselves: bytes only
+        if "faiss" not in own:
             raise IndexFormatError(f"{where}: missing section 'ix.faiss'")
         try:
-            index = faiss_index(np.frombuffer(sections["ix.faiss"], dtype=np.uint8))
+            index = faiss_index(np.frombuffer(own["faiss"], dtype=np.uint8))
         except Exception as e:  # faiss raises RuntimeError on a bad stream
             raise IndexFormatError(f"{where}: unreadable faiss index ({e})") from None
     else:
-        own = {k[3:]: v for k, v in sections.items() if k.startswith("ix.")}
-        rows = own.get("ids")
-        if rows is None or len(rows) != 8 * n:
-            raise IndexFormatError(f"{where}: the index's ids are not the list's {n} rows")
-        row_ids = np.frombuffer(rows, dtype="<i8")
-        if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
-            raise IndexFormatError(f"{where}: the index refers to rows outside the list")
-        index = index_from_sections(info, own, where=where)
+        if "faiss" not in own:  # an exact index: its ids are the list's row numbers
+            rows = own.get("ids")
+            if rows is None or len(rows) != 8 * n:
+                raise IndexFormatError(f"{where}: the index's ids are not the list's {n} rows")
+            row_ids = np.frombuffer(rows, dtype="<i8")
+            if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
+                raise IndexFormatError(f"{where}: the index refers to rows outside the list")
+        index = backend_from_sections(info, own, where)
     if len(index) != n or index.bits != bits:
         raise IndexFormatError(
             f"{where}: the index holds {len(index)} {index.bits}-bit hashes, the list {n} "

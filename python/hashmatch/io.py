@@ -34,7 +34,8 @@ rebuild; arrays are little-endian:
     ``faiss.serialize_index_binary`` writes it. faiss's reader does not check its input, so
     this section's checksum is verified even with ``verify=False``.
 ``HashList``
-    see :mod:`hashmatch._listfile`; it embeds its index's sections under the prefix ``ix.``.
+    see :mod:`hashmatch._listfile` (registered with :func:`register_kind` when hashmatch is
+    imported); it embeds its index's sections under the prefix ``ix.``.
 
 Every backend writes and reads its own kind (``to_sections()`` and ``from_sections(meta,
 sections, where)``, :mod:`hashmatch.backends`); the same sections are how indexes pickle.
@@ -73,7 +74,6 @@ import numpy as np
 
 from hashmatch._backend import Buffer
 from hashmatch._crc32 import crc32_all
-from hashmatch._listfile import list_from_sections
 from hashmatch.backends import BACKEND_KINDS, Backend, BackendBase, backend_from_sections
 from hashmatch.errors import (
     ChecksumError,
@@ -121,14 +121,13 @@ class _Kind:
         not survive a damaged section, like faiss's)."""
 
 
-# Every kind hashmatch writes, by name: the backends (dispatched on their class) and hash
-# lists. Imported explicitly, so load never imports a module named by a file or a string.
+# The index kinds, by name (dispatched on their class). Other kinds (HashList) are registered
+# by the package's __init__ with register_kind: load never imports a module named by a file.
 _BUILTIN_KINDS: dict[str, _Kind] = {
     **{
         kind: _Kind(backend_from_sections, always_verify=not cls.exact)
         for kind, cls in BACKEND_KINDS.items()
     },
-    "HashList": _Kind(list_from_sections),
 }
 _REGISTERED: dict[str, _Kind] = {}
 

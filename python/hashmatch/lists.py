@@ -45,7 +45,7 @@ from hashmatch.errors import (
 )
 from hashmatch.formats import HashRecords, read_hashes, write_hashes
 from hashmatch.hashtypes import HASH_TYPES, resolve
-from hashmatch.indexes import FlatIndex, MIHIndex, SearchResult, plan_index
+from hashmatch.indexes import SearchResult
 from hashmatch.io import load, save
 from hashmatch.queries import Queries
 from hashmatch.results import MatchResult
@@ -578,20 +578,12 @@ class HashList:
         return Segment(index, codes, ids, Columns.of(len(codes)) if columns is None else columns)
 
     def _new_index(self, n: int, base: bool) -> Any:
-        kind = self._backend
-        if kind in _FAISS_BACKENDS and not (base and n):
-            kind = "auto"
-        if kind in _FAISS_BACKENDS:
-            return make_backend(kind, self._bits, **self._backend_params)
-        if kind == "auto":
-            kind = (
-                "mih"
-                if plan_index(n, self._bits, max_distance=self._max_distance).kind == ("MIHIndex")
-                else "flat"
-            )
-        if kind == "mih":
-            return MIHIndex(self._bits, max_distance=self._max_distance)
-        return FlatIndex(self._bits)
+        """The configured backend for a base segment with entries, else the exact index the
+        cost model prefers (small new segments are searched exactly until compacted)."""
+        approximate = self._backend in _FAISS_BACKENDS
+        name = "auto" if approximate and not (base and n) else self._backend
+        params = self._backend_params if name in _FAISS_BACKENDS else {}
+        return make_backend(name, self._bits, max_distance=self._max_distance, n=n, **params)
 
     # ------------------------------------------------------------ persistence and files
 

@@ -62,10 +62,7 @@ class Segment:
 
     def range_search(self, codes: npt.NDArray[np.uint8], radius: int, threads: int) -> Any:
         """(lims, distances, rows) for validated queries."""
-        core = getattr(self.index, "_core", None)
-        if core is not None:  # our exact indexes: arguments are already checked
-            return core.range_search(codes, radius, threads)
-        return self.index.range_search(codes, radius, threads=threads)
+        return self.index.range_search_validated(codes, radius, threads)
 
     def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row of each id in this segment, or -1."""
