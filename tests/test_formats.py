@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ import pytest
 from hashmatch.formats import (
     COLUMN_ALIASES,
     HashRecords,
-    _SeenIds,
     read_hashes,
     write_hashes,
 )
+from hashmatch.formats.records import SeenIds
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -522,7 +524,7 @@ def test_duplicate_ids_across_chunks(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_over_many_small_chunks(rng: np.random.Generator) -> None:
-    seen = _SeenIds()  # sorted runs merged as chunks come: check against a dict
+    seen = SeenIds()  # sorted runs merged as chunks come: check against a dict
     first: dict[int, int] = {}
     line = 0
     for size in rng.integers(1, 40, 300).tolist():
@@ -734,12 +736,24 @@ def test_reader_streams_and_closes(tmp_path: Path) -> None:
     assert [len(c) for c in read_hashes(path, chunk_size=4)] == [4, 4, 2]
 
 
-def test_progress_bar_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hashmatch.progress's policy: shown when asked for and stderr is a terminal."""
     path = put(tmp_path / "list.txt", A + "\n")
-    assert len(read_all(path, progress=True)) == 1
-    assert "list.txt" in capsys.readouterr().err
-    read_all(path)
-    assert capsys.readouterr().err == ""
+    for stderr, progress, shown in (
+        (Terminal(), True, True),
+        (Terminal(), False, False),
+        (io.StringIO(), True, False),
+    ):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert len(read_all(path, progress=progress)) == 1
+        assert ("list.txt" in stderr.getvalue()) == shown
 
 
 # ------------------------------------------------------------------------------- properties

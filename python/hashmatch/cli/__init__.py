@@ -31,7 +31,8 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 import hashmatch as hm
 from hashmatch._validation import as_codes, check_bits, check_max_distance, check_threads
-from hashmatch.formats import HashRecords, _atomic_file, read_hashes
+from hashmatch.files import atomic_text
+from hashmatch.formats import HashRecords, read_hashes
 from hashmatch.indexes import default_max_distance
 
 __all__ = ["main"]
@@ -477,15 +478,8 @@ def _is_header(text: str) -> bool:
 def _output(path: str) -> Iterator[TextIO]:
     """Open ``path`` (``-``: stdout) for writing text, atomically (see formats' writer): an
     error or Ctrl-C never leaves a partial file there."""
-    if path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    with _atomic_file(path) as raw:
-        file = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    with atomic_text(path) as file:
         yield file
-        file.flush()
-        file.detach()  # the atomic writer fsyncs and closes the binary file
 
 
 def _match_rows(
