@@ -66,11 +66,13 @@ def read_hashes(
     Parameters
     ----------
     path : str or path-like
-        A plain-hex, CSV or TSV file, optionally gzip-compressed. See the module documentation
+        A plain-hex, CSV or TSV file, optionally gzip-compressed; ``"-"`` reads standard
+        input. A hashmatch file (``.hm``) is refused. See the module documentation
         for the columns, header aliases and label separators read.
     format : {"auto", "hex", "csv", "tsv"}, optional
-        ``"auto"`` goes by the extension (``.csv``, ``.tsv``/``.tab``, with or without
-        ``.gz``), else by the first data line: a tab means TSV, a comma CSV, else hex.
+        ``"auto"`` goes by the extension (``.csv``, ``.tsv``/``.tab``, ``.hex``, with or
+        without ``.gz``), else (``.txt`` and any other name) by the first data line: a tab
+        means TSV, a comma CSV, else hex.
     bits : int, optional
         Width every hash must have (256 for PDQ, 64 for pHash). By default it is that of the
         first well-formed hash, and then every hash must have it.
