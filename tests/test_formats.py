@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ import pytest
 from hashmatch.formats import (
     COLUMN_ALIASES,
     HashRecords,
-    _SeenIds,
     read_hashes,
     write_hashes,
 )
+from hashmatch.formats.records import SeenIds
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -522,7 +524,7 @@ def test_duplicate_ids_across_chunks(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_over_many_small_chunks(rng: np.random.Generator) -> None:
-    seen = _SeenIds()  # sorted runs merged as chunks come: check against a dict
+    seen = SeenIds()  # sorted runs merged as chunks come: check against a dict
     first: dict[int, int] = {}
     line = 0
     for size in rng.integers(1, 40, 300).tolist():
@@ -734,12 +736,24 @@ def test_reader_streams_and_closes(tmp_path: Path) -> None:
     assert [len(c) for c in read_hashes(path, chunk_size=4)] == [4, 4, 2]
 
 
-def test_progress_bar_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hashmatch.progress's policy: shown when asked for and stderr is a terminal."""
     path = put(tmp_path / "list.txt", A + "\n")
-    assert len(read_all(path, progress=True)) == 1
-    assert "list.txt" in capsys.readouterr().err
-    read_all(path)
-    assert capsys.readouterr().err == ""
+    for stderr, progress, shown in (
+        (Terminal(), True, True),
+        (Terminal(), False, False),
+        (io.StringIO(), True, False),
+    ):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert len(read_all(path, progress=progress)) == 1
+        assert ("list.txt" in stderr.getvalue()) == shown
 
 
 # ------------------------------------------------------------------------------- properties
@@ -816,3 +830,124 @@ def test_reads_a_pipe(tmp_path: Path) -> None:
     writer.join()
     np.testing.assert_array_equal(records.codes, codes)
     assert records.ids.tolist() == list(range(300))
+
+
+# ------------------------------------------------------------------- regressions (reshape)
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_headerless_signal_type_rows(tmp_path: Path, delimiter: str) -> None:
+    """python-threatexchange / HMA rows without header: signal type, then the hash (was: the
+    first row taken for a header, every hash rejected)."""
+    rows = [["pdq", A, "te-1", "x"], ["PDQ", B, "", "y"], ["pdq", C, "te-3", "z"]]
+    name = "signals.csv" if delimiter == "," else "signals.tsv"
+    text = "".join(delimiter.join(row) + "\n" for row in rows)
+    reader = read_hashes(put(tmp_path / name, text))
+    got = HashRecords.concat(reader)
+    assert hexes(got) == [A, B, C]
+    assert got.keys == ["te-1", None, "te-3"]
+    assert got.extras == [
+        {"signal_type": "pdq", "column4": "x"},
+        {"signal_type": "PDQ", "column4": "y"},
+        {"signal_type": "pdq", "column4": "z"},
+    ]
+    assert reader.columns == {"hash": "column2", "key": "column3"}
+    two = HashRecords.concat(read_hashes(put(tmp_path / "two.csv", f"pdq,{A}\nhash_pdq,{B}\n")))
+    assert hexes(two) == [A, B] and two.keys is None
+    with pytest.raises(hm.HashFormatError, match=r"bad\.csv:2: invalid character 'p'"):
+        list(read_hashes(put(tmp_path / "bad.csv", f"pdq,{A}\n{B},pdq\n")))  # one shape a file
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("x.csv", "csv"),
+        ("x.tsv", "tsv"),
+        ("x.tab", "tsv"),
+        ("x.txt", "hex"),
+        ("x.hex", "hex"),
+        ("x.csv.gz", "csv"),
+        ("x.tsv.gz", "tsv"),
+        ("x.TAB.GZ", "tsv"),
+        ("x.txt.gz", "hex"),
+        ("x.list", "csv"),  # no format in the name: CSV, as before
+    ],
+)
+@pytest.mark.parametrize("explicit", [False, True])
+def test_write_format_follows_the_extension(
+    tmp_path: Path, name: str, fmt: str, explicit: bool
+) -> None:
+    """Was: CSV whatever the name, so x.tsv.gz held CSV and did not read back."""
+    records = HashRecords([A, B], ids=[3, 4], labels=[("x",), ()])
+    path = tmp_path / name
+    options = {"format": fmt} if explicit else {}
+    assert write_hashes(path, records, **options) == 2
+    data = path.read_bytes()
+    if name.lower().endswith(".gz"):
+        assert data[:2] == b"\x1f\x8b"
+        data = gzip.decompress(data)
+    else:
+        assert data[:2] != b"\x1f\x8b"
+    first = data.decode().splitlines()[0]
+    assert first == {"csv": "hash,id,labels", "tsv": "hash\tid\tlabels", "hex": A}[fmt]
+    reader = read_hashes(path)
+    got = HashRecords.concat(reader)
+    assert reader.format == fmt
+    assert_same(got, records, () if fmt == "hex" else ("ids", "labels"))
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "says"),
+    [("x.tsv.gz", "csv", "tsv"), ("x.csv", "tsv", "csv"), ("x.txt", "csv", "hex")],
+)
+def test_write_format_contradicting_the_extension_is_refused(
+    tmp_path: Path, name: str, fmt: str, says: str
+) -> None:
+    with pytest.raises(hm.InvalidArgument) as info:
+        write_hashes(tmp_path / name, HashRecords([A]), format=fmt)
+    message = str(info.value)
+    assert f"format: {fmt!r} contradicts the file name {name!r}" in message
+    assert f"says {says!r}" in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_hashmatch_file_is_refused_with_a_pointer_to_load(tmp_path: Path) -> None:
+    hash_list = hm.HashList("pdq")
+    hash_list.add([A])
+    path = tmp_path / "list.hm"
+    hash_list.save(path)
+    with pytest.raises(hm.HashFormatError, match=r"list\.hm: this is a hashmatch file.*load"):
+        list(read_hashes(path))
+    copy = tmp_path / "list.csv"  # whatever it is called
+    copy.write_bytes(path.read_bytes())
+    with pytest.raises(hm.HashFormatError, match=r"list\.csv: this is a hashmatch file"):
+        list(read_hashes(copy))
+
+
+@pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        ("0x" + A, "remove the 0x prefix"),
+        ("0X" + A[:62], "remove the 0x prefix"),
+        (A[:32] + " " + A[32:], "the hash contains whitespace (' ' at position 32)"),
+        (A + "\n", None),  # a trailing line break is whitespace around the hash: removed
+        (A[:10] + "\n" + A[10:], "the hash contains whitespace ('\\n' at position 10)"),
+        (A[:10] + "\t" + A[10:], "the hash contains whitespace ('\\t' at position 10)"),
+    ],
+)
+def test_hash_errors_hint_at_prefix_and_whitespace(
+    tmp_path: Path, field: str, hint: str | None
+) -> None:
+    path = put(tmp_path / "list.csv", f'hash,id\n{B},1\n"{field}",2\n')
+    if hint is None:
+        assert hexes(read_all(path)) == [B, A]
+        return
+    with pytest.raises(hm.HashFormatError) as info:
+        list(read_hashes(path))
+    assert str(info.value).startswith(f"{path}:3: invalid character")
+    assert hint in str(info.value)
+
+
+def test_write_hashes_accepts_auto(tmp_path: Path) -> None:
+    assert write_hashes(tmp_path / "x.tsv", HashRecords([A]), format="auto") == 1
+    assert (tmp_path / "x.tsv").read_bytes() == f"hash\r\n{A}\r\n".encode()

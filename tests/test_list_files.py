@@ -138,3 +138,31 @@ def test_meta_with_unknown_fields_or_format_is_refused(
         )
         with pytest.raises(hm.IndexFormatError, match=message):
             hm.HashList.load(tmp_path / "bad.hm")
+
+
+@pytest.mark.parametrize("name", ["faiss", "mih"])
+def test_lists_saved_by_0_1_0_still_load(name: str) -> None:
+    """Files written before the reshape (a faiss list's index as ``{"faiss": true}``)."""
+    path = Path(__file__).parent / "data" / f"legacy-list-{name}.hm"
+    hl = hm.HashList.load(path)
+    db = hm.datasets.random_codes(40, 256, seed=11)
+    assert (len(hl), hl.name, hl.stats()["next_id"]) == (39, "legacy", 40)
+    assert 5 not in hl and hl.get(6) == hm.Entry(
+        6, hm.to_hex(db[6]), "k6", "p", ("a",), 6, {"x": 1}
+    )
+    result = hl.match(db[[7]])
+    assert (result.ids.tolist(), result.keys.tolist(), result.labels.tolist()) == (
+        [7], ["k7"], [("b", "c")]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".tsv.gz", ".csv", ".txt", ".tab"])
+def test_export_follows_the_extension_and_reads_back(tmp_path: Path, suffix: str) -> None:
+    hl = hm.HashList("phash")
+    hl.add(["00000000000000ff", "0f0f0f0f0f0f0f0f"], keys=["a", "b"], labels=["x y"])
+    path = tmp_path / f"list{suffix}"
+    assert hl.export(path) == 2
+    back = hm.HashList.from_file(path, "phash")
+    assert [e.hash for e in back.entries()] == [e.hash for e in hl.entries()]
+    if suffix not in (".txt",):
+        assert [e.key for e in back.entries()] == ["a", "b"]

@@ -684,11 +684,13 @@ class HashList:
         return hash_list
 
     def export(
-        self, path: str | os.PathLike[str], *, format: str = "csv", chunk_size: int = 1_000_000
+        self, path: str | os.PathLike[str], *, format: str = "auto", chunk_size: int = 1_000_000
     ) -> int:
         """Write every entry (id order) to a hex, CSV or TSV file, atomically; CSV and TSV
         carry ids, keys, labels, sources, qualities and extras, and :meth:`import_file` reads
-        them back. Returns the number of entries written."""
+        them back. The format follows the extension (``.csv``, ``.tsv``/``.tab``,
+        ``.txt``/``.hex``, each optionally ``.gz``) unless ``format`` names one; a format that
+        contradicts the extension is refused. Returns the number of entries written."""
         return write_hashes(path, self._records(chunk_size), format=format)
 
     def _records(self, chunk_size: int) -> Iterator[HashRecords]:

@@ -1,0 +1,259 @@
+"""The CSV and TSV dialects: rows parsed with the :mod:`csv` module (quoted fields may hold
+separators, quotes and line breaks), columns found by header name (:data:`COLUMN_ALIASES`).
+
+Without a header the first column is the hash, the second the key and any others are extras
+named ``column3``, ``column4``...; but rows of the ThreatExchange shape ``signal_type,hash,...``
+(``pdq,<hash>,...``) keep the type as the extra ``signal_type``, the hash second and the key
+third.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from hashmatch.errors import HashFormatError, HashmatchError, InvalidArgument
+
+from . import threatexchange
+from .names import COLUMN_ALIASES, FIELD_OF, NOT_HEX, format_labels, normalise
+from .records import HashRecords
+
+if TYPE_CHECKING:
+    from .reader import HashReader
+
+__all__ = ["DELIMITERS", "Layout", "Writer", "batches"]
+
+DELIMITERS = {"csv": ",", "tsv": "\t"}
+
+
+@dataclass
+class Layout:
+    """Where each column of a CSV/TSV file is: field index by canonical name, and extras."""
+
+    width: int  # fields per row
+    fields: dict[str, int]
+    extras: list[tuple[str, int]]
+    header_line: int | None
+
+
+class _Cursor:
+    """Where :func:`_record_lines` is: the first line of the record being read, and whether
+    the next line starts a record (set by the reader of ``csv.reader`` after each record)."""
+
+    __slots__ = ("at_start", "start")
+
+    def __init__(self) -> None:
+        self.at_start = True
+        self.start = 0
+
+
+def _record_lines(lines: Iterator[str], cursor: _Cursor) -> Iterator[str]:
+    """Physical lines for ``csv.reader``, but blank and ``#`` lines between records (a line
+    inside a quoted field is kept whatever it holds); numbers the first line of each record."""
+    number = 0
+    for line in lines:
+        number += 1
+        if cursor.at_start:
+            head = line[:1]
+            if head == "#" or head == "\n" or head == "\r":
+                continue
+            if head.isspace():
+                stripped = line.strip()
+                if not stripped or stripped[0] == "#":
+                    continue
+            cursor.start = number
+            cursor.at_start = False
+        yield line
+
+
+def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | None]:
+    """CSV/TSV rows with the csv module, a batch at a time.
+
+    The fields of a batch go into one flat list (a row of the wrong length as empty fields,
+    and an error): no list per row survives to slow the garbage collector, and a column is a
+    slice.
+    """
+    cursor = _Cursor()
+    rows = csv.reader(
+        _record_lines(lines, cursor), delimiter=DELIMITERS[reader.format], strict=True
+    )
+    try:
+        first = next(rows, None)
+        if first is None:
+            return
+        cursor.at_start = True
+        layout = _layout(reader, first, cursor.start)
+        data = rows if layout.header_line is not None else itertools.chain([first], rows)
+        width, size = layout.width, reader._batch_rows
+        fields: list[str] = []
+        starts: list[int] = []
+        errors: dict[int, HashmatchError] = {}
+        for row in data:
+            cursor.at_start = True
+            starts.append(cursor.start)
+            if len(row) == width:
+                fields.extend(row)
+            else:
+                errors[len(starts) - 1] = _width_error(reader, layout, len(row), cursor.start)
+                fields.extend([""] * width)
+            if len(starts) == size:
+                yield _records(reader, fields, starts, errors, layout)
+                fields, starts, errors = [], [], {}
+                size = reader._batch_rows
+    except csv.Error as error:
+        raise HashFormatError(
+            f"{reader.path}:{cursor.start}: cannot parse {reader.format.upper()}: {error}"
+        ) from None
+    if starts:
+        yield _records(reader, fields, starts, errors, layout)
+
+
+def _headerless(reader: HashReader, row: list[str]) -> Layout:
+    """The layout of a file without header: ``hash, key, extras...``, or the ThreatExchange
+    shape ``signal_type, hash, key, extras...``."""
+    if threatexchange.is_typed_row(row):
+        fields = {"hash": 1, "key": 2} if len(row) > 2 else {"hash": 1}
+        extras = [("signal_type", 0)] + [(f"column{i + 1}", i) for i in range(3, len(row))]
+    else:
+        fields = {"hash": 0, "key": 1} if len(row) > 1 else {"hash": 0}
+        extras = [(f"column{i + 1}", i) for i in range(2, len(row))]
+    reader.columns = {name: f"column{i + 1}" for name, i in fields.items()}
+    return Layout(len(row), fields, extras, None)
+
+
+def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
+    """Columns from a header line, or the layout of a file without one."""
+    names = [normalise(cell) for cell in row]
+    first = row[0].strip() if row else ""
+    first_is_hex = first != "" and NOT_HEX.search(first) is None
+    is_header = not first_is_hex and any(
+        name in FIELD_OF or name.endswith("hash") for name in names
+    )
+    if not is_header or threatexchange.is_typed_row(row):
+        return _headerless(reader, row)
+    found: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        if name in FIELD_OF:
+            found.setdefault(FIELD_OF[name], []).append(i)
+    if "hash" not in found:
+        fallback = [i for i, name in enumerate(names) if name.endswith("hash")]
+        if fallback:
+            found["hash"] = fallback
+    if "hash" not in found:
+        raise HashFormatError(
+            f"{reader.path}:{line}: expected a hash column in the header, named one of"
+            f" {', '.join(COLUMN_ALIASES['hash'])} (or ending in 'hash'), got columns"
+            f" {', '.join(map(repr, row))}"
+        )
+    for name, indices in found.items():
+        if len(indices) > 1:
+            raise HashFormatError(
+                f"{reader.path}:{line}: expected one {name} column, got"
+                f" {', '.join(repr(row[i]) for i in indices)}; rename all but one"
+            )
+    fields = {name: indices[0] for name, indices in found.items()}
+    if reader.text_ids and "id" in fields:  # the id column is text: read it as the key
+        if "key" in fields:
+            fields.pop("key")
+        fields["key"] = fields.pop("id")
+    used = set(fields.values())
+    extras = [(cell or f"column{i + 1}", i) for i, cell in enumerate(row) if i not in used]
+    extra_names = [name for name, _ in extras]
+    if len(set(extra_names)) != len(extra_names):
+        twice = next(name for name in extra_names if extra_names.count(name) > 1)
+        raise HashFormatError(
+            f"{reader.path}:{line}: expected unique column names, got {twice!r} twice"
+        )
+    reader.columns = {name: row[i] for name, i in sorted(fields.items(), key=itemgetter(1))}
+    return Layout(len(row), fields, extras, line)
+
+
+def _width_error(reader: HashReader, layout: Layout, got: int, line: int) -> HashFormatError:
+    like = "the first row" if layout.header_line is None else "the header"
+    return HashFormatError(
+        f"{reader.path}:{line}: expected {layout.width} fields like {like}, got {got}"
+    )
+
+
+def _records(
+    reader: HashReader,
+    fields: list[str],
+    starts: list[int],
+    errors: dict[int, HashmatchError],
+    layout: Layout,
+) -> HashRecords | None:
+    """Split a batch's fields into columns and parse them."""
+    width = layout.width
+    columns: dict[str, list[Any]] = {name: fields[i::width] for name, i in layout.fields.items()}
+    texts = list(map(str.strip, columns.pop("hash")))
+    if layout.extras:
+        names = [name for name, _ in layout.extras]
+        values = zip(*(fields[i::width] for _, i in layout.extras), strict=True)
+        columns["extras"] = [dict(zip(names, row, strict=True)) for row in values]
+    return reader._records(texts, starts, columns, errors)
+
+
+# -------------------------------------------------------------------------------- writing
+
+
+class Writer:
+    """Writes chunks as CSV/TSV rows: a header ``hash`` then, when present, ``id, key, labels,
+    source, quality`` and the extras' names; CRLF line ends (RFC 4180)."""
+
+    _NAMES: ClassVar[dict[str, str]] = {
+        "ids": "id",
+        "keys": "key",
+        "labels": "labels",
+        "sources": "source",
+        "qualities": "quality",
+    }
+
+    def __init__(self, text: IO[str], format: str) -> None:
+        self._csv = csv.writer(text, delimiter=DELIMITERS[format], lineterminator="\r\n")
+
+    def header(self, present: tuple[str, ...], extra_names: list[str]) -> None:
+        """The header line for the columns ``present`` (HashRecords field names)."""
+        names = [self._NAMES[name] for name in present if name in self._NAMES]
+        self._csv.writerow(["hash", *names, *extra_names])
+
+    def rows(
+        self, where: str, chunk: HashRecords, hexes: list[str], extra_names: list[str]
+    ) -> None:
+        """One row per entry of ``chunk``, its hashes given as ``hexes``."""
+        columns: list[list[Any]] = [hexes]
+        if chunk.ids is not None:
+            columns.append(chunk.ids.tolist())
+        if chunk.keys is not None:
+            columns.append(["" if key is None else key for key in chunk.keys])
+        if chunk.labels is not None:
+            columns.append(_formatted_labels(where, chunk.labels))
+        if chunk.sources is not None:
+            columns.append(["" if source is None else source for source in chunk.sources])
+        if chunk.qualities is not None:
+            columns.append(["" if q < 0 else q for q in chunk.qualities.tolist()])
+        if chunk.extras is not None:
+            unknown = {key for extra in chunk.extras for key in extra} - set(extra_names)
+            if unknown:
+                raise InvalidArgument(
+                    f"{where}.extras: expected the extras names of records[0] {extra_names},"
+                    f" got also {sorted(unknown)}"
+                )
+            for name in extra_names:
+                columns.append([extra.get(name, "") for extra in chunk.extras])
+        self._csv.writerows(zip(*columns, strict=True))
+
+
+def _formatted_labels(where: str, labels: list[tuple[str, ...]]) -> list[str]:
+    try:
+        return list(map(format_labels, labels))
+    except InvalidArgument:
+        for i, row in enumerate(labels):
+            try:
+                format_labels(row)
+            except InvalidArgument as error:
+                raise InvalidArgument(f"{where}.labels[{i}]: {error}") from None
+        raise
