@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from hashmatch._backend import HashWidth
 from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
 from hashmatch._validation import as_codes, check_ids, check_k, check_max_distance, check_threads
 from hashmatch.backends import backend_from_bytes, make_backend
@@ -100,7 +101,7 @@ class _Pending:
     )
 
 
-class HashList:
+class HashList(HashWidth):
     """A labelled list of hashes of one type, matched exactly and refreshed live.
 
     Parameters
@@ -186,16 +187,6 @@ class HashList:
     def hash_type(self) -> str:
         """The hash type (``"pdq"``, ``"phash"``, ... or ``"raw"``)."""
         return self._hash_type
-
-    @property
-    def bits(self) -> int:
-        """Hash width in bits."""
-        return self._bits
-
-    @property
-    def nbytes(self) -> int:
-        """Hash width in bytes."""
-        return self._bits // 8
 
     @property
     def max_distance(self) -> int:

@@ -149,16 +149,10 @@ class Matcher:
         hash_type : str, optional
             Which lists to search. By default, the lists whose width equals the queries' (it
             must then be one hash type: a 64-bit pHash is not compared with a 64-bit dHash).
-        qualities : array_like of int, optional
-            Quality score (0-100) of each query hash.
-        min_quality : int, optional
-            Skip query hashes whose quality is below this; they are reported in
-            ``result.skipped``. Needs ``qualities``.
-        groups : array_like of int, optional
-            The group of each query hash (dihedral variants of one image, frames of one
-            video); see :meth:`MatchResult.by_group`.
-        threads : int, optional
-            Threads to use; default every core.
+        qualities, min_quality, groups, threads
+            As in :meth:`HashList.match`: each query's quality (0-100), the threshold below
+            which queries are skipped (listed in ``result.skipped``), each query's group
+            (:meth:`MatchResult.by_group`), and the threads to use (default every core).
 
         Returns
         -------
