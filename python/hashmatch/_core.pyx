@@ -48,7 +48,7 @@ cdef extern from "hashmatch/dispatch.h" namespace "hashmatch":
     vector[string] c_available_kernels "hashmatch::available_kernels"() except +hm_translate_exception
     void c_set_kernel "hashmatch::set_kernel"(const string&) except +hm_translate_exception
 
-cdef extern from "hashmatch/thread_pool.h" namespace "hashmatch":
+cdef extern from "hashmatch/parallel_for.h" namespace "hashmatch":
     cdef struct Interrupt:
         int (*poll)(void*) noexcept nogil
         void* ctx
@@ -202,7 +202,7 @@ hm_set_invalid_argument(InvalidArgument)
 
 cdef Interrupt _interrupt() noexcept:
     cdef Interrupt it
-    it.poll = hm_poll_signals  # called by the C++ thread pool from this thread every ~20 ms
+    it.poll = hm_poll_signals  # called by parallel_for (parallel_for.h) from this thread every ~20 ms
     it.ctx = NULL
     return it
 

@@ -26,7 +26,7 @@
 #include <memory>
 #include <vector>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 namespace hashmatch {
 
