@@ -9,11 +9,19 @@
 #include <string>
 #include <utility>
 
+#include "hashmatch/bits.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/word_view.h"
 
 namespace hashmatch {
 namespace {
+
+using bits::ball_size;
+using bits::bounded_distance;
+using bits::for_each_mask;
+using bits::popcount;
+using bits::split_length;
+using bits::substring_word_order;
 
 constexpr uint32_t kMaxDenseBits = 24;  // substrings probed at radius > 0 are bucketed densely
 constexpr size_t kMaxRows = std::numeric_limits<uint32_t>::max() - 1;
@@ -31,18 +39,6 @@ constexpr double kSortRow = 80e-9;         // the same with a comparison sort (w
 constexpr double kDenseSlot = 4e-9;        // per slot of a dense bucket directory and bitmap
 constexpr double kBruteBase = 0.15e-9;     // per pair: the tiled SIMD scan
 constexpr double kBruteWord = 0.085e-9;
-
-double binomial(uint32_t n, uint32_t k) {
-  double c = 1;
-  for (uint32_t t = 0; t < k; ++t) c = c * (n - t) / (t + 1);
-  return c;
-}
-
-double ball_size(uint32_t len, uint32_t radius) {
-  double s = 0;
-  for (uint32_t k = 0; k <= std::min(len, radius); ++k) s += binomial(len, k);
-  return s;
-}
 
 double pair_count(size_t na, size_t nb, bool self) {
   const double a = static_cast<double>(na);
@@ -64,7 +60,7 @@ std::vector<JoinSubstring> split(size_t bits, uint32_t radius, size_t m, uint32_
   const uint32_t a = radius % static_cast<uint32_t>(m);
   uint32_t lo = first;
   for (size_t s = 0; s < m; ++s) {
-    const uint32_t len = static_cast<uint32_t>(bits / m + (s < bits % m ? 1 : 0));
+    const uint32_t len = split_length(bits, m, s);
     if (s <= a) {
       subs.push_back({lo, len, q});
     } else if (q > 0) {
@@ -118,35 +114,13 @@ double mih_seconds(const std::vector<JoinSubstring>& subs, size_t bits, size_t n
   return total;
 }
 
-// --- Bit substrings ---------------------------------------------------------------------------
-
-inline uint64_t load_word(const uint64_t* p) noexcept {
-  uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  return w;
-}
-
-inline uint64_t extract(const uint64_t* words, uint32_t lo, uint32_t len) noexcept {
-  const uint32_t wi = lo / 64;
-  const uint32_t off = lo % 64;
-  uint64_t v = load_word(words + wi) >> off;
-  if (off + len > 64) v |= load_word(words + wi + 1) << (64 - off);
-  return len == 64 ? v : v & ((uint64_t{1} << len) - 1);
-}
+// --- Neighbouring buckets -----------------------------------------------------------------------
 
 // Every non-zero mask of weight <= radius within len bits, by increasing weight.
 std::vector<uint32_t> ball_masks(uint32_t len, uint32_t radius) {
   std::vector<uint32_t> masks;
-  std::vector<uint32_t> current{0};
   for (uint32_t weight = 1; weight <= std::min(radius, len); ++weight) {
-    std::vector<uint32_t> next;
-    for (uint32_t m : current) {
-      // Extend with a bit above the highest set bit, so each combination appears once.
-      const uint32_t start = m == 0 ? 0 : 32 - static_cast<uint32_t>(__builtin_clz(m));
-      for (uint32_t b = start; b < len; ++b) next.push_back(m | (uint32_t{1} << b));
-    }
-    masks.insert(masks.end(), next.begin(), next.end());
-    current = std::move(next);
+    for_each_mask(len, weight, [&](uint32_t m) { masks.push_back(m); });
   }
   return masks;
 }
@@ -181,7 +155,7 @@ void bucket(const WordView& set, size_t n, const JoinSubstring& sub, size_t nthr
   const size_t chunk = 1 << 16;
   const size_t chunks = (n + chunk - 1) / chunk;
   parallel_for(chunks, nthreads, [&](size_t c) {
-    for (size_t r = c * chunk; r < std::min(n, (c + 1) * chunk); ++r) raw[r] = extract(set.row(r), sub.lo, sub.len);
+    for (size_t r = c * chunk; r < std::min(n, (c + 1) * chunk); ++r) raw[r] = substring_word_order(set.row(r), sub.lo, sub.len);
   }, interrupt);
   if (out.dense) {
     const size_t slots = size_t{1} << sub.len;
@@ -210,42 +184,6 @@ void bucket(const WordView& set, size_t n, const JoinSubstring& sub, size_t nthr
       std::memcpy(out.codes.data() + p * nwords, set.row(r), nwords * sizeof(uint64_t));
     }
   }, interrupt);
-}
-
-// --- Block comparisons ----------------------------------------------------------------------------
-
-template <size_t NW>
-struct Width {
-  static constexpr size_t words(size_t) noexcept { return NW; }
-};
-template <>
-struct Width<0> {
-  static size_t words(size_t nwords) noexcept { return nwords; }
-};
-
-// Words are loaded with memcpy (plain loads once compiled): medoids read the caller's
-// buffer in place, which need not be 8-byte aligned.
-template <size_t NW>
-inline uint32_t distance(const uint64_t* x, const uint64_t* y, size_t nwords) noexcept {
-  uint32_t d = 0;
-  for (size_t w = 0; w < Width<NW>::words(nwords); ++w) {
-    d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  }
-  return d;
-}
-
-// The distance, or any value above bound once the first half of the words exceeds it: nearly
-// every candidate of a multi-index join is a random pair, rejected after half the POPCNTs.
-template <size_t NW>
-inline uint32_t bounded_distance(const uint64_t* x, const uint64_t* y, size_t nwords, uint32_t bound) noexcept {
-  const size_t words = Width<NW>::words(nwords);
-  if (words < 2) return distance<NW>(x, y, nwords);
-  const size_t half = words / 2;
-  uint32_t d = 0;
-  for (size_t w = 0; w < half; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  if (d > bound) return d;
-  for (size_t w = half; w < words; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  return d;
 }
 
 }  // namespace
@@ -357,7 +295,7 @@ struct Join::State {
   bool seen_earlier(const uint64_t* x, size_t s) const noexcept {
     for (size_t t = 0; t < s; ++t) {
       const JoinSubstring& sub = plan.substrings[t];
-      if (static_cast<uint32_t>(__builtin_popcountll(extract(x, sub.lo, sub.len))) <= sub.radius) return true;
+      if (popcount(substring_word_order(x, sub.lo, sub.len)) <= sub.radius) return true;
     }
     return false;
   }
@@ -475,7 +413,7 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     // (small enough that a bucket of many near-duplicates spreads over several threads).
     double per_row = 1;
     for (const auto& sub : plan.substrings) {
-      per_row = std::max(per_row, other * std::min(1.0, ball_size(sub.len, sub.radius) / std::ldexp(1.0, static_cast<int>(sub.len))));
+      per_row = std::max(per_row, other * candidate_rate(sub, nullptr));
     }
     st.unit_rows = unit_rows != 0 ? std::min(unit_rows, std::max<size_t>(st.na, 1))
                                   : static_cast<size_t>(std::clamp(5e5 / per_row, 64.0, 16384.0));
@@ -495,10 +433,7 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     if (st.brute_starts.back() != st.na) st.brute_starts.push_back(st.na);
     const size_t n = st.nb;
     st.tiles.assign(((n + kernels::kTileCodes - 1) / kernels::kTileCodes) * kernels::kTileCodes * st.nwords, 0);
-    for (size_t r = 0; r < n; ++r) {
-      uint64_t* tile = st.tiles.data() + (r / kernels::kTileCodes) * kernels::kTileCodes * st.nwords;
-      for (size_t w = 0; w < st.nwords; ++w) tile[w * kernels::kTileCodes + r % kernels::kTileCodes] = load_word(st.b.row(r) + w);
-    }
+    for (size_t r = 0; r < n; ++r) bits::tile_put(st.tiles.data(), st.nwords, r, st.b.row(r));
   }
 }
 
@@ -718,7 +653,7 @@ void medoids(const uint8_t* codes, size_t n, size_t nbytes, const int64_t* label
       const uint32_t row = m[k * size / candidates];  // members are in increasing row order
       const uint64_t* x = view.row(row);
       uint64_t sum = 0;
-      for (size_t o = 0; o < size && sum <= best_sum; ++o) sum += distance<0>(x, view.row(m[o]), nwords);
+      for (size_t o = 0; o < size && sum <= best_sum; ++o) sum += bits::distance(x, view.row(m[o]), nwords);
       if (sum < best_sum) {
         best_sum = sum;
         best = row;

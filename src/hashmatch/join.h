@@ -30,8 +30,8 @@
 
 namespace hashmatch {
 
-/// One substring of a multi-index join: bits [lo, lo + len) of a hash in word order (bit b is
-/// bit b % 64 of the little-endian 64-bit word b / 64, i.e. of byte b / 8), probed at `radius`.
+/// One substring of a multi-index join: bits [lo, lo + len) of a hash in word order (bits.h:
+/// bit b is bit b % 64 of the little-endian 64-bit word b / 64), probed at `radius`.
 struct JoinSubstring {
   uint32_t lo = 0;
   uint32_t len = 0;
