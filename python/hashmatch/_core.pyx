@@ -186,6 +186,8 @@ cdef extern from "hashmatch/join.h" namespace "hashmatch":
         size_t total()
         void scatter(const PairChunkView&, int64_t*, int64_t*) except +hm_translate_exception nogil
         void finish(int64_t*, int32_t*, size_t) except +hm_translate_exception nogil
+
+cdef extern from "hashmatch/clusters.h" namespace "hashmatch":
     size_t c_connected_components "hashmatch::connected_components"(
         size_t, const int64_t*, const int64_t*, const int32_t*, size_t, int32_t, int64_t*
     ) except +hm_translate_exception nogil
