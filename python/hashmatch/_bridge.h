@@ -1,7 +1,7 @@
 // The two places where the C++ core meets the Python runtime:
-//  * hm_poll_signals: the thread pool's interrupt poll (Ctrl-C in long calls);
+//  * hm_poll_signals: parallel_for's interrupt poll (Ctrl-C in long calls);
 //  * hm_translate_exception: maps C++ exceptions to the hashmatch error family. Called by Cython
-//    inside its catch(...) block (`except +hm_translate_exception` in _core.pyx).
+//    inside its catch(...) block (`except +hm_translate_exception` in _core.pxd).
 // Both may run without the GIL held and take it themselves. Written in C++ rather than Cython
 // so that a pending KeyboardInterrupt stays set instead of being reported as unraisable.
 #pragma once
@@ -11,7 +11,7 @@
 #include <new>
 #include <stdexcept>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 static PyObject* hm_invalid_argument = nullptr;  // hashmatch.errors.InvalidArgument, set at import
 

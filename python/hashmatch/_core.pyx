@@ -4,7 +4,7 @@
 Callers (the pure-Python modules of this package) have already validated and normalised every
 argument: arrays arrive C-contiguous with the right dtype and width. Each function here only
 allocates outputs and makes one C++ call with the GIL released. Long calls poll for signals so
-Ctrl-C interrupts them.
+Ctrl-C interrupts them. The C++ declarations are in _core.pxd.
 
 An index loaded from a file borrows the file's bytes (``IndexCore(..., saved=arrays)``): the
 C++ object holds raw pointers into the arrays, and the IndexCore holds the arrays themselves
@@ -18,7 +18,6 @@ from libc.stddef cimport size_t
 from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libcpp cimport bool as cbool
-from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 import numpy as np
@@ -26,189 +25,32 @@ import numpy as np
 from hashmatch.errors import InvalidArgument
 
 
-cdef extern from "_bridge.h":
-    int hm_translate_exception()
-    int hm_poll_signals(void*) noexcept nogil
-    void hm_set_invalid_argument(object)
-
-cdef extern from "hashmatch/cpu.h" namespace "hashmatch":
-    cdef struct CpuFeatures:
-        cbool popcnt
-        cbool avx2
-        cbool avx512_vpopcntdq
-        cbool neon
-    const CpuFeatures& c_cpu_features "hashmatch::cpu_features"() noexcept
-
-cdef extern from "hashmatch/kernels/kernels.h" namespace "hashmatch::kernels":
-    cdef struct KernelTable:
-        const char* name
-
-cdef extern from "hashmatch/dispatch.h" namespace "hashmatch":
-    const KernelTable& c_active_kernels "hashmatch::active_kernels"() noexcept
-    vector[string] c_available_kernels "hashmatch::available_kernels"() except +hm_translate_exception
-    void c_set_kernel "hashmatch::set_kernel"(const string&) except +hm_translate_exception
-
-cdef extern from "hashmatch/thread_pool.h" namespace "hashmatch":
-    cdef struct Interrupt:
-        int (*poll)(void*) noexcept nogil
-        void* ctx
-
-cdef extern from "hashmatch/distance.h" namespace "hashmatch":
-    void c_hamming_rows "hashmatch::hamming_rows"(
-        const uint8_t*, const uint8_t*, size_t, size_t, uint16_t*, size_t, const Interrupt&
-    ) except +hm_translate_exception nogil
-    void c_cdist "hashmatch::cdist"(
-        const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint16_t*, size_t, const Interrupt&
-    ) except +hm_translate_exception nogil
-
-cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
-    cdef cppclass RangeResults:
-        RangeResults(size_t) except +hm_translate_exception
-        size_t total()
-        void write(int64_t*, int32_t*, int64_t*)
-
-    cdef cppclass KnnResults:
-        size_t k
-        vector[int32_t] distances
-        vector[int64_t] ids
-
-    cdef cppclass ExactIndex:
-        size_t bits()
-        size_t size() except +hm_translate_exception nogil
-        int64_t next_id() except +hm_translate_exception nogil
-        size_t memory_bytes() except +hm_translate_exception nogil
-        size_t copy_out(size_t, int64_t*, uint8_t*) except +hm_translate_exception nogil
-        void add(const uint8_t*, size_t, const int64_t*) except +hm_translate_exception nogil
-        void search(const uint8_t*, size_t, size_t, KnnResults&, size_t,
-                    const Interrupt&) except +hm_translate_exception nogil
-        void range_search(const uint8_t*, size_t, uint32_t, RangeResults&, size_t,
-                          const Interrupt&) except +hm_translate_exception nogil
-
-cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
-    cdef cppclass FlatArrays:
-        size_t n
-        int64_t next_id
-        vector[uint64_t] tiles
-        vector[int64_t] ids
-
-    cdef cppclass FlatIndex(ExactIndex):
-        FlatIndex(size_t) except +hm_translate_exception
-        FlatIndex(size_t, size_t, const uint64_t*, size_t, const int64_t*, size_t, int64_t) \
-            except +hm_translate_exception nogil
-        void export_arrays(FlatArrays&) except +hm_translate_exception nogil
-
-cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
-    cdef cppclass MihTableLayout:
-        uint32_t lo
-        uint32_t len
-        uint32_t shift
-
-    cdef cppclass MihArrays:
-        size_t n
-        int64_t next_id
-        vector[MihTableLayout] tables
-        vector[uint64_t] rows
-        vector[int64_t] ids
-        vector[uint32_t] starts
-        vector[uint8_t] residual
-        vector[uint32_t] slot
-
-    cdef cppclass MihArraysView:
-        size_t n
-        int64_t next_id
-        vector[MihTableLayout] tables
-        const uint64_t* rows
-        size_t rows_size
-        const int64_t* ids
-        size_t ids_size
-        const uint32_t* starts
-        size_t starts_size
-        const uint8_t* residual
-        size_t residual_size
-        const uint32_t* slot
-        size_t slot_size
-
-    cdef cppclass MIHIndex(ExactIndex):
-        MIHIndex(size_t, size_t, uint32_t) except +hm_translate_exception
-        MIHIndex(size_t, size_t, uint32_t, const MihArraysView&) except +hm_translate_exception nogil
-        size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
-        size_t substrings() except +hm_translate_exception nogil
-        void compact() except +hm_translate_exception nogil
-        void export_arrays(MihArrays&) except +hm_translate_exception nogil
-    size_t c_choose_substrings "hashmatch::choose_substrings"(size_t, size_t, uint32_t) noexcept
-    cdef struct MihCost:
-        double probes
-        double candidates
-        double nanoseconds
-        double flat_nanoseconds
-    MihCost c_mih_cost "hashmatch::mih_cost"(size_t, size_t, size_t, uint32_t) noexcept
-
-
-cdef extern from "hashmatch/join.h" namespace "hashmatch":
-    cdef struct JoinSubstring:
-        uint32_t lo
-        uint32_t len
-        uint32_t radius
-
-    cdef cppclass JoinPlan:
-        cbool brute_force
-        vector[JoinSubstring] substrings
-        double mih_seconds
-        double brute_seconds
-
-    JoinPlan c_plan_join "hashmatch::plan_join"(size_t, size_t, size_t, uint32_t, cbool, const double*) \
-        except +hm_translate_exception
-    JoinPlan c_fixed_join_plan "hashmatch::fixed_join_plan"(
-        size_t, size_t, size_t, uint32_t, cbool, size_t, const double*) \
-        except +hm_translate_exception
-
-    cdef cppclass PairBuffer:
-        vector[uint32_t] i
-        vector[uint32_t] j
-        vector[uint16_t] d
-        size_t size()
-
-    cdef cppclass Join:
-        Join(const uint8_t*, size_t, const uint8_t*, size_t, size_t, uint32_t, const JoinPlan&, size_t) \
-            except +hm_translate_exception nogil
-        size_t units()
-        void run(size_t, size_t, size_t, const Interrupt&, vector[PairBuffer]&) \
-            except +hm_translate_exception nogil
-
-    cdef struct PairChunkView:
-        const uint32_t* i
-        const uint32_t* j
-        const uint16_t* d
-        size_t n
-    cdef cppclass PairMerger:
-        PairMerger(size_t) except +hm_translate_exception
-        void count(const PairChunkView&) except +hm_translate_exception nogil
-        size_t total()
-        void scatter(const PairChunkView&, int64_t*, int64_t*) except +hm_translate_exception nogil
-        void finish(int64_t*, int32_t*, size_t) except +hm_translate_exception nogil
-    size_t c_connected_components "hashmatch::connected_components"(
-        size_t, const int64_t*, const int64_t*, const int32_t*, size_t, int32_t, int64_t*
-    ) except +hm_translate_exception nogil
-    void c_threshold_curve "hashmatch::threshold_curve"(
-        size_t, const int64_t*, const int64_t*, const int32_t*, size_t, uint32_t, int64_t*, int64_t*, int64_t*
-    ) except +hm_translate_exception nogil
-    void c_medoids "hashmatch::medoids"(
-        const uint8_t*, size_t, size_t, const int64_t*, size_t, size_t, int64_t*, size_t, const Interrupt&
-    ) except +hm_translate_exception nogil
-
-
 hm_set_invalid_argument(InvalidArgument)
 
 
 cdef Interrupt _interrupt() noexcept:
     cdef Interrupt it
-    it.poll = hm_poll_signals  # called by the C++ thread pool from this thread every ~20 ms
+    it.poll = hm_poll_signals  # called by parallel_for (parallel_for.h) from this thread every ~20 ms
     it.ctx = NULL
     return it
 
 
 cdef inline const uint8_t* _rows(const uint8_t[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] > 0 else NULL
+
+
+ctypedef fused element:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+    int32_t
+    int64_t
+
+
+# First element of a borrowed array, NULL when it is empty (its pointer is then meaningless).
+cdef inline const element* _first(const element[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
 
 
 def cpu_features():
@@ -287,18 +129,6 @@ cdef object _view(object owner, const void* data, size_t nbytes, dtype):
     cdef _Span span = _Span.__new__(_Span)
     span.owner, span.data, span.nbytes = owner, data, nbytes
     return np.frombuffer(span, dtype=dtype)
-
-
-ctypedef fused element:
-    uint8_t
-    uint32_t
-    uint64_t
-    int64_t
-
-
-# First element of a borrowed array, NULL when it is empty (its pointer is then meaningless).
-cdef inline const element* _first(const element[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
 
 
 @cython.no_gc_clear  # the garbage collector must never drop `owner` before __dealloc__ runs
@@ -530,10 +360,6 @@ def plan_join(size_t bits, size_t na, size_t nb, uint32_t radius, cbool self_joi
     return _plan_dict(_make_plan(bits, na, nb, radius, self_join, substrings, differ))
 
 
-cdef inline const uint32_t* _u32(const uint32_t[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
 cdef class JoinCore:
     """A self-join of `a` (b is None) or a join of `a` with `b`, run in units (see join.h).
     Holds the input arrays, which the C++ join borrows."""
@@ -607,9 +433,7 @@ cdef PairChunkView _chunk(object part) except *:
     if jv.shape[0] != iv.shape[0] or dv.shape[0] != iv.shape[0]:
         raise InvalidArgument("pairs: chunk arrays of different lengths")
     view.n = iv.shape[0]
-    view.i = &iv[0] if view.n else NULL
-    view.j = &jv[0] if view.n else NULL
-    view.d = &dv[0] if view.n else NULL
+    view.i, view.j, view.d = _first(iv), _first(jv), _first(dv)
     return view
 
 
@@ -651,14 +475,6 @@ def merge_pairs(list parts, size_t ni, size_t nthreads):
     return out_i, out_j, out_d
 
 
-cdef inline const int64_t* _i64(const int64_t[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline const int32_t* _i32(const int32_t[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
 cdef size_t _edges(const int64_t[::1] i, const int64_t[::1] j, const int32_t[::1] d) except? 0:
     if j.shape[0] != i.shape[0] or d.shape[0] != i.shape[0]:
         raise InvalidArgument("pairs: i, j and distances of different lengths")
@@ -674,7 +490,7 @@ def connected_components(size_t n, const int64_t[::1] i, const int64_t[::1] j, c
     cdef int64_t[::1] lv = labels
     cdef size_t count
     with nogil:
-        count = c_connected_components(n, _i64(i), _i64(j), _i32(d), m, max_distance,
+        count = c_connected_components(n, _first(i), _first(j), _first(d), m, max_distance,
                                        &lv[0] if n else NULL)
     return labels, count
 
@@ -690,7 +506,7 @@ def threshold_curve(size_t n, const int64_t[::1] i, const int64_t[::1] j, const 
     cdef int64_t[::1] lv = largest
     cdef int64_t[::1] kv = clustered
     with nogil:
-        c_threshold_curve(n, _i64(i), _i64(j), _i32(d), m, max_distance, &cv[0], &lv[0], &kv[0])
+        c_threshold_curve(n, _first(i), _first(j), _first(d), m, max_distance, &cv[0], &lv[0], &kv[0])
     return clusters, largest, clustered
 
 

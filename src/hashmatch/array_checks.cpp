@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 namespace hashmatch {
 namespace {

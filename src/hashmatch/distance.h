@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 namespace hashmatch {
 

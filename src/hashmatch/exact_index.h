@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 namespace hashmatch {
 

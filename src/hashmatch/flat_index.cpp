@@ -7,6 +7,7 @@
 #include <string>
 
 #include "hashmatch/array_checks.h"
+#include "hashmatch/bits.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/topk.h"
 #include "hashmatch/word_view.h"
@@ -14,18 +15,9 @@
 namespace hashmatch {
 namespace {
 
+using bits::tile_get;
+using bits::tile_put;
 using kernels::kTileCodes;
-
-// Tile layout accessors (kernels.h). Kept out of the kernels' header: an inline function there
-// could be compiled with AVX-512 flags in an ISA file and picked by the linker for this one.
-void tile_put(uint64_t* tiles, size_t nwords, size_t i, const uint64_t* code) noexcept {
-  uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
-  for (size_t w = 0; w < nwords; ++w) tile[w * kTileCodes + i % kTileCodes] = code[w];
-}
-void tile_get(const uint64_t* tiles, size_t nwords, size_t i, uint64_t* code) noexcept {
-  const uint64_t* tile = tiles + (i / kTileCodes) * kTileCodes * nwords;
-  for (size_t w = 0; w < nwords; ++w) code[w] = tile[w * kTileCodes + i % kTileCodes];
-}
 
 // Stored codes per block: about 16 KiB, so a block stays in L1 while a group of queries sweeps
 // it; whole tiles.

@@ -9,11 +9,19 @@
 #include <string>
 #include <utility>
 
+#include "hashmatch/bits.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/word_view.h"
 
 namespace hashmatch {
 namespace {
+
+using bits::ball_size;
+using bits::bounded_distance;
+using bits::for_each_mask;
+using bits::popcount;
+using bits::split_length;
+using bits::substring_word_order;
 
 constexpr uint32_t kMaxDenseBits = 24;  // substrings probed at radius > 0 are bucketed densely
 constexpr size_t kMaxRows = std::numeric_limits<uint32_t>::max() - 1;
@@ -31,18 +39,6 @@ constexpr double kSortRow = 80e-9;         // the same with a comparison sort (w
 constexpr double kDenseSlot = 4e-9;        // per slot of a dense bucket directory and bitmap
 constexpr double kBruteBase = 0.15e-9;     // per pair: the tiled SIMD scan
 constexpr double kBruteWord = 0.085e-9;
-
-double binomial(uint32_t n, uint32_t k) {
-  double c = 1;
-  for (uint32_t t = 0; t < k; ++t) c = c * (n - t) / (t + 1);
-  return c;
-}
-
-double ball_size(uint32_t len, uint32_t radius) {
-  double s = 0;
-  for (uint32_t k = 0; k <= std::min(len, radius); ++k) s += binomial(len, k);
-  return s;
-}
 
 double pair_count(size_t na, size_t nb, bool self) {
   const double a = static_cast<double>(na);
@@ -64,7 +60,7 @@ std::vector<JoinSubstring> split(size_t bits, uint32_t radius, size_t m, uint32_
   const uint32_t a = radius % static_cast<uint32_t>(m);
   uint32_t lo = first;
   for (size_t s = 0; s < m; ++s) {
-    const uint32_t len = static_cast<uint32_t>(bits / m + (s < bits % m ? 1 : 0));
+    const uint32_t len = split_length(bits, m, s);
     if (s <= a) {
       subs.push_back({lo, len, q});
     } else if (q > 0) {
@@ -118,35 +114,13 @@ double mih_seconds(const std::vector<JoinSubstring>& subs, size_t bits, size_t n
   return total;
 }
 
-// --- Bit substrings ---------------------------------------------------------------------------
-
-inline uint64_t load_word(const uint64_t* p) noexcept {
-  uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  return w;
-}
-
-inline uint64_t extract(const uint64_t* words, uint32_t lo, uint32_t len) noexcept {
-  const uint32_t wi = lo / 64;
-  const uint32_t off = lo % 64;
-  uint64_t v = load_word(words + wi) >> off;
-  if (off + len > 64) v |= load_word(words + wi + 1) << (64 - off);
-  return len == 64 ? v : v & ((uint64_t{1} << len) - 1);
-}
+// --- Neighbouring buckets -----------------------------------------------------------------------
 
 // Every non-zero mask of weight <= radius within len bits, by increasing weight.
 std::vector<uint32_t> ball_masks(uint32_t len, uint32_t radius) {
   std::vector<uint32_t> masks;
-  std::vector<uint32_t> current{0};
   for (uint32_t weight = 1; weight <= std::min(radius, len); ++weight) {
-    std::vector<uint32_t> next;
-    for (uint32_t m : current) {
-      // Extend with a bit above the highest set bit, so each combination appears once.
-      const uint32_t start = m == 0 ? 0 : 32 - static_cast<uint32_t>(__builtin_clz(m));
-      for (uint32_t b = start; b < len; ++b) next.push_back(m | (uint32_t{1} << b));
-    }
-    masks.insert(masks.end(), next.begin(), next.end());
-    current = std::move(next);
+    for_each_mask(len, weight, [&](uint32_t m) { masks.push_back(m); });
   }
   return masks;
 }
@@ -181,7 +155,7 @@ void bucket(const WordView& set, size_t n, const JoinSubstring& sub, size_t nthr
   const size_t chunk = 1 << 16;
   const size_t chunks = (n + chunk - 1) / chunk;
   parallel_for(chunks, nthreads, [&](size_t c) {
-    for (size_t r = c * chunk; r < std::min(n, (c + 1) * chunk); ++r) raw[r] = extract(set.row(r), sub.lo, sub.len);
+    for (size_t r = c * chunk; r < std::min(n, (c + 1) * chunk); ++r) raw[r] = substring_word_order(set.row(r), sub.lo, sub.len);
   }, interrupt);
   if (out.dense) {
     const size_t slots = size_t{1} << sub.len;
@@ -210,42 +184,6 @@ void bucket(const WordView& set, size_t n, const JoinSubstring& sub, size_t nthr
       std::memcpy(out.codes.data() + p * nwords, set.row(r), nwords * sizeof(uint64_t));
     }
   }, interrupt);
-}
-
-// --- Block comparisons ----------------------------------------------------------------------------
-
-template <size_t NW>
-struct Width {
-  static constexpr size_t words(size_t) noexcept { return NW; }
-};
-template <>
-struct Width<0> {
-  static size_t words(size_t nwords) noexcept { return nwords; }
-};
-
-// Words are loaded with memcpy (plain loads once compiled): medoids read the caller's
-// buffer in place, which need not be 8-byte aligned.
-template <size_t NW>
-inline uint32_t distance(const uint64_t* x, const uint64_t* y, size_t nwords) noexcept {
-  uint32_t d = 0;
-  for (size_t w = 0; w < Width<NW>::words(nwords); ++w) {
-    d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  }
-  return d;
-}
-
-// The distance, or any value above bound once the first half of the words exceeds it: nearly
-// every candidate of a multi-index join is a random pair, rejected after half the POPCNTs.
-template <size_t NW>
-inline uint32_t bounded_distance(const uint64_t* x, const uint64_t* y, size_t nwords, uint32_t bound) noexcept {
-  const size_t words = Width<NW>::words(nwords);
-  if (words < 2) return distance<NW>(x, y, nwords);
-  const size_t half = words / 2;
-  uint32_t d = 0;
-  for (size_t w = 0; w < half; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  if (d > bound) return d;
-  for (size_t w = half; w < words; ++w) d += static_cast<uint32_t>(__builtin_popcountll(load_word(x + w) ^ load_word(y + w)));
-  return d;
 }
 
 }  // namespace
@@ -357,7 +295,7 @@ struct Join::State {
   bool seen_earlier(const uint64_t* x, size_t s) const noexcept {
     for (size_t t = 0; t < s; ++t) {
       const JoinSubstring& sub = plan.substrings[t];
-      if (static_cast<uint32_t>(__builtin_popcountll(extract(x, sub.lo, sub.len))) <= sub.radius) return true;
+      if (popcount(substring_word_order(x, sub.lo, sub.len)) <= sub.radius) return true;
     }
     return false;
   }
@@ -475,7 +413,7 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     // (small enough that a bucket of many near-duplicates spreads over several threads).
     double per_row = 1;
     for (const auto& sub : plan.substrings) {
-      per_row = std::max(per_row, other * std::min(1.0, ball_size(sub.len, sub.radius) / std::ldexp(1.0, static_cast<int>(sub.len))));
+      per_row = std::max(per_row, other * candidate_rate(sub, nullptr));
     }
     st.unit_rows = unit_rows != 0 ? std::min(unit_rows, std::max<size_t>(st.na, 1))
                                   : static_cast<size_t>(std::clamp(5e5 / per_row, 64.0, 16384.0));
@@ -495,10 +433,7 @@ Join::Join(const uint8_t* a, size_t na, const uint8_t* b, size_t nb, size_t nbyt
     if (st.brute_starts.back() != st.na) st.brute_starts.push_back(st.na);
     const size_t n = st.nb;
     st.tiles.assign(((n + kernels::kTileCodes - 1) / kernels::kTileCodes) * kernels::kTileCodes * st.nwords, 0);
-    for (size_t r = 0; r < n; ++r) {
-      uint64_t* tile = st.tiles.data() + (r / kernels::kTileCodes) * kernels::kTileCodes * st.nwords;
-      for (size_t w = 0; w < st.nwords; ++w) tile[w * kernels::kTileCodes + r % kernels::kTileCodes] = load_word(st.b.row(r) + w);
-    }
+    for (size_t r = 0; r < n; ++r) bits::tile_put(st.tiles.data(), st.nwords, r, st.b.row(r));
   }
 }
 
@@ -544,46 +479,7 @@ void Join::run(size_t begin, size_t end, size_t nthreads, const Interrupt& inter
   }
 }
 
-// --- Pairs, components and medoids --------------------------------------------------------------
-
-namespace {
-
-struct UnionFind {
-  std::vector<uint32_t> parent;
-  std::vector<uint32_t> size;
-  explicit UnionFind(size_t n) : parent(n), size(n, 1) { std::iota(parent.begin(), parent.end(), 0u); }
-  uint32_t find(uint32_t x) noexcept {
-    while (parent[x] != x) {
-      parent[x] = parent[parent[x]];
-      x = parent[x];
-    }
-    return x;
-  }
-  // Returns the merged sizes (a, b) or (0, 0) if already joined.
-  std::pair<uint32_t, uint32_t> unite(uint32_t x, uint32_t y) noexcept {
-    x = find(x);
-    y = find(y);
-    if (x == y) return {0, 0};
-    if (size[x] < size[y]) std::swap(x, y);
-    const std::pair<uint32_t, uint32_t> sizes{size[x], size[y]};
-    parent[y] = x;
-    size[x] += size[y];
-    return sizes;
-  }
-};
-
-void check_edges(size_t n, const int64_t* i, const int64_t* j, size_t nedges) {
-  const auto bad = [n](int64_t r) { return r < 0 || static_cast<uint64_t>(r) >= n; };
-  for (size_t e = 0; e < nedges; ++e) {
-    if (bad(i[e]) || bad(j[e])) {
-      throw std::invalid_argument("pairs: edge " + std::to_string(e) + " names row " +
-                                  std::to_string(bad(i[e]) ? i[e] : j[e]) + ", expected rows in [0, " +
-                                  std::to_string(n) + ")");
-    }
-  }
-}
-
-}  // namespace
+// --- Merging pairs ------------------------------------------------------------------------------
 
 void PairMerger::count(const PairChunkView& chunk) {
   if (!counting_) throw std::logic_error("PairMerger: count after scatter");
@@ -631,101 +527,6 @@ void PairMerger::finish(int64_t* out_j, int32_t* out_d, size_t nthreads) {
       out_j[p] >>= 16;
     }
   });
-}
-
-size_t connected_components(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
-                            int32_t max_distance, int64_t* labels) {
-  check_edges(n, i, j, nedges);
-  UnionFind uf(n);
-  for (size_t e = 0; e < nedges; ++e) {
-    if (d[e] <= max_distance) uf.unite(static_cast<uint32_t>(i[e]), static_cast<uint32_t>(j[e]));
-  }
-  std::vector<int64_t> label_of_root(n, -1);
-  int64_t next = 0;
-  for (size_t r = 0; r < n; ++r) {
-    const uint32_t root = uf.find(static_cast<uint32_t>(r));
-    if (label_of_root[root] < 0) label_of_root[root] = next++;
-    labels[r] = label_of_root[root];
-  }
-  return static_cast<size_t>(next);
-}
-
-void threshold_curve(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
-                     uint32_t max_distance, int64_t* clusters, int64_t* largest, int64_t* clustered) {
-  check_edges(n, i, j, nedges);
-  // Edges by distance (a counting sort; edges beyond max_distance are left out).
-  std::vector<size_t> starts(size_t{max_distance} + 2, 0);
-  for (size_t e = 0; e < nedges; ++e) {
-    if (d[e] >= 0 && static_cast<uint32_t>(d[e]) <= max_distance) ++starts[static_cast<size_t>(d[e]) + 1];
-  }
-  std::partial_sum(starts.begin(), starts.end(), starts.begin());
-  std::vector<size_t> by_distance(starts.back());
-  {
-    std::vector<size_t> next(starts.begin(), starts.end() - 1);
-    for (size_t e = 0; e < nedges; ++e) {
-      if (d[e] >= 0 && static_cast<uint32_t>(d[e]) <= max_distance) by_distance[next[static_cast<size_t>(d[e])]++] = e;
-    }
-  }
-  UnionFind uf(n);
-  int64_t components = static_cast<int64_t>(n), biggest = n > 0 ? 1 : 0, in_clusters = 0;
-  for (uint32_t t = 0; t <= max_distance; ++t) {
-    for (size_t k = starts[t]; k < starts[t + 1]; ++k) {
-      const size_t e = by_distance[k];
-      const auto sizes = uf.unite(static_cast<uint32_t>(i[e]), static_cast<uint32_t>(j[e]));
-      if (sizes.first == 0) continue;
-      --components;
-      in_clusters += (sizes.first == 1) + (sizes.second == 1);
-      biggest = std::max<int64_t>(biggest, sizes.first + sizes.second);
-    }
-    clusters[t] = components;
-    largest[t] = biggest;
-    clustered[t] = in_clusters;
-  }
-}
-
-void medoids(const uint8_t* codes, size_t n, size_t nbytes, const int64_t* labels, size_t nclusters, size_t max_exact,
-             int64_t* out, size_t nthreads, const Interrupt& interrupt) {
-  for (size_t r = 0; r < n; ++r) {
-    if (labels[r] < 0 || static_cast<size_t>(labels[r]) >= nclusters) {
-      throw std::invalid_argument("labels: expected labels in [0, " + std::to_string(nclusters) + ")");
-    }
-  }
-  const WordView view(codes, n, nbytes);
-  const size_t nwords = view.nwords();
-  std::vector<size_t> starts(nclusters + 1, 0);
-  for (size_t r = 0; r < n; ++r) ++starts[static_cast<size_t>(labels[r]) + 1];
-  std::partial_sum(starts.begin(), starts.end(), starts.begin());
-  std::vector<uint32_t> members(n);
-  {
-    std::vector<size_t> next(starts.begin(), starts.end() - 1);
-    for (size_t r = 0; r < n; ++r) members[next[static_cast<size_t>(labels[r])]++] = static_cast<uint32_t>(r);
-  }
-  for (size_t c = 0; c < nclusters; ++c) out[c] = starts[c] < starts[c + 1] ? members[starts[c]] : -1;
-  // Clusters of three or more need distances; big ones are split into tasks by candidates.
-  std::vector<size_t> big;
-  for (size_t c = 0; c < nclusters; ++c) {
-    if (starts[c + 1] - starts[c] >= 3) big.push_back(c);
-  }
-  max_exact = std::max<size_t>(max_exact, 1);
-  parallel_for(big.size(), nthreads, [&](size_t t) {
-    const size_t c = big[t];
-    const uint32_t* m = members.data() + starts[c];
-    const size_t size = starts[c + 1] - starts[c];
-    const size_t candidates = std::min(size, max_exact);
-    uint64_t best_sum = std::numeric_limits<uint64_t>::max();
-    uint32_t best = m[0];
-    for (size_t k = 0; k < candidates; ++k) {
-      const uint32_t row = m[k * size / candidates];  // members are in increasing row order
-      const uint64_t* x = view.row(row);
-      uint64_t sum = 0;
-      for (size_t o = 0; o < size && sum <= best_sum; ++o) sum += distance<0>(x, view.row(m[o]), nwords);
-      if (sum < best_sum) {
-        best_sum = sum;
-        best = row;
-      }
-    }
-    out[c] = best;
-  }, interrupt);
 }
 
 }  // namespace hashmatch

@@ -19,6 +19,8 @@
 // for any thread count; a caller runs units in batches (Join::run) to report progress, stream
 // pairs out with bounded memory and stop between batches. Within a batch the calling thread
 // polls Interrupt between units, so Ctrl-C stops a call within tens of milliseconds.
+//
+// PairMerger sorts the pairs found; clusters.h groups them into clusters.
 #pragma once
 
 #include <cstddef>
@@ -26,12 +28,12 @@
 #include <memory>
 #include <vector>
 
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 namespace hashmatch {
 
-/// One substring of a multi-index join: bits [lo, lo + len) of a hash in word order (bit b is
-/// bit b % 64 of the little-endian 64-bit word b / 64, i.e. of byte b / 8), probed at `radius`.
+/// One substring of a multi-index join: bits [lo, lo + len) of a hash in word order (bits.h:
+/// bit b is bit b % 64 of the little-endian 64-bit word b / 64), probed at `radius`.
 struct JoinSubstring {
   uint32_t lo = 0;
   uint32_t len = 0;
@@ -126,29 +128,5 @@ class PairMerger {
   size_t pending_ = 0;
   bool counting_ = true;
 };
-
-/// Connected components of the graph on n nodes with the edges (i[e], j[e]) whose distance
-/// d[e] <= max_distance (union-find with path halving and union by size; the edge arrays are
-/// read in place, never copied). labels[r] numbers components 0, 1, ... in order of their
-/// smallest node. Returns the number of components.
-/// @throws std::invalid_argument if an edge names a node outside [0, n)
-size_t connected_components(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
-                            int32_t max_distance, int64_t* labels);
-
-/// How clustering changes with the threshold: for every t in [0, max_distance], with the edges
-/// of distance <= t, clusters[t] = components, largest[t] = size of the largest one, and
-/// clustered[t] = nodes in components of two or more.
-void threshold_curve(size_t n, const int64_t* i, const int64_t* j, const int32_t* d, size_t nedges,
-                     uint32_t max_distance, int64_t* clusters, int64_t* largest, int64_t* clustered);
-
-/// The medoid of every cluster: the member with the smallest sum of distances to the other
-/// members (ties: the lowest row). Exact for clusters up to `max_exact` members; for larger
-/// ones the medoid among max_exact members spread evenly over the cluster, each scored against
-/// all members.
-/// @param codes   n rows of nbytes bytes
-/// @param labels  n labels in [0, nclusters)
-/// @param out     nclusters rows
-void medoids(const uint8_t* codes, size_t n, size_t nbytes, const int64_t* labels, size_t nclusters,
-             size_t max_exact, int64_t* out, size_t nthreads, const Interrupt& interrupt = {});
 
 }  // namespace hashmatch

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hashmatch/array_checks.h"
+#include "hashmatch/bits.h"
 #include "hashmatch/dispatch.h"
 #include "hashmatch/topk.h"
 #include "hashmatch/word_view.h"
@@ -31,55 +32,9 @@ constexpr double kProbeNs = 70;
 constexpr double kVerifyNs = 110;
 constexpr double kScanWordNs = 0.8;
 
-uint32_t substring_len(size_t bits, size_t m, size_t t) {
-  return static_cast<uint32_t>(bits / m + (t < bits % m ? 1 : 0));
-}
-
-// sum_{i=0}^{radius} C(len, i); 0 for a negative radius.
-double balls(uint32_t len, long radius) {
-  double total = 0, c = 1;
-  for (long i = 0; i <= radius && i <= static_cast<long>(len); ++i) {
-    total += c;
-    c = c * static_cast<double>(len - i) / static_cast<double>(i + 1);
-  }
-  return total;
-}
-
-// Bits [lo, lo + len) of a code, most significant first as in hex text (len <= 32).
-uint32_t substring(const uint8_t* code, size_t nbytes, uint32_t lo, uint32_t len) {
-  const size_t first = lo / 8;
-  uint64_t window = 0;  // 40 bits from byte `first`: enough for 7 + 32
-  for (size_t b = 0; b < 5; ++b) window = (window << 8) | (first + b < nbytes ? code[first + b] : 0u);
-  return static_cast<uint32_t>((window >> (40 - lo % 8 - len)) & ((uint64_t{1} << len) - 1));
-}
-
-uint32_t distance(const uint8_t* a, const uint8_t* b, size_t nwords) {
-  uint32_t d = 0;
-  for (size_t w = 0; w < nwords; ++w) {
-    uint64_t x, y;
-    std::memcpy(&x, a + 8 * w, 8);
-    std::memcpy(&y, b + 8 * w, 8);
-    d += static_cast<uint32_t>(__builtin_popcountll(x ^ y));
-  }
-  return d;
-}
-
-// Calls visit(v) for every len-bit value exactly `radius` bits from `center` (Gosper's hack
-// walks the masks of that popcount in increasing order).
-template <class Visit>
-void for_each_at_radius(uint32_t center, uint32_t len, uint32_t radius, Visit&& visit) {
-  if (radius > len) return;
-  if (radius == 0) {
-    visit(center);
-    return;
-  }
-  const uint64_t end = uint64_t{1} << len;
-  for (uint64_t mask = (uint64_t{1} << radius) - 1; mask < end;) {
-    visit(center ^ static_cast<uint32_t>(mask));
-    const uint64_t low = mask & (~mask + 1), ripple = mask + low;
-    mask = (((ripple ^ mask) >> 2) / low) | ripple;
-  }
-}
+using bits::ball_size;
+using bits::split_length;
+using bits::substring_hex_order;
 
 }  // namespace
 
@@ -89,8 +44,8 @@ MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius) noexcept {
   if (m == 0) return c;
   const long rho = radius / m, a = radius % m;
   for (size_t t = 0; t < m; ++t) {
-    const uint32_t len = substring_len(bits, m, t);
-    const double probes = balls(len, static_cast<long>(t) <= a ? rho : rho - 1);
+    const uint32_t len = split_length(bits, m, t);
+    const double probes = ball_size(len, static_cast<long>(t) <= a ? rho : rho - 1);
     c.probes += probes;
     c.candidates += probes * static_cast<double>(n) / static_cast<double>(uint64_t{1} << len);
   }
@@ -113,8 +68,7 @@ size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept {
 // arrays, taken once under the caller's shared lock: the hot loops never ask an Array whether
 // it is a view.
 class MIHIndex::Query {
-  struct TableView {
-    uint32_t lo, len, shift;
+  struct TableView : MihTableLayout {
     const uint32_t* starts;
     const uint8_t* residual;
     const uint32_t* slot;
@@ -125,7 +79,7 @@ class MIHIndex::Query {
       : ix_(index), codes_(index.codes_.data()), ids_(index.ids_.data()), alive_(index.alive_.data()) {
     tables_.reserve(index.tables_.size());
     for (const Table& t : index.tables_) {
-      tables_.push_back({t.lo, t.len, t.shift, t.starts.data(), t.residual.data(), t.slot.data()});
+      tables_.push_back({t, t.starts.data(), t.residual.data(), t.slot.data()});
     }
   }
 
@@ -152,19 +106,20 @@ class MIHIndex::Query {
 
   // Verifies candidate slots (sorted, unique), prefetching codes a few candidates ahead.
   template <class Visit>
-  void verify(const uint8_t* qb, const std::vector<uint32_t>& slots, Visit&& visit) {
+  void verify(const uint64_t* q, const std::vector<uint32_t>& slots, Visit&& visit) {
     constexpr size_t kAhead = 8;
     for (size_t j = 0; j < std::min(kAhead, slots.size()); ++j) __builtin_prefetch(code(slots[j]));
     for (size_t j = 0; j < slots.size(); ++j) {
       if (j + kAhead < slots.size()) __builtin_prefetch(code(slots[j + kAhead]));
       const uint32_t slot = slots[j];
-      if (alive_[slot]) visit(slot, distance(qb, code(slot), ix_.nwords_));
+      if (alive_[slot]) visit(slot, bits::distance(q, code(slot), ix_.nwords_));
     }
   }
 
+  // The len-bit values exactly `radius` bits from `center`.
   void values_at(uint32_t center, uint32_t len, uint32_t radius) {
     values_.clear();
-    for_each_at_radius(center, len, radius, [&](uint32_t v) { values_.push_back(v); });
+    bits::for_each_mask(len, radius, [&](uint32_t mask) { values_.push_back(center ^ mask); });
   }
 
   // Distance of the query to every stored slot in [begin, end), by the SIMD row kernel.
@@ -198,7 +153,7 @@ class MIHIndex::Query {
       for (size_t t = 0; t < m; ++t) {
         const TableView& table = tables_[t];
         const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
-        const uint32_t center = substring(qb, ix_.nbytes(), table.lo, table.len);
+        const uint32_t center = substring_hex_order(qb, ix_.nbytes(), table.lo, table.len);
         for (long level = 0; level <= rt; ++level) {
           values_at(center, table.len, static_cast<uint32_t>(level));
           probe(table, values_, candidates_);
@@ -206,7 +161,7 @@ class MIHIndex::Query {
       }
       std::sort(candidates_.begin(), candidates_.end());
       candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
-      verify(qb, candidates_, keep);
+      verify(q, candidates_, keep);
     }
     std::sort(hits.begin(), hits.end());
     out_d.resize(hits.size());
@@ -236,7 +191,7 @@ class MIHIndex::Query {
     for (uint32_t rho = 0; rho <= min_len; ++rho) {
       for (size_t t = 0; t < m; ++t) {
         const TableView& table = tables_[t];
-        const double step = balls(table.len, rho) - balls(table.len, static_cast<long>(rho) - 1);
+        const double step = ball_size(table.len, rho) - ball_size(table.len, static_cast<long>(rho) - 1);
         const double spent = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
         if (spent + step * kProbeNs > budget_ns) {  // cheaper to look at everything
           top.clear();
@@ -244,14 +199,14 @@ class MIHIndex::Query {
           return;
         }
         candidates_.clear();
-        values_at(substring(qb, ix_.nbytes(), table.lo, table.len), table.len, rho);
+        values_at(substring_hex_order(qb, ix_.nbytes(), table.lo, table.len), table.len, rho);
         probe(table, values_, candidates_);
         std::sort(candidates_.begin(), candidates_.end());
         candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
         fresh_.clear();
         std::set_difference(candidates_.begin(), candidates_.end(), seen_.begin(), seen_.end(),
                             std::back_inserter(fresh_));
-        verify(qb, fresh_, push);
+        verify(q, fresh_, push);
         merged_.clear();
         std::merge(seen_.begin(), seen_.end(), fresh_.begin(), fresh_.end(), std::back_inserter(merged_));
         seen_.swap(merged_);
@@ -265,9 +220,7 @@ class MIHIndex::Query {
   struct Range {
     uint32_t begin, end, residual;
   };
-  const uint8_t* code(size_t slot) const noexcept {
-    return reinterpret_cast<const uint8_t*>(codes_ + slot * ix_.nwords_);
-  }
+  const uint64_t* code(size_t slot) const noexcept { return codes_ + slot * ix_.nwords_; }
 
   const MIHIndex& ix_;
   const uint64_t* codes_;
@@ -308,7 +261,7 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const 
   uint32_t lo = 0;
   for (size_t t = 0; t < m; ++t) {
     const MihTableLayout& l = a.tables[t];
-    const uint32_t len = substring_len(bits_, m, t);
+    const uint32_t len = split_length(bits_, m, t);
     require(l.lo == lo && l.len == len && len >= 1 && len <= 32 && l.shift <= l.len, "tables",
             "table " + std::to_string(t) + " has lo=" + std::to_string(l.lo) + " len=" + std::to_string(l.len) +
                 " shift=" + std::to_string(l.shift) + ", expected lo=" + std::to_string(lo) + " len=" +
@@ -341,9 +294,7 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const 
   starts = a.starts;
   for (size_t t = 0; t < m; ++t) {
     Table& table = tables_[t];
-    table.lo = a.tables[t].lo;
-    table.len = a.tables[t].len;
-    table.shift = a.tables[t].shift;
+    static_cast<MihTableLayout&>(table) = a.tables[t];
     const size_t count = (size_t{1} << (table.len - table.shift)) + 1;
     table.starts = Array<uint32_t>::view(starts, count);
     table.residual = Array<uint8_t>::view(a.residual + t * n, n);
@@ -476,7 +427,7 @@ void MIHIndex::rebuild() {
   uint32_t lo = 0;
   for (size_t t = 0; t < m; ++t) {
     tables[t].lo = lo;
-    tables[t].len = substring_len(bits_, m, t);
+    tables[t].len = split_length(bits_, m, t);
     lo += tables[t].len;
   }
   // Tables are independent: build them on every core (a counting sort by prefix each).
@@ -491,7 +442,7 @@ void MIHIndex::rebuild() {
     std::vector<uint32_t> slot(n);
     std::vector<uint32_t> keys(n);
     for (size_t s = 0; s < n; ++s) {
-      keys[s] = substring(code_at(s), nbytes(), table.lo, table.len);
+      keys[s] = substring_hex_order(code_at(s), nbytes(), table.lo, table.len);
       ++starts[(uint64_t{keys[s]} >> table.shift) + 1];
     }
     for (size_t v = 1; v < starts.size(); ++v) starts[v] += starts[v - 1];
@@ -541,7 +492,7 @@ void MIHIndex::export_arrays(MihArrays& out) {
   out.slot.clear();
   out.slot.reserve(tables_.size() * n);
   for (const Table& t : tables_) {
-    out.tables.push_back({t.lo, t.len, t.shift});
+    out.tables.push_back(t);  // the layout part
     out.starts.insert(out.starts.end(), t.starts.data(), t.starts.data() + t.starts.size());
     out.residual.insert(out.residual.end(), t.residual.data(), t.residual.data() + n);
     out.slot.insert(out.slot.end(), t.slot.data(), t.slot.data() + n);

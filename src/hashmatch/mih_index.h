@@ -16,13 +16,13 @@
 namespace hashmatch {
 
 /// Where table t's substring lies and how its directory is keyed. Substring t covers bits
-/// [lo, lo + len) of a hash (bit 0: the top bit of byte 0, as in hex); tables cover the hash in
-/// order, lengths differing by at most one (longer ones first). An entry's bucket is its
-/// substring >> shift, so the directory has 2^(len - shift) + 1 starts.
+/// [lo, lo + len) of a hash in hex order (bits.h: bit 0 is the top bit of byte 0); tables cover
+/// the hash in order, lengths differing by at most one (longer ones first). An entry's bucket is
+/// its substring >> shift, so the directory has 2^(len - shift) + 1 starts.
 struct MihTableLayout {
-  uint32_t lo = 0;
-  uint32_t len = 0;
-  uint32_t shift = 0;
+  uint32_t lo = 0;     // first bit of the substring
+  uint32_t len = 0;    // substring bits
+  uint32_t shift = 0;  // bits below the prefix: an entry's bucket is substring >> shift
 };
 
 /// An MIHIndex's arrays as saved: n hashes, all live and all in the tables (see
@@ -127,10 +127,7 @@ class MIHIndex final : public ExactIndex {
                     size_t nthreads, const Interrupt& interrupt = {}) const override;
 
  private:
-  struct Table {
-    uint32_t lo = 0;       // first bit of the substring (bit 0: top bit of byte 0, as in hex)
-    uint32_t len = 0;      // substring bits, <= 32
-    uint32_t shift = 0;    // bits below the prefix: an entry's bucket is substring >> shift
+  struct Table : MihTableLayout {  // len <= 32
     Array<uint32_t> starts;   // bucket of prefix v: entries [starts[v], starts[v + 1])
     Array<uint8_t> residual;  // each entry's substring bits below the prefix, the low 8 of
                               // them: a filter; candidates are verified in full anyway

@@ -1,4 +1,4 @@
-#include "hashmatch/thread_pool.h"
+#include "hashmatch/parallel_for.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,6 +1,7 @@
 // Parallel loops on plain std::threads (no OpenMP: faiss-cpu bundles its own libgomp, and two
-// OpenMP runtimes in one process fight). Threads are started per call; every caller in this
-// library hands out tasks of at least tens of microseconds, so the start-up cost stays small.
+// OpenMP runtimes in one process fight). Threads are started per call, not kept in a pool:
+// every caller in this library hands out tasks of at least tens of microseconds, so the
+// start-up cost stays small.
 #pragma once
 
 #include <cstddef>
