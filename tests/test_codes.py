@@ -12,6 +12,8 @@ from hashmatch.errors import HashFormatError, HashTypeMismatch, InvalidArgument,
 from hypothesis import given
 from hypothesis import strategies as st
 
+import hashmatch as hm
+
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 RNG = np.random.default_rng(7)
 
@@ -280,3 +282,19 @@ def test_from_bits_rejects(bits: object, exc: type[Exception], match: str) -> No
 def test_to_bits_rejects_unpacked_input() -> None:
     with pytest.raises(InvalidArgument, match="from_bits"):
         to_bits(np.zeros((2, 256), dtype=bool))
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("0x" + "ab" * 32, "remove the 0x prefix"),
+        ("0X" + "ab" * 31, "remove the 0x prefix"),
+        ("ab" * 32 + "\n", r"whitespace \('\\n' at position 64\)"),
+        ("ab" * 16 + " " + "ab" * 16, r"whitespace \(' ' at position 32\)"),
+    ],
+)
+def test_hex_errors_hint_at_prefixes_and_whitespace(text: str, hint: str) -> None:
+    with pytest.raises(hm.HashFormatError, match=hint):
+        hm.from_hex([text], bits=256)
+    with pytest.raises(hm.HashFormatError, match=hint):
+        hm.HashList("pdq").add([text])

@@ -35,6 +35,7 @@ MAX_BITS = 8 * MAX_BYTES
 MAX_THREADS = 1024
 
 _NOT_HEX = re.compile(r"[^0-9a-fA-F]")
+_SPACE = re.compile(r"\s")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _PACK_HINT = "pack unpacked bits with hashmatch.from_bits(...) or np.packbits(..., axis=-1)"
 
@@ -435,8 +436,17 @@ def _imagehash_codes(
     return codes
 
 
-def _base64_hint(text: str) -> str:
-    """Return a hint for 44-character strings that look like base64 (32 bytes)."""
+def hex_hint(text: str) -> str:
+    """A hint for a hash text that holds more than hex digits: a ``0x`` prefix, whitespace (a
+    trailing line break, a space inside), or base64; ``""`` when it is none of these."""
+    if text[:2] in ("0x", "0X") and _NOT_HEX.search(text[2:]) is None:
+        return "; remove the 0x prefix"
+    space = _SPACE.search(text)
+    if space:
+        return (
+            f"; the hash contains whitespace ({space.group()!r} at position {space.start()}):"
+            " a hash is one run of hex digits (strip line ends and spaces)"
+        )
     if len(text) == 44 and _BASE64.fullmatch(text) and _NOT_HEX.search(text):
         return "; it looks like base64: decode it with base64.b64decode() and pass the bytes"
     return ""
@@ -454,8 +464,7 @@ def _hex_codes(
         like = f" like {name}[0]" if nbytes is None else ""
         raise HashFormatError(
             f"{name}[{i}]: expected {ref} hex characters ({4 * ref} bits){like}, got"
-            f" {lengths[i]}; all hashes in a batch must have the same width"
-            + _base64_hint(items[i])
+            f" {lengths[i]}; all hashes in a batch must have the same width" + hex_hint(items[i])
         )
     if chars % 2 or not 2 <= chars <= 2 * MAX_BYTES:
         expected = (
@@ -463,7 +472,9 @@ def _hex_codes(
             if nbytes is None
             else f"{ref} hex characters ({4 * ref} bits)"
         )
-        raise HashFormatError(f"{_at(name, 0, single)}: expected {expected}, got {chars}")
+        raise HashFormatError(
+            f"{_at(name, 0, single)}: expected {expected}, got {chars}" + hex_hint(items[0])
+        )
     text = "".join(items)
     # bytearray.fromhex rejects every non-hex character except ASCII whitespace,
     # which it skips: the text is valid iff fromhex succeeds and skipped nothing.
@@ -476,7 +487,7 @@ def _hex_codes(
         row, pos = divmod(match.start(), chars)
         raise HashFormatError(
             f"{_at(name, row, single)}: invalid character {match.group()!r} at position {pos};"
-            f" expected {ref} hex characters [0-9a-fA-F]" + _base64_hint(items[row])
+            f" expected {ref} hex characters [0-9a-fA-F]" + hex_hint(items[row])
         )
     _check_width(chars // 2, name, nbytes)
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, chars // 2)

@@ -16,7 +16,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import MAX_BYTES, _base64_hint, as_codes, check_bits
+from hashmatch._validation import MAX_BYTES, as_codes, check_bits, hex_hint
 from hashmatch.errors import (
     HashFormatError,
     HashmatchError,
@@ -44,7 +44,6 @@ DIALECTS: dict[str, Callable[[HashReader, Iterator[str]], Iterator[HashRecords |
 _PARSE_ROWS = 32_768  # rows parsed at a time: small batches stay in the CPU caches
 _ID = re.compile(r"[0-9]{1,19}")  # [0-9] is ASCII only, unlike \d
 _QUALITY = re.compile(r"[0-9]{0,3}")
-_SPACE = re.compile(r"\s")
 _WORD = re.compile(r"[^\W\d_]")  # a letter: text, not a malformed number
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
@@ -353,7 +352,7 @@ class HashReader:
             return HashFormatError(f"{where}: expected {expected}, got an empty hash")
         bad = NOT_HEX.search(text)
         if bad:
-            hint = _shape_hint(text) or _base64_hint(text)
+            hint = hex_hint(text)
             if self.format == "hex" and ("," in text or "\t" in text):
                 hint += "; a line with commas or tabs is CSV/TSV: pass format='csv' or 'tsv'"
             return HashFormatError(
@@ -432,20 +431,6 @@ class HashReader:
                 f"{self.path}:{starts[int(rows[j])]}: expected unique ids, got duplicate id"
                 f" {int(values[j])} (first on line {line})"
             )
-
-
-def _shape_hint(text: str) -> str:
-    """A hint for a hash field that holds more than hex digits: a ``0x`` prefix, whitespace
-    (a line break or a space inside the field), or ``""`` when it is neither."""
-    if text[:2] in ("0x", "0X") and NOT_HEX.search(text[2:]) is None:
-        return "; remove the 0x prefix"
-    space = _SPACE.search(text)
-    if space:
-        return (
-            f"; the hash contains whitespace ({space.group()!r} at position {space.start()}):"
-            " a hash is one run of hex digits"
-        )
-    return ""
 
 
 def _head(text: IO[str]) -> list[str]:
