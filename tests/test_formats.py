@@ -695,10 +695,10 @@ def test_records_validation() -> None:
         HashRecords([A], labels=[["x"]])
     with pytest.raises(hm.InvalidType, match=r"labels\[1\]: expected a tuple of str"):
         HashRecords([A, B], labels=[(), ("x", 3)])
-    with pytest.raises(hm.InvalidArgument, match=r"qualities\[0\]: expected an integer from 0"):
+    with pytest.raises(hm.InvalidArgument, match=r"qualities\[0\]: expected a quality from 0"):
         HashRecords([A], qualities=[101])
-    with pytest.raises(hm.InvalidType, match=r"qualities: expected integers"):
-        HashRecords([A], qualities=[np.nan])
+    with pytest.raises(hm.InvalidArgument, match=r"qualities\[0\]: expected a quality .* NaN"):
+        HashRecords([A], qualities=[np.nan])  # the one quality rule: hashtypes.check_qualities
     with pytest.raises(hm.InvalidArgument, match="duplicate id 3"):
         HashRecords([A, B], ids=[3, 3])
     with pytest.raises(hm.InvalidArgument, match="codes: expected a batch of hashes"):

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from hashmatch._validation import as_codes, check_ids
 from hashmatch.errors import HashTypeMismatch, InvalidArgument, InvalidType
+from hashmatch.hashtypes import check_qualities
 
 __all__ = ["HashRecords", "SeenIds"]
 
@@ -93,7 +94,7 @@ class HashRecords:
             )
             raise InvalidType(f"labels[{i}]: expected a tuple of str, got {self.labels[i]!r}")
         if self.qualities is not None:
-            object.__setattr__(self, "qualities", _checked_qualities(self.qualities, n))
+            object.__setattr__(self, "qualities", check_qualities(self.qualities, n))
         if self.lines is not None:
             lines = np.asarray(self.lines)
             if lines.dtype.kind not in "iu" or lines.shape != (n,):
@@ -186,24 +187,6 @@ def _checked_list(
         i = next(i for i, item in enumerate(items) if not isinstance(item, kinds))
         raise InvalidType(f"{name}[{i}]: expected {expected}, got {type(items[i]).__name__}")
     return items
-
-
-def _checked_qualities(value: object, n: int) -> npt.NDArray[np.int16]:
-    """Qualities as int16 in [-1, 100] (-1: missing)."""
-    arr = np.asarray(value)
-    if arr.size == 0:
-        arr = arr.astype(np.int16)  # [] is float64
-    if arr.dtype.kind not in "iu":
-        raise InvalidType(f"qualities: expected integers (-1 for missing), got dtype {arr.dtype}")
-    if arr.shape != (n,):
-        raise InvalidArgument(f"qualities: expected shape ({n},), got {arr.shape}")
-    bad = np.flatnonzero((arr < -1) | (arr > 100))
-    if bad.size:
-        i = int(bad[0])
-        raise InvalidArgument(
-            f"qualities[{i}]: expected an integer from 0 to 100 or -1 (missing), got {arr[i]}"
-        )
-    return arr.astype(np.int16)
 
 
 class SeenIds:
