@@ -17,6 +17,7 @@ from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from hashmatch.errors import HashFormatError, HashmatchError, InvalidArgument
+from hashmatch.schema import FIELDS
 
 from . import threatexchange
 from .names import COLUMN_ALIASES, FIELD_OF, NOT_HEX, format_labels, normalise
@@ -204,12 +205,11 @@ class Writer:
     """Writes chunks as CSV/TSV rows: a header ``hash`` then, when present, ``id, key, labels,
     source, quality`` and the extras' names; CRLF line ends (RFC 4180)."""
 
+    # HashRecords column -> header name: the schema's field names (extras are written under
+    # their own names)
     _NAMES: ClassVar[dict[str, str]] = {
         "ids": "id",
-        "keys": "key",
-        "labels": "labels",
-        "sources": "source",
-        "qualities": "quality",
+        **{f.column: f.name for f in FIELDS if f.name != "extras"},
     }
 
     def __init__(self, text: IO[str], format: str) -> None:
