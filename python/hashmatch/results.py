@@ -82,7 +82,23 @@ def _columns(per_list: Sequence[Sequence[Hits]]) -> dict[str, npt.NDArray[Any]]:
 
 
 @dataclass(frozen=True)
-class MatchResult:
+class _EntryColumns:
+    """The columns every result has: the entry matched (list, id and its reported fields) and
+    the distance, one row per match."""
+
+    lists: npt.NDArray[np.object_]
+    ids: npt.NDArray[np.int64]
+    keys: npt.NDArray[np.object_]
+    distances: npt.NDArray[np.int32]
+    labels: npt.NDArray[np.object_]
+    sources: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class MatchResult(_EntryColumns):
     """Matches of a batch of query hashes: one record per (query, entry) pair.
 
     Columns are numpy arrays of equal length, ordered by query, distance, list and id.
@@ -112,12 +128,6 @@ class MatchResult:
     """
 
     queries: npt.NDArray[np.int64]
-    lists: npt.NDArray[np.object_]
-    ids: npt.NDArray[np.int64]
-    keys: npt.NDArray[np.object_]
-    distances: npt.NDArray[np.int32]
-    labels: npt.NDArray[np.object_]
-    sources: npt.NDArray[np.object_]
     skipped: npt.NDArray[np.int64]
     nqueries: int
     query_groups: npt.NDArray[np.int64] | None = None
@@ -143,9 +153,6 @@ class MatchResult:
             query_groups=query_groups,
             **{f.column: columns[f.column] for f in _ENTRY_COLUMNS},
         )
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def __iter__(self) -> Iterator[Match]:
         return iter(self.to_records())
@@ -208,8 +215,10 @@ class MatchResult:
         if not len(self):
             empty = np.zeros(0, np.int64)
             return GroupedMatchResult(
-                empty, self.lists[:0], empty, self.keys[:0], np.zeros(0, np.int32),
-                self.labels[:0], self.sources[:0], empty, empty, empty, sizes, searched,
+                lists=self.lists[:0], ids=empty, keys=self.keys[:0], distances=self.distances[:0],
+                labels=self.labels[:0], sources=self.sources[:0], groups=empty,
+                best_queries=empty, matched=empty, searched=empty, group_sizes=sizes,
+                group_searched=searched,
             )  # fmt: skip
         list_codes, list_names = _codes(self.lists)
         # sort by (group, list, id, distance, query): the first row of each run is the best
@@ -296,7 +305,7 @@ class GroupMatch(NamedTuple):
 
 
 @dataclass(frozen=True)
-class GroupedMatchResult:
+class GroupedMatchResult(_EntryColumns):
     """Matches aggregated per (query group, list, entry), ordered by group, best distance,
     list and id; see :meth:`MatchResult.by_group`.
 
@@ -316,12 +325,6 @@ class GroupedMatchResult:
     """
 
     groups: npt.NDArray[np.int64]
-    lists: npt.NDArray[np.object_]
-    ids: npt.NDArray[np.int64]
-    keys: npt.NDArray[np.object_]
-    distances: npt.NDArray[np.int32]
-    labels: npt.NDArray[np.object_]
-    sources: npt.NDArray[np.object_]
     best_queries: npt.NDArray[np.int64]
     matched: npt.NDArray[np.int64]
     searched: npt.NDArray[np.int64]
@@ -332,9 +335,6 @@ class GroupedMatchResult:
     def fractions(self) -> npt.NDArray[np.float64]:
         """Share of the group's searched queries that matched the entry (0 to 1)."""
         return self.matched / np.maximum(self.searched, 1)
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def __iter__(self) -> Iterator[GroupMatch]:
         return iter(self.to_records())
