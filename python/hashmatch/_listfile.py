@@ -30,6 +30,7 @@ protocol have ``{"faiss": true}`` there for a faiss backend; they still load).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -94,9 +95,15 @@ def segment_from_sections(
     *,
     bits: int,
     faiss_index: Callable[[Any], Any],
+    verify: bool = True,
 ) -> tuple[Segment, int]:
-    """The segment these sections describe, and the list's ``next_id``; every value is checked
-    before use. ``faiss_index(data)`` rebuilds a faiss backend from its bytes."""
+    """The segment these sections describe, and the list's ``next_id``.
+
+    Every value is checked before use, so no file can crash a search or read out of bounds.
+    With ``verify`` (the default), every derived structure is also checked against what it
+    derives from, in time linear in the file: the index holds exactly the list's codes (each
+    row once), keys and extras are valid UTF-8 and extras JSON objects. ``faiss_index(data)``
+    rebuilds a faiss backend from its bytes."""
     if meta.get("list_format") != LIST_FORMAT:
         raise IndexFormatError(
             f"{where}: hash-list format {meta.get('list_format')!r}; this hashmatch reads "
@@ -151,7 +158,59 @@ def segment_from_sections(
             "outside -1..100"
         )
     index = _index(meta, sections, n, bits, faiss_index, where)
+    if verify:
+        _check_index_rows(index, codes, where)
+        for f in FIELDS:
+            column = columns[f.name]
+            if isinstance(column, Strings):
+                _check_text(column, f"{f.section}.blob", where, json_objects=f.name == "extras")
     return Segment(index, codes, ids, entry_columns), next_id
+
+
+def _check_index_rows(index: Any, codes: np.ndarray[Any, Any], where: str) -> None:
+    """The index's rows are the list's rows, each once; an exact index holds their codes."""
+    contents = getattr(index, "contents", None)
+    if contents is not None:
+        rows, stored = contents()
+    else:  # a faiss backend: its ids (codes are inside faiss's own structure)
+        rows, stored = index.stored_ids(), None
+    n = len(codes)
+    if len(rows) != n or (n and np.bincount(rows, minlength=n).max() != 1):
+        raise IndexFormatError(f"{where}: the index does not hold each of the list's rows once")
+    if stored is not None and not np.array_equal(stored, codes[rows]):
+        bad = int(np.flatnonzero((stored != codes[rows]).any(axis=1))[0])
+        raise IndexFormatError(
+            f"{where}: section 'codes' disagrees with the index: row {int(rows[bad])} is "
+            "stored with another hash"
+        )
+
+
+def _check_text(column: Strings, section: str, where: str, *, json_objects: bool) -> None:
+    """Every string of ``column`` is UTF-8 without NUL (and, with ``json_objects``, a JSON
+    object), so nothing fails later when an entry is read."""
+    blob, starts = column.blob, column.offsets[:-1][np.diff(column.offsets) > 0]
+    # an entry starting on a UTF-8 continuation byte would split a character between entries
+    if (blob == 0).any() or (
+        len(starts) and ((blob[starts.astype(np.int64)] & 0xC0) == 0x80).any()
+    ):
+        raise IndexFormatError(f"{where}: section {section!r} holds NUL or split characters")
+    try:
+        blob.tobytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise IndexFormatError(f"{where}: section {section!r} is not UTF-8 ({e.reason})") from None
+    if json_objects:
+        rows = np.flatnonzero(np.diff(column.offsets) > 0)
+        for lo in range(0, len(rows), 65536):  # bounded memory: decode and drop
+            chunk = rows[lo : lo + 65536]
+            for i, text in zip(chunk.tolist(), column.get(chunk), strict=True):
+                try:
+                    value = json.loads(text or "")
+                except ValueError:
+                    value = None
+                if not isinstance(value, dict):
+                    raise IndexFormatError(
+                        f"{where}: section {section!r}: entry {i} is not a JSON object"
+                    )
 
 
 def _index(

@@ -261,7 +261,7 @@ class FaissBackend(BackendBase):
         return 0 if self._index is None else int(self._index.ntotal)
 
     def _next_free_id(self) -> int:
-        stored = self._stored_ids()
+        stored = self.stored_ids()
         return int(stored.max()) + 1 if len(stored) else 0
 
     def _add_validated(
@@ -271,7 +271,7 @@ class FaissBackend(BackendBase):
             if ids is None:
                 ids = self._default_ids(len(codes))
             else:
-                clash = np.flatnonzero(np.isin(ids, self._stored_ids()))
+                clash = np.flatnonzero(np.isin(ids, self.stored_ids()))
                 if clash.size:
                     raise InvalidArgument(f"ids: id {ids[clash[0]]} is already in the index")
             if len(codes):
@@ -407,7 +407,8 @@ class FaissBackend(BackendBase):
         except HashmatchError as e:
             raise IndexFormatError(f"{where}: bad parameters: {e}") from None
 
-    def _stored_ids(self) -> npt.NDArray[np.int64]:
+    def stored_ids(self) -> npt.NDArray[np.int64]:
+        """The ids of every stored hash, in faiss's order."""
         if self._index is None:
             return np.empty(0, dtype=np.int64)
         ids: npt.NDArray[np.int64] = self._faiss.vector_to_array(self._index.id_map)

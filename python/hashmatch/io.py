@@ -62,6 +62,7 @@ something hashmatch does) would crash its readers, as with any memory-mapped fil
 
 from __future__ import annotations
 
+import inspect
 import json
 import mmap as _mmap
 import os
@@ -106,9 +107,10 @@ _MAX_META_BYTES = 64 << 20
 # With verify=False, sections up to this size are still checksummed (it costs nothing).
 _ALWAYS_VERIFIED_BYTES = 1 << 20
 
-Loader = Callable[[dict[str, Any], dict[str, memoryview], str], object]
+Loader = Callable[..., object]
 """Reads one kind: ``loader(meta, sections, where)``, sections without ``meta``; raises
-IndexFormatError naming ``where`` (the file) on bad contents."""
+IndexFormatError naming ``where`` (the file) on bad contents. A loader with a ``verify``
+keyword is also passed :func:`load`'s ``verify``: whether to cross-check derived structures."""
 
 
 class _Kind:
@@ -117,6 +119,10 @@ class _Kind:
     def __init__(self, loader: Loader, always_verify: bool = False) -> None:
         self.loader = loader
         self.always_verify = always_verify
+        try:  # loaders that take ``verify`` are told whether to cross-check derived data
+            self.takes_verify = "verify" in inspect.signature(loader).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+            self.takes_verify = False
         """Check every section's checksum even with ``verify=False`` (for readers that would
         not survive a damaged section, like faiss's)."""
 
@@ -296,6 +302,8 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
         raise IndexFormatError(f"{where}: 'meta' does not describe a known index: {meta!r}")
     if reader.always_verify and skipped:
         _verify(sections, skipped, where)
+    if reader.takes_verify:
+        return reader.loader(meta, sections, where, verify=verify)
     return reader.loader(meta, sections, where)
 
 

@@ -586,7 +586,17 @@ class HashList(HashWidth):
     def load(
         cls, path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
     ) -> HashList:
-        """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it."""
+        """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it.
+
+        With ``verify=True`` (the default) every checksum is checked and every derived
+        structure against what it derives from: the index holds exactly the list's codes, each
+        row once; keys and extras are UTF-8, extras JSON objects; the meta fields have their
+        types. ``verify=False`` still checks the structure (no file can crash the process or
+        make a search read out of bounds) but not those cross-checks: a damaged or tampered
+        file may then answer wrongly, and a damaged key or extras raises
+        :class:`~hashmatch.IndexFormatError` when the entry is read. The cross-checks cost a
+        pass over the codes and the metadata (JSON extras: about a microsecond each).
+        """
         obj = load(path, mmap=mmap, verify=verify)
         if not isinstance(obj, HashList):
             raise IndexFormatError(f"{path}: holds a {type(obj).__name__}, not a HashList")
@@ -719,8 +729,27 @@ class HashList(HashWidth):
         return meta, sections
 
     @classmethod
-    def _from_sections(cls, meta: dict[str, Any], sections: dict[str, Any], where: str) -> HashList:
-        """The list that :meth:`_to_sections` wrote; every value is checked before use."""
+    def _from_sections(
+        cls, meta: dict[str, Any], sections: dict[str, Any], where: str, verify: bool = True
+    ) -> HashList:
+        """The list that :meth:`_to_sections` wrote; every value is checked before use, and
+        with ``verify`` every derived structure against what it derives from (see
+        :func:`hashmatch._listfile.segment_from_sections`)."""
+        types: dict[str, type | tuple[type, ...]] = {
+            "hash_type": str,
+            "bits": int,
+            "max_distance": int,
+            "backend": str,
+            "backend_params": dict,
+            "name": (str, type(None)),
+        }
+        for field_name, kind in types.items():
+            value = meta.get(field_name)
+            if field_name not in meta or isinstance(value, bool) or not isinstance(value, kind):
+                raise IndexFormatError(
+                    f"{where}: 'meta' field {field_name!r} is missing or of the wrong type "
+                    f"({type(value).__name__})"
+                )
         try:
             hash_list = cls(
                 meta["hash_type"],
@@ -730,7 +759,7 @@ class HashList(HashWidth):
                 backend_params=meta["backend_params"],
                 name=meta["name"],
             )
-        except (KeyError, TypeError, HashmatchError) as e:
+        except (KeyError, TypeError, ValueError, HashmatchError) as e:
             raise IndexFormatError(f"{where}: 'meta' does not describe a hash list ({e})") from None
         segment, next_id = segment_from_sections(
             meta,
@@ -740,6 +769,7 @@ class HashList(HashWidth):
             faiss_index=lambda data: backend_from_bytes(
                 hash_list.backend, hash_list.bits, hash_list._backend_params, data
             ),
+            verify=verify,
         )
         hash_list._publish(Snapshot((segment,), (None,), next_id))
         return hash_list

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashmatch._columns import Interned, Strings, as_rows
-from hashmatch.errors import InvalidArgument, InvalidType
+from hashmatch.errors import IndexFormatError, InvalidArgument, InvalidType
 from hashmatch.hashtypes import MISSING_QUALITY, QUALITY_MAX, check_qualities
 
 __all__ = ["FIELDS", "MAX_EXTRAS_BYTES", "Columns", "Field", "field"]
@@ -151,6 +151,13 @@ def _quality(value: object, n: int, name: str) -> npt.NDArray[np.int16]:
     return check_qualities(value, n, name)
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 # ---------------------------------------------------------------- the fields
 
 
@@ -212,9 +219,14 @@ class Field:
         """The Python values of ``rows`` (``Entry`` attributes)."""
         if isinstance(column, np.ndarray):
             return [None if v < 0 else v for v in column[as_rows(rows)].tolist()]
-        values = column.get(rows)
-        if self.name == "extras":
-            return [json.loads(v) if v else {} for v in values]
+        try:  # a file loaded with verify=False may hold damaged text: say which section
+            values = column.get(rows)
+            if self.name == "extras":
+                return [_json_object(v) if v else {} for v in values]
+        except ValueError as e:  # UnicodeDecodeError, JSONDecodeError
+            raise IndexFormatError(
+                f"section {self.section!r}: an entry is not valid {self.name} ({e})"
+            ) from None
         return values
 
 
