@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hashmatch.io as hio
 import numpy as np
 import pytest
 from oracle import distances
 
 import hashmatch as hm
-import hashmatch.io as hio
 
 Sections = dict[str, Any]
 
