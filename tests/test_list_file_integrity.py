@@ -61,7 +61,7 @@ def test_index_rows_are_checked_against_the_list(
 ) -> None:
     path, db = _saved(tmp_path)
     _rewrite(path, change)
-    with pytest.raises(hm.IndexFormatError, match="list.hm"):
+    with pytest.raises(hm.IndexFormatError, match=r"list\.hm"):
         hm.HashList.load(path, mmap=mmap)
     if change is not _duplicate_row:  # verify=False: no crash (answers may be wrong)
         hm.HashList.load(path, mmap=mmap, verify=False).match(db[:3])
@@ -73,7 +73,7 @@ def test_a_swapped_row_map_used_to_report_the_wrong_key(tmp_path: Path) -> None:
     unverified = hm.HashList.load(path, verify=False)
     # what the unchecked file answers: entry 1's key for entry 0's hash
     assert unverified.match(db[:1]).keys.tolist() == ["k1"]
-    with pytest.raises(hm.IndexFormatError, match="each of the list's rows once|another hash"):
+    with pytest.raises(hm.IndexFormatError, match=r"each of the list's rows once|another hash"):
         hm.HashList.load(path)
 
 
@@ -126,7 +126,7 @@ def test_meta_of_the_wrong_type_is_a_format_error(
 ) -> None:
     path, _ = _saved(tmp_path, n=5)
     _rewrite(path, lambda meta, sections: meta.__setitem__(field, value))
-    with pytest.raises(hm.IndexFormatError, match="list.hm"):
+    with pytest.raises(hm.IndexFormatError, match=r"list\.hm"):
         hm.HashList.load(path)
 
 
