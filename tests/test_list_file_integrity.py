@@ -130,7 +130,9 @@ def test_meta_of_the_wrong_type_is_a_format_error(
         hm.HashList.load(path)
 
 
-@pytest.mark.parametrize("backend", ["flat", "mih", "faiss-multihash"])
+@pytest.mark.parametrize(
+    "backend", ["auto", "flat", "mih", "faiss-hnsw", "faiss-ivf", "faiss-multihash"]
+)
 def test_mutated_list_files_raise_or_answer_exactly(tmp_path: Path, backend: str) -> None:
     """Seeded structure-aware mutations: each load raises IndexFormatError or answers like a
     brute-force oracle over the file's own codes and entries."""
