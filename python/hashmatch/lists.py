@@ -578,16 +578,23 @@ class HashList(HashWidth):
 
     # ------------------------------------------------------------ persistence and files
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the list atomically (see :func:`hashmatch.save`); compacts it first."""
-        save(self, path)
+    def save(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        """Write the list atomically (see :func:`hashmatch.save`); compacts it first. With
+        ``key`` (at least 16 bytes), the file is signed: see :func:`hashmatch.save`."""
+        save(self, path, key=key)
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        mmap: bool = False,
+        verify: bool = True,
+        key: bytes | None = None,
     ) -> HashList:
-        """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it."""
-        obj = load(path, mmap=mmap, verify=verify)
+        """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it.
+        With ``key``, the file must be signed with it (see :func:`hashmatch.load`)."""
+        obj = load(path, mmap=mmap, verify=verify, key=key)
         if not isinstance(obj, HashList):
             raise IndexFormatError(f"{path}: holds a {type(obj).__name__}, not a HashList")
         return obj
