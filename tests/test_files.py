@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import stat
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from hashmatch.files import atomic_text, atomic_write, open_input
 
 import hashmatch as hm
+from hashmatch import files
 
 
 def test_new_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
@@ -57,3 +62,140 @@ def test_open_input_gunzips_by_content_and_refuses_containers(tmp_path: Path) ->
     with pytest.raises(hm.HashFormatError, match=r"hashmatch file.*hashmatch.load"):
         with open_input(saved):
             pass
+
+
+# ---------------------------------------------------------------- stale temporary files
+
+
+def temporaries(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def small_index() -> hm.FlatIndex:
+    index = hm.FlatIndex(64)
+    index.add(hm.datasets.random_codes(10, 64))
+    return index
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from hashmatch.files import atomic_write
+with atomic_write(sys.argv[1]) as f:
+    f.write(b"x" * (4 << 20))
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_save(tmp_path: Path) -> None:
+    target = tmp_path / "list.hm"
+    hm.save(small_index(), target)
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = temporaries(tmp_path)  # SIGKILL: nothing could clean up
+    assert left.startswith(".list.hm.") and (tmp_path / left).stat().st_size == 4 << 20
+    hm.save(small_index(), target)
+    assert temporaries(tmp_path) == []
+    assert len(hm.load(target)) == 10
+
+
+def test_stale_temporaries_of_this_target_only_are_removed(tmp_path: Path) -> None:
+    stale = [".out.bin.abc_123x.tmp", ".out.bin.zzzzzzzz.tmp"]
+    others = [
+        ".out.bin.x.abcdefgh.tmp",  # a temporary of "out.bin.x"
+        ".other.bin.abcdefgh.tmp",
+        ".out.bin.abcdefgh.tmp.keep",
+        "out.bin.abcdefgh.tmp",
+    ]
+    for name in stale + others:
+        (tmp_path / name).write_bytes(b"partial")
+    (tmp_path / ".out.bin.dirdirdi.tmp").mkdir()  # not a regular file: left alone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"keep")
+    (tmp_path / ".out.bin.symlinkx.tmp").symlink_to(elsewhere)  # not followed, left alone
+    with atomic_write(tmp_path / "out.bin") as f:
+        f.write(b"new")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert not left & set(stale)
+    assert set(others) | {".out.bin.dirdirdi.tmp", ".out.bin.symlinkx.tmp", "out.bin"} <= left
+    assert elsewhere.read_bytes() == b"keep"
+
+
+def test_the_temporary_of_a_live_writer_in_this_process_is_left_alone(tmp_path: Path) -> None:
+    target = tmp_path / "list.hm"
+    with atomic_write(target) as outer:  # a live writer: holds its temporary file's lock
+        outer.write(b"outer")
+        (mine,) = temporaries(tmp_path)
+        hm.save(small_index(), target)  # another writer of the same target meanwhile
+        assert temporaries(tmp_path) == [mine]
+    assert target.read_bytes() == b"outer"  # the last rename wins, as it should
+    assert temporaries(tmp_path) == []
+
+
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_temporary_of_a_live_writer_in_another_process_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("fcntl")
+    target = tmp_path / "list.hm"
+    held = tmp_path / ".list.hm.livewrtr.tmp"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(held)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        hm.save(small_index(), target)
+        assert held.exists()
+    finally:
+        holder.communicate("", timeout=30)
+    hm.save(small_index(), target)  # its writer is gone now
+    assert not held.exists()
+
+
+def test_concurrent_writers_of_one_target_never_remove_each_others_files(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "out.bin"
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(25):
+                with atomic_write(target) as f:
+                    f.write(b"%d-%d" % (n, i) * 1000)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert temporaries(tmp_path) == []
+    assert len(target.read_bytes()) >= 3000
+
+
+def test_without_fcntl_saves_work_and_remove_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "fcntl", None)
+    stale = tmp_path / ".out.bin.abcdefgh.tmp"
+    stale.write_bytes(b"partial")
+    with atomic_write(tmp_path / "out.bin") as f:
+        f.write(b"new")
+    assert (tmp_path / "out.bin").read_bytes() == b"new" and stale.exists()
+    code = "import sys; sys.modules['fcntl'] = None; import hashmatch.files as f; print(f.fcntl)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "None"  # (an editable install may log first)

@@ -58,7 +58,7 @@ def test_quality_rules_are_one_rule() -> None:
             check_quality(bad, "q")
     with pytest.raises(hm.InvalidType):
         check_quality(True, "q")
-    assert check_qualities([10, None, 100], 3).tolist() == [10, -1, 100]
+    assert check_qualities([10, None, 100, -1], 4).tolist() == [10, -1, 100, -1]
     assert check_qualities(80, 2).tolist() == [80, 80]
     assert check_qualities(np.array([0, -1, 7], np.int32), 3).tolist() == [0, -1, 7]
     with pytest.raises(hm.InvalidArgument, match=r"qualities\[1\]: expected a quality"):

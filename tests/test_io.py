@@ -9,7 +9,10 @@ import mmap
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import threading
+import tracemalloc
 import weakref
 import zlib
 from pathlib import Path
@@ -138,7 +141,7 @@ def rewrite_header(data: bytes, version: int | None = None, count: int | None = 
 
 def test_newer_version_gets_an_upgrade_message(tmp_path: Path) -> None:
     path, _ = small_file(tmp_path)
-    path.write_bytes(rewrite_header(path.read_bytes(), version=2))
+    path.write_bytes(rewrite_header(path.read_bytes(), version=3))  # 2 is a signed file
     with pytest.raises(hm.IndexFormatError, match="newer hashmatch"):
         hm.load(path)
 
@@ -739,3 +742,58 @@ def test_container_checksums_of_big_sections_run_in_combined_pieces(
     path.write_bytes(data)
     with pytest.raises(hm.ChecksumError, match="s5"):
         hio.read_container(path, mmap=True)
+
+
+# --- what load reads ---------------------------------------------------------------------------
+
+UNBOUNDED_INPUTS = """
+import os, resource, sys, tempfile
+import hashmatch as hm
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # old hashmatch: MemoryError
+fifo = os.path.join(tempfile.mkdtemp(), "fifo")
+os.mkfifo(fifo)  # opening it to read would wait for a writer
+for path in ("/dev/zero", "/dev/null", fifo):
+    for mmap in (False, True):
+        try:
+            hm.load(path, mmap=mmap)
+        except Exception as e:
+            print(type(e).__name__, e)
+"""
+
+
+def test_devices_and_fifos_are_refused_without_reading_them() -> None:
+    if not os.path.exists("/dev/zero") or not hasattr(os, "mkfifo"):
+        pytest.skip("needs /dev/zero and FIFOs")
+    run = subprocess.run(
+        [sys.executable, "-c", UNBOUNDED_INPUTS], capture_output=True, text=True, timeout=120
+    )
+    lines = [line for line in run.stdout.splitlines() if not line.startswith(("Running", "--"))]
+    assert run.returncode == 0, run.stderr
+    assert len(lines) == 6
+    for line, kind in zip(lines, ["character device"] * 4 + ["FIFO or pipe"] * 2, strict=True):
+        assert line.startswith("IndexFormatError") and f"not a regular file (a {kind})" in line
+
+
+def test_a_directory_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(hm.IndexFormatError, match=rf"^{tmp_path}: not a regular file \(a dir"):
+        hm.load(tmp_path)
+    with pytest.raises(FileNotFoundError):  # a missing file is still the OS's error
+        hm.load(tmp_path / "missing.hm")
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_reads_are_bounded_by_the_header_and_the_file_size(mmap: bool, tmp_path: Path) -> None:
+    path, _ = small_file(tmp_path)
+    data = path.read_bytes()
+    with open(path, "r+b") as f:
+        f.truncate(256 << 20)  # 256 MiB, sparse: more than the header declares
+    tracemalloc.start()
+    try:
+        with pytest.raises(hm.IndexFormatError, match="expected the last section padded"):
+            hm.load(path, mmap=mmap)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the header was checked before the rest was read
+    path.write_bytes(data)
+    assert len(hm.load(path, mmap=mmap)) == 20

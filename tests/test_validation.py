@@ -13,6 +13,8 @@ import pytest
 from hashmatch._validation import (
     as_codes,
     check_bits,
+    check_count,
+    check_id_list,
     check_ids,
     check_k,
     check_max_distance,
@@ -114,6 +116,25 @@ def test_check_k_rejects_values(k: object) -> None:
 def test_check_k_rejects_types(k: object) -> None:
     with pytest.raises(InvalidType, match=rf"^k: expected an integer >= 1, got {type(k).__name__}"):
         check_k(k)
+
+
+@pytest.mark.parametrize("k", [2**63, 2**64, 10**30, np.uint64(2**64 - 1)])
+def test_check_k_rejects_what_no_c_integer_holds(k: object) -> None:
+    with pytest.raises(InvalidArgument, match=r"^k: expected an integer <= 2\*\*63 - 1, got \d+$"):
+        check_k(k)
+    assert check_k(2**63 - 1) == 2**63 - 1
+
+
+def test_check_count() -> None:
+    assert check_count(0, "n") == 0 and check_count(np.uint64(2**63 - 1), "n") == 2**63 - 1
+    for value in (-1, 2**63, 2**64, np.uint64(2**64 - 1)):
+        with pytest.raises(
+            InvalidArgument, match=r"^n: expected a non-negative integer below 2\*\*63"
+        ):
+            check_count(value, "n")
+    for value in (1.0, True, "3", None):
+        with pytest.raises(InvalidType, match=r"^n: "):
+            check_count(value, "n")
 
 
 # ---------------------------------------------------------------- check_max_distance
@@ -226,6 +247,50 @@ def test_check_ids_limits_and_empty() -> None:
     np.testing.assert_array_equal(check_ids([big], 1), [big])
     assert check_ids([], 0).shape == (0,)
     assert check_ids(np.empty(0, dtype=np.uint64), 0).dtype == np.int64
+
+
+def test_check_ids_takes_an_empty_float_array_as_no_ids() -> None:
+    # np.array([]) is float64: an empty list of ids all the same
+    assert check_ids(np.array([]), 0).dtype == np.int64
+    with pytest.raises(InvalidType, match="float64"):
+        check_ids(np.array([1.0]), 1)
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ([], []),
+        ((), []),
+        (np.array([]), []),
+        (iter([]), []),
+        (5, [5]),
+        (np.int64(5), [5]),
+        (np.array(5), [5]),
+        ([3, np.uint64(4)], [3, 4]),
+        (np.array([3, 4], dtype=np.uint8), [3, 4]),
+    ],
+)
+def test_check_id_list_accepts(ids: object, expected: list[int]) -> None:
+    out = check_id_list(ids)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("ids", "error", "match"),
+    [
+        ("5", InvalidType, r"^ids: expected a sequence of integers, got str"),
+        (None, InvalidType, r"^ids: expected a sequence of integers, got NoneType"),
+        (True, InvalidType, r"^ids: expected a sequence of integers, got bool"),
+        ([1.5], InvalidType, r"^ids\[0\]: expected integers, got float"),
+        ([2**64], InvalidArgument, r"^ids\[0\]: expected an id in \[0, 2\*\*63 - 1\]"),
+        ([1, 1], InvalidArgument, r"^ids\[1\]: expected unique ids"),
+        (np.array([[1]]), InvalidArgument, r"^ids: expected a 1-D sequence"),
+    ],
+)
+def test_check_id_list_rejects(ids: object, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        check_id_list(ids)
 
 
 def test_check_ids_does_not_modify_input() -> None:

@@ -25,6 +25,7 @@ from hashmatch.errors import (
     HashmatchError,
     HashTypeMismatch,
     IndexFormatError,
+    IntegrityError,
     InvalidArgument,
     InvalidType,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "HashmatchError",
     "IndexFormatError",
     "IndexPlan",
+    "IntegrityError",
     "InvalidArgument",
     "InvalidType",
     "JoinPlan",

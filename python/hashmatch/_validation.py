@@ -21,9 +21,12 @@ from .errors import HashFormatError, HashTypeMismatch, InvalidArgument, InvalidT
 __all__ = [
     "MAX_BITS",
     "MAX_BYTES",
+    "MAX_COUNT",
     "MAX_THREADS",
     "as_codes",
     "check_bits",
+    "check_count",
+    "check_id_list",
     "check_ids",
     "check_k",
     "check_max_distance",
@@ -33,6 +36,8 @@ __all__ = [
 MAX_BYTES = 512
 MAX_BITS = 8 * MAX_BYTES
 MAX_THREADS = 1024
+MAX_COUNT = 2**63 - 1
+"""The largest count (``k``, a number of hashes) any function takes: what an int64 holds."""
 
 _NOT_HEX = re.compile(r"[^0-9a-fA-F]")
 _SPACE = re.compile(r"\s")
@@ -87,12 +92,12 @@ def check_bits(bits: object, *, name: str = "bits") -> int:
 
 
 def check_k(k: object) -> int:
-    """Validate a number of nearest neighbours: an integer ``>= 1``.
+    """Validate a number of nearest neighbours: an integer in ``[1, 2**63 - 1]``.
 
     Parameters
     ----------
     k : int
-        A Python or numpy integer.
+        A Python or numpy integer (more than are stored is fine: all of them are returned).
 
     Returns
     -------
@@ -104,12 +109,31 @@ def check_k(k: object) -> int:
     InvalidType
         If `k` is not a Python or numpy integer (bool, float, NaN, str...).
     InvalidArgument
-        If ``k < 1``.
+        If ``k < 1`` or ``k > 2**63 - 1`` (no C integer the search takes could hold it).
     """
     value = _integer(k, "k", "an integer >= 1")
     if value < 1:
         raise InvalidArgument(f"k: expected an integer >= 1, got {value}")
+    if value > MAX_COUNT:
+        raise InvalidArgument(f"k: expected an integer <= 2**63 - 1, got {value}")
     return value
+
+
+def check_count(value: object, name: str) -> int:
+    """Validate a count (a number of hashes, say): a non-negative integer below ``2**63``.
+
+    Raises
+    ------
+    InvalidType
+        If `value` is not a Python or numpy integer.
+    InvalidArgument
+        If `value` is negative or above ``2**63 - 1``.
+    """
+    expected = "a non-negative integer below 2**63"
+    count = _integer(value, name, expected)
+    if not 0 <= count <= MAX_COUNT:
+        raise InvalidArgument(f"{name}: expected {expected}, got {count}")
+    return count
 
 
 def check_max_distance(value: object, bits: int, *, name: str = "max_distance") -> int:
@@ -208,6 +232,8 @@ def check_ids(ids: object, n: int, *, name: str = "ids") -> npt.NDArray[np.int64
     arr: npt.NDArray[Any]
     if isinstance(ids, np.ndarray):
         arr = ids
+        if arr.size == 0 and arr.dtype.kind == "f":  # np.array([]) is float64: no ids
+            arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iu":
             raise InvalidType(f"{name}: expected integers, got an array of dtype {arr.dtype}")
     elif isinstance(ids, (str, bytes, bytearray, Mapping, AbstractSet)) or not isinstance(
@@ -252,6 +278,33 @@ def check_ids(ids: object, n: int, *, name: str = "ids") -> npt.NDArray[np.int64
             f" (also at {name}[{earlier}])"
         )
     return out
+
+
+def check_id_list(ids: object, *, name: str = "ids") -> npt.NDArray[np.int64]:
+    """Validate ids to look up or remove: one integer, or a sequence or 1-D array of them,
+    possibly empty (``[]``, ``()`` and ``np.array([])`` are no ids).
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous int64 array, as :func:`check_ids` gives it (unique non-negative ids).
+
+    Raises
+    ------
+    InvalidType, InvalidArgument
+        As :func:`check_ids`.
+    """
+    if isinstance(ids, np.ndarray):
+        arr = ids.reshape(1) if ids.ndim == 0 else ids
+        return check_ids(arr, len(arr), name=name)
+    if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+        return check_ids([ids], 1, name=name)
+    if isinstance(ids, (str, bytes, bytearray, Mapping, AbstractSet)) or not isinstance(
+        ids, Iterable
+    ):
+        return check_ids(ids, 0, name=name)  # raises InvalidType naming the argument
+    items = list(ids)
+    return check_ids(items, len(items), name=name)
 
 
 def as_codes(

@@ -21,6 +21,7 @@ __all__ = [
     "HashTypeMismatch",
     "HashmatchError",
     "IndexFormatError",
+    "IntegrityError",
     "InvalidArgument",
     "InvalidType",
 ]
@@ -64,6 +65,12 @@ class IndexFormatError(HashmatchError, ValueError):
 
 class ChecksumError(IndexFormatError):
     """A saved index file fails its checksum: some bytes were changed."""
+
+
+class IntegrityError(IndexFormatError):
+    """A file loaded with a ``key`` is not signed, or not with that key, or was changed after
+    it was signed (its keyed digest does not match). The message never shows the key or a
+    digest."""
 
 
 class EntryNotFound(HashmatchError, KeyError):

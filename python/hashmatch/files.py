@@ -5,6 +5,8 @@
   error or Ctrl-C leaves the old file or the new one, never a torn one. The new file keeps the
   permissions of the file it replaces, or gets the usual ``0o666 & ~umask`` (not the 0600 of a
   bare temporary file, which would hide a saved list from a matcher running as another user).
+  A writer killed outright (SIGKILL, power loss) cannot remove its temporary file: the next
+  write of the same target removes it (see :func:`atomic_write`).
 - :func:`open_input` opens a file for reading: a path or ``-`` (standard input), pipes and
   FIFOs included, gzip recognised by its content, and a hashmatch container refused with a
   pointer to :func:`hashmatch.load` instead of being parsed as text.
@@ -16,12 +18,19 @@ import contextlib
 import gzip
 import io
 import os
+import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from typing import IO, cast
 
 from hashmatch.errors import HashFormatError, InvalidType
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX (Windows): no stale temporaries removed
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "CONTAINER_MAGIC",
@@ -62,8 +71,23 @@ def new_file_mode(path: str) -> int:
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """A binary file that replaces ``path`` once the ``with`` block succeeds.
 
-    Errors name ``path`` (never the temporary file); if the block raises, ``path`` is left
-    as it was and the temporary file is removed.
+    The contents go to a temporary file ``.<name>.<random>.tmp`` beside ``path``, which is
+    flushed, fsynced and renamed over ``path`` (then the directory is fsynced). Errors name
+    ``path`` (never the temporary file); if the block raises, ``path`` is left as it was and
+    the temporary file is removed.
+
+    Stale temporary files: a writer killed outright (SIGKILL, OOM killer, power loss) leaves
+    its temporary file behind, as big as what it had written. So the writer holds an exclusive
+    ``flock`` on its temporary file from creating it until it is renamed, and every write
+    first removes the ``.<name>.<random>.tmp`` files of the same target that it can lock
+    without waiting: the lock of a dead writer is gone with its process, while a live
+    writer's (in this process or another) is held, so its file is left alone. Only regular
+    files owned by this user are considered; a candidate is unlinked while locked and only if
+    its name still refers to the file locked. A writer that finds its own new file removed
+    before it could lock it starts again with a new one. Where ``fcntl`` is missing (Windows)
+    nothing is locked and nothing is removed; on filesystems without ``flock`` (some network
+    filesystems) the removal is skipped. Writers of other programs, or of hashmatch versions
+    before this scheme, hold no lock: do not let them write the same target concurrently.
 
     Examples
     --------
@@ -77,27 +101,90 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """
     target = check_path(path)
     directory, name = os.path.split(os.path.abspath(target))
+    fd, tmp = _locked_temporary(directory, name, target)
+    file = os.fdopen(fd, "wb")  # closing it releases the lock: only once it is renamed
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    except OSError as error:  # e.g. a missing directory: name what the caller asked for
-        raise type(error)(error.errno, error.strerror, target) from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
+        _remove_stale_temporaries(directory, name, tmp)
+        yield file
+        file.flush()
+        os.fsync(file.fileno())
         os.chmod(tmp, new_file_mode(target))
+        if fcntl is None:  # nothing locked (Windows, which cannot rename an open file)
+            file.close()
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        file.close()
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _temporary_name(name: str) -> re.Pattern[str]:
+    """The names :func:`tempfile.mkstemp` gives the temporary files of target ``name``: the
+    random part has no dot, so no other target's temporary files match."""
+    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]+\.tmp")
+
+
+def _locked_temporary(directory: str, name: str, target: str) -> tuple[int, str]:
+    """A new temporary file for ``target``, locked (where ``flock`` works), still in place."""
+    while True:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        except OSError as error:  # e.g. a missing directory: name what the caller asked for
+            raise type(error)(error.errno, error.strerror, target) from None
+        if fcntl is None:
+            return fd, tmp
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
+                return fd, tmp
+        except BlockingIOError:  # another writer's sweep has it, and is removing it
+            pass
+        except FileNotFoundError:  # another writer's sweep removed it before we locked it
+            pass
+        except OSError:  # no flock here: write unlocked (and remove nothing, see below)
+            return fd, tmp
+        os.close(fd)
+
+
+def _remove_stale_temporaries(directory: str, name: str, own: str) -> None:
+    """Remove the temporary files of target ``name`` whose writers are gone (unlocked)."""
+    if fcntl is None:
+        return
+    pattern = _temporary_name(name)
+    try:
+        with os.scandir(directory) as entries:
+            candidates = [
+                e.path
+                for e in entries
+                if pattern.fullmatch(e.name) and e.path != own and e.is_file(follow_symlinks=False)
+            ]
+    except OSError:
+        return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, flags)
+        except OSError:  # gone already, or not ours to read
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live writer: raises
+            if os.path.samestat(info, os.stat(candidate, follow_symlinks=False)):
+                os.unlink(candidate)  # while locked: no writer can be using it
+        except OSError:  # locked (a live writer), renamed or removed meanwhile, or no flock
+            continue
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

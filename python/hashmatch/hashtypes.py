@@ -171,7 +171,7 @@ def check_quality(value: object, name: str) -> int | None:
 def check_qualities(
     values: object, n: int, name: str = "qualities", *, missing_ok: bool = True
 ) -> npt.NDArray[np.int16]:
-    """One quality per hash as int16, -1 where missing (``None``, or -1 in an integer array).
+    """One quality per hash as int16, -1 where missing (given as ``None`` or the integer -1).
 
     ``values`` is one score for every hash or a sequence/array of ``n``. With
     ``missing_ok=False`` every hash must have a score.
@@ -199,7 +199,9 @@ def check_qualities(
             raise InvalidType(f"{name}: expected one score or a sequence of {n}, got {values!r}")
         out = np.array(
             [
-                MISSING_QUALITY if (q := check_quality(v, f"{name}[{i}]")) is None else q
+                MISSING_QUALITY
+                if _is_missing(v) or (q := check_quality(v, f"{name}[{i}]")) is None
+                else q
                 for i, v in enumerate(items)
             ],
             dtype=np.int16,
@@ -208,6 +210,13 @@ def check_qualities(
         i = int(np.argmax(out < 0))
         raise InvalidArgument(f"{name}[{i}]: missing; every hash needs a quality score here")
     return out
+
+
+def _is_missing(value: object) -> bool:
+    """None, or the integer -1 that int16 quality columns store for "no score"."""
+    return value is None or (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == -1
+    )
 
 
 def check_min_quality(value: object, name: str = "min_quality") -> float:

@@ -19,7 +19,7 @@ from hashmatch._backend import (
     read_meta,
     typed_section,
 )
-from hashmatch._validation import check_bits, check_ids, check_max_distance
+from hashmatch._validation import check_bits, check_count, check_id_list, check_max_distance
 from hashmatch.distance import check_result_size
 from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
 from hashmatch.hashtypes import default_max_distance as default_max_distance  # re-exported
@@ -351,13 +351,17 @@ class MIHIndex(_ExactIndex):
     def remove(self, ids: object) -> int:
         """Remove the hashes with these ids; ids not stored are ignored.
 
+        Parameters
+        ----------
+        ids : int or sequence of int
+            One id or several (unique, non-negative); an empty sequence removes nothing.
+
         Returns
         -------
         int
             How many hashes were removed. Other ids are never renumbered.
         """
-        id_array = np.atleast_1d(np.asarray(ids))
-        return int(self._core.remove(check_ids(id_array, len(id_array), name="ids")))
+        return int(self._core.remove(check_id_list(ids, name="ids")))
 
     def compact(self) -> None:
         """Drop removed hashes and index the recently added ones now.
@@ -449,11 +453,10 @@ def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> I
         if max_distance is None
         else check_max_distance(max_distance, bits)
     )
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InvalidArgument(f"n: expected a non-negative integer, got {n!r}")
-    substrings = int(_core.choose_substrings(bits, int(n), radius))
-    mih_ns = _core.mih_cost(bits, substrings, int(n), radius)[2]
-    flat_ns = int(n) * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD
+    n = check_count(n, "n")
+    substrings = int(_core.choose_substrings(bits, n, radius))
+    mih_ns = _core.mih_cost(bits, substrings, n, radius)[2]
+    flat_ns = n * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD
     best = "MIHIndex" if mih_ns < flat_ns else "FlatIndex"
     return IndexPlan(best, substrings, mih_ns / 1e6, flat_ns / 1e6)
 

@@ -578,15 +578,23 @@ class HashList(HashWidth):
 
     # ------------------------------------------------------------ persistence and files
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the list atomically (see :func:`hashmatch.save`); compacts it first."""
-        save(self, path)
+    def save(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        """Write the list atomically (see :func:`hashmatch.save`); compacts it first. With
+        ``key`` (at least 16 bytes), the file is signed: see :func:`hashmatch.save`."""
+        save(self, path, key=key)
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        mmap: bool = False,
+        verify: bool = True,
+        key: bytes | None = None,
     ) -> HashList:
         """Open a list written by :meth:`save`; ``mmap=True`` maps it instead of reading it.
+
+        With ``key``, the file must be signed with it (see :func:`hashmatch.load`).
 
         With ``verify=True`` (the default) every checksum is checked and every derived
         structure against what it derives from: the index holds exactly the list's codes, each
@@ -597,7 +605,7 @@ class HashList(HashWidth):
         :class:`~hashmatch.IndexFormatError` when the entry is read. The cross-checks cost a
         pass over the codes and the metadata (JSON extras: about a microsecond each).
         """
-        obj = load(path, mmap=mmap, verify=verify)
+        obj = load(path, mmap=mmap, verify=verify, key=key)
         if not isinstance(obj, HashList):
             raise IndexFormatError(f"{path}: holds a {type(obj).__name__}, not a HashList")
         return obj
