@@ -113,7 +113,7 @@ cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
 
     cdef cppclass MIHIndex(ExactIndex):
         MIHIndex(size_t, size_t, uint32_t) except +hm_translate_exception
-        MIHIndex(size_t, size_t, uint32_t, const MihArraysView&) except +hm_translate_exception nogil
+        MIHIndex(size_t, size_t, uint32_t, const MihArraysView&, cbool) except +hm_translate_exception nogil
         size_t remove(const int64_t*, size_t) except +hm_translate_exception nogil
         size_t substrings() except +hm_translate_exception nogil
         void compact() except +hm_translate_exception nogil

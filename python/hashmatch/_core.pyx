@@ -139,7 +139,9 @@ cdef class IndexCore:
     hashmatch.io.index_from_sections): for "flat" a dict with n, next_id, tiles (uint64) and ids
     (int64); for "mih" n, next_id, tables (a list of (lo, len, shift)), rows (uint64), ids (int64), starts
     (uint32), residual (uint8) and slot (uint32). They are validated by the C++ constructor
-    (InvalidArgument on any inconsistency) and kept alive as long as this object.
+    (InvalidArgument on any inconsistency) and kept alive as long as this object. For "mih",
+    ``check_rows=False`` skips checking the tables against the rows (see MIHIndex's borrowing
+    constructor: memory safety is kept, exact answers are not guaranteed).
     """
     cdef ExactIndex* index
     cdef FlatIndex* flat  # the same object when it is a FlatIndex, else NULL
@@ -147,7 +149,7 @@ cdef class IndexCore:
     cdef object owner  # the borrowed arrays, if any; cleared after __dealloc__
 
     def __cinit__(self, str kind, size_t bits, size_t substrings=0, uint32_t max_distance=0,
-                  dict saved=None):
+                  dict saved=None, bint check_rows=True):
         if kind not in ("flat", "mih"):
             raise ValueError(f"unknown index kind {kind!r}")
         if saved is not None:
@@ -158,7 +160,7 @@ cdef class IndexCore:
                 self._borrow_mih(bits, substrings, max_distance, saved["n"], saved["next_id"],
                                  saved["tables"],
                                  saved["rows"], saved["ids"], saved["starts"], saved["residual"],
-                                 saved["slot"])
+                                 saved["slot"], check_rows)
         elif kind == "flat":
             self.flat = new FlatIndex(bits)
         else:
@@ -174,7 +176,7 @@ cdef class IndexCore:
     cdef _borrow_mih(self, size_t bits, size_t substrings, uint32_t max_distance, size_t n,
                      int64_t next_id, list tables, const uint64_t[::1] rows, const int64_t[::1] ids,
                      const uint32_t[::1] starts, const uint8_t[::1] residual,
-                     const uint32_t[::1] slot):
+                     const uint32_t[::1] slot, cbool check_rows):
         cdef MihArraysView v
         cdef MihTableLayout layout
         v.n = n
@@ -187,7 +189,7 @@ cdef class IndexCore:
         v.residual, v.residual_size = _first(residual), residual.shape[0]
         v.slot, v.slot_size = _first(slot), slot.shape[0]
         with nogil:
-            self.mih = new MIHIndex(bits, substrings, max_distance, v)
+            self.mih = new MIHIndex(bits, substrings, max_distance, v, check_rows)
 
     def __dealloc__(self):
         del self.index

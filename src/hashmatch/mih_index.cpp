@@ -36,6 +36,60 @@ using bits::ball_size;
 using bits::split_length;
 using bits::substring_hex_order;
 
+/// The residual byte an entry or a probe of substring value v is filtered by: v's bits below
+/// the bucket prefix, the low 8 of them (a filter; candidates are verified in full anyway).
+uint8_t residual_of(uint32_t shift, uint32_t v) noexcept {
+  return static_cast<uint8_t>(v & ((1u << (shift < 8 ? shift : 8u)) - 1u));
+}
+
+// Substring [lo, lo + len) of a row in hex order, as substring_hex_order gives it, from one
+// 8-byte load: rows are zero-padded to whole words (checked), so the 8 bytes from byte lo / 8,
+// moved back to stay within the row's words, hold every bit of it.
+inline uint32_t row_substring(const uint64_t* row, size_t nwords, uint32_t lo, uint32_t len) noexcept {
+  const size_t at = std::min<size_t>(lo / 8, nwords * 8 - 8);
+  uint64_t window;
+  std::memcpy(&window, reinterpret_cast<const uint8_t*>(row) + at, sizeof window);
+  window = __builtin_bswap64(window);  // byte `at` first: hex order
+  return static_cast<uint32_t>((window << (lo - 8 * at)) >> (64 - len));
+}
+
+// Checks that saved table t indexes exactly the n saved rows (MIHIndex's borrowing constructor,
+// after the structural checks): its slots are a permutation of 0..n-1, and every entry lies in
+// the bucket its row's substring gives and holds that substring's residual byte. One pass in
+// bucket order, reading the rows in slot order (random: their lines are prefetched well
+// ahead). A bitmap (n bits) finds a row listed twice: n distinct slots below n are a
+// permutation.
+void check_table_rows(size_t t, const MihTableLayout& table, const uint32_t* starts, const uint8_t* residual,
+                      const uint32_t* slot, const uint64_t* rows, size_t n, size_t nwords) {
+  constexpr size_t kAhead = 32;
+  const auto fail = [&](const char* what, const std::string& message) {
+    require(false, what, "table " + std::to_string(t) + ": " + message);
+  };
+  const size_t at = std::min<size_t>(table.lo / 8, nwords * 8 - 8);
+  std::vector<uint64_t> seen((n + 63) / 64, 0);
+  uint64_t bucket = 0;
+  for (size_t e = 0; e < n; ++e) {
+    if (e + kAhead < n) __builtin_prefetch(reinterpret_cast<const uint8_t*>(rows + size_t{slot[e + kAhead]} * nwords) + at);
+    while (starts[bucket + 1] <= e) ++bucket;  // starts run from 0 to n, non-decreasing (checked)
+    const uint32_t s = slot[e];
+    uint64_t& word = seen[s / 64];
+    const uint64_t bit = uint64_t{1} << (s % 64);
+    if ((word & bit) != 0) fail("slot", "row " + std::to_string(s) + " is listed twice (entry " + std::to_string(e) + ")");
+    word |= bit;
+    const uint32_t key = row_substring(rows + size_t{s} * nwords, nwords, table.lo, table.len);
+    if ((uint64_t{key} >> table.shift) != bucket) {
+      fail("slot", "entry " + std::to_string(e) + " puts row " + std::to_string(s) + " in bucket " +
+                       std::to_string(bucket) + ", but its code's substring is in bucket " +
+                       std::to_string(uint64_t{key} >> table.shift));
+    }
+    const uint8_t expected = residual_of(table.shift, key);
+    if (residual[e] != expected) {
+      fail("residual", "entry " + std::to_string(e) + " (row " + std::to_string(s) + ") holds " +
+                           std::to_string(residual[e]) + ", but its code's substring gives " + std::to_string(expected));
+    }
+  }
+}
+
 }  // namespace
 
 MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius) noexcept {
@@ -243,7 +297,8 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance)
   }
 }
 
-MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& a)
+MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& a,
+                   bool check_rows)
     : MIHIndex(bits, substrings, max_distance) {
   const size_t n = a.n, m = a.tables.size();
   require(n <= UINT32_MAX, "n", "an MIHIndex holds at most 2^32 - 1 hashes, got " + std::to_string(n));
@@ -284,6 +339,19 @@ MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const 
   }
   check_below("slot", a.slot, m * n, n);
   next_id_ = std::max(check_ids(a.ids, n), a.next_id);
+  if (check_rows && n > 0) {
+    std::vector<const uint32_t*> table_starts(m);
+    starts = a.starts;
+    for (size_t t = 0; t < m; ++t) {
+      table_starts[t] = starts;
+      starts += (size_t{1} << (a.tables[t].len - a.tables[t].shift)) + 1;
+    }
+    // Tables are independent: one task each, on every core once the work is worth threads.
+    const size_t threads = std::max(1u, std::thread::hardware_concurrency());
+    parallel_for(m, threads_for_work(m * n * 4, threads), [&](size_t t) {
+      check_table_rows(t, a.tables[t], table_starts[t], a.residual + t * n, a.slot + t * n, a.rows, n, nwords_);
+    });
+  }
 
   codes_ = Array<uint64_t>::view(a.rows, n * nwords_);
   ids_ = Array<int64_t>::view(a.ids, n);

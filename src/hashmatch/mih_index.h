@@ -80,15 +80,23 @@ class MIHIndex final : public ExactIndex {
   MIHIndex(size_t bits, size_t substrings, uint32_t max_distance);
 
   /// An index over borrowed, read-only arrays (a saved index, e.g. a memory-mapped file),
-  /// validated in full before use: sizes against n and bits, the table layout, bucket starts
-  /// (0, non-decreasing, ending at n), slots below n, zero code padding, alignment, and ids
-  /// (non-negative, unique). They are read in place until the first add() or remove(), which
-  /// copies what it changes (copy-on-write); the caller keeps them alive and unchanged meanwhile.
-  /// Validation guarantees memory safety, not that the tables index the codes they claim to: a
-  /// crafted file can make searches miss hashes (the file's checksums catch accidental damage).
+  /// validated before use. The structure is always checked: sizes against n and bits, the
+  /// table layout, bucket starts (0, non-decreasing, ending at n), slots below n, zero code
+  /// padding, alignment, and ids (non-negative, unique). That guarantees memory safety: no
+  /// search or update reads out of bounds, whatever the arrays hold. With `check_rows`, every
+  /// table is also checked against the rows it indexes (one linear pass per table, tables in
+  /// parallel): its slots are a permutation of the rows, each entry lies in the bucket its
+  /// row's substring gives and holds that substring's residual byte. Only then are searches
+  /// guaranteed exact; without it, tables that disagree with the rows (a crafted or damaged
+  /// file) make range searches miss hashes that are stored.
+  /// The arrays are read in place until the first add() or remove(), which copies what it
+  /// changes (copy-on-write); the caller keeps them alive and unchanged meanwhile.
   /// @param substrings  as above; when non-zero the saved table count must equal it
-  /// @throws std::invalid_argument naming the first inconsistency found
-  MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& arrays);
+  /// @param check_rows  also check the tables against the rows (exact searches guaranteed)
+  /// @throws std::invalid_argument naming the first inconsistency found (its array, and the
+  ///         table for the row checks)
+  MIHIndex(size_t bits, size_t substrings, uint32_t max_distance, const MihArraysView& arrays,
+           bool check_rows = true);
 
   size_t bits() const noexcept override { return bits_; }
   size_t nbytes() const noexcept { return bits_ / 8; }
@@ -134,11 +142,6 @@ class MIHIndex final : public ExactIndex {
     Array<uint32_t> slot;     // each entry's slot
   };
   class Query;
-
-  /// The residual byte an entry or a probe of substring value v is filtered by.
-  static uint8_t residual_of(uint32_t shift, uint32_t v) noexcept {
-    return static_cast<uint8_t>(v & ((1u << (shift < 8 ? shift : 8u)) - 1u));
-  }
 
   const uint8_t* code(size_t slot) const noexcept {
     return reinterpret_cast<const uint8_t*>(codes_.data() + slot * nwords_);
