@@ -154,9 +154,15 @@ class Backend(Protocol):
 
     @classmethod
     def from_sections(
-        cls, meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+        cls,
+        meta: Mapping[str, Any],
+        sections: Mapping[str, Buffer],
+        where: str,
+        *,
+        verify: bool = True,
     ) -> Backend:
-        """The backend that :meth:`to_sections` described; raises IndexFormatError."""
+        """The backend that :meth:`to_sections` described; raises IndexFormatError. With
+        ``verify``, derived structures are also checked against what they derive from."""
         ...
 
 
@@ -234,7 +240,12 @@ class BackendBase(HashWidth):
 
     @classmethod
     def from_sections(
-        cls: type[_B], meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+        cls: type[_B],
+        meta: Mapping[str, Any],
+        sections: Mapping[str, Buffer],
+        where: str,
+        *,
+        verify: bool = True,
     ) -> _B:
         """The backend :meth:`to_sections` described, validated in full."""
         raise NotImplementedError

@@ -157,7 +157,7 @@ def segment_from_sections(
             f"{where}: inconsistent metadata offsets or table indexes, or quality scores "
             "outside -1..100"
         )
-    index = _index(meta, sections, n, bits, faiss_index, where)
+    index = _index(meta, sections, n, bits, faiss_index, where, verify)
     if verify:
         _check_index_rows(index, codes, where)
         for f in FIELDS:
@@ -220,6 +220,7 @@ def _index(
     bits: int,
     faiss_index: Callable[[Any], Any],
     where: str,
+    verify: bool,
 ) -> Any:
     info = meta.get("index")
     if not isinstance(info, dict):
@@ -240,7 +241,7 @@ def _index(
             row_ids = np.frombuffer(rows, dtype="<i8")
             if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
                 raise IndexFormatError(f"{where}: the index refers to rows outside the list")
-        index = backend_from_sections(info, own, where)
+        index = backend_from_sections(info, own, where, verify=verify)
     if len(index) != n or index.bits != bits:
         raise IndexFormatError(
             f"{where}: the index holds {len(index)} {index.bits}-bit hashes, the list {n} "

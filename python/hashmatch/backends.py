@@ -382,7 +382,12 @@ class FaissBackend(BackendBase):
 
     @classmethod
     def from_sections(
-        cls: type[_Faiss], meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+        cls: type[_Faiss],
+        meta: Mapping[str, Any],
+        sections: Mapping[str, Buffer],
+        where: str,
+        *,
+        verify: bool = True,  # faiss's one section is always checksummed (see hashmatch.io)
     ) -> _Faiss:
         """The backend :meth:`to_sections` described.
 
@@ -830,10 +835,11 @@ def make_backend(
 
 
 def backend_from_sections(
-    meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str
+    meta: Mapping[str, Any], sections: Mapping[str, Buffer], where: str, *, verify: bool = True
 ) -> Backend:
     """The backend whose :meth:`~Backend.to_sections` gave ``meta`` and ``sections``,
-    dispatched on ``meta["kind"]`` (:data:`BACKEND_KINDS`) and validated in full.
+    dispatched on ``meta["kind"]`` (:data:`BACKEND_KINDS`) and validated in full (with
+    ``verify``, derived structures too: an MIHIndex's tables against its rows).
 
     Raises
     ------
@@ -852,7 +858,7 @@ def backend_from_sections(
     kind = meta.get("kind")
     if not isinstance(kind, str) or kind not in BACKEND_KINDS:
         raise IndexFormatError(f"{where}: 'meta' does not describe a known index: {dict(meta)!r}")
-    backend: Backend = BACKEND_KINDS[kind].from_sections(meta, sections, where)
+    backend: Backend = BACKEND_KINDS[kind].from_sections(meta, sections, where, verify=verify)
     return backend
 
 

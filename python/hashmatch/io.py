@@ -312,10 +312,14 @@ def load(
         index works as usual: its first ``add`` or ``remove`` copies what it changes, and the
         file may be replaced or deleted meanwhile. ``False`` reads the whole file into memory.
     verify : bool, default True
-        Check every section's checksum (on every core; about 0.2 s per GB on two).
-        ``False`` skips the checksums of sections over 1 MiB; the structure is still checked
-        in full, so a damaged file cannot crash the process, but undetected bit flips can
-        change results.
+        Check every section's checksum (on every core; about 0.2 s per GB on two), and every
+        derived structure against the data it derives from, so a loaded file answers exactly:
+        an MIHIndex's tables against its rows (every row listed once in each table, in the
+        bucket and with the residual its code gives), a hash list's index against its codes
+        and its metadata (UTF-8, JSON). ``False`` skips the checksums of sections over 1 MiB
+        and those cross-checks; the structure is still checked in full, so a damaged file
+        cannot crash the process or make a search read out of bounds, but it may answer
+        wrongly (miss stored hashes, report the wrong entry).
     key : bytes, optional
         The key the file was saved with (see :func:`save`): the file must be signed, and its
         digest is checked (one pass over the whole file, about 0.65 s per GB, even with
