@@ -127,3 +127,26 @@ def test_mih_remove_takes_what_hash_lists_take() -> None:
 def test_no_overflow_error_escapes(call: Callable[[Any], object]) -> None:
     with pytest.raises(hm.HashmatchError):
         call(index("mih"))
+
+
+def test_no_overflow_error_escapes_the_joins_and_datasets() -> None:
+    codes = hm.datasets.random_codes(2, 64)
+    calls = [
+        lambda: hm.plan_join(2**64, 256, 31),
+        lambda: hm.datasets.flip_bits(codes, [2**64, 0]),
+        lambda: hm.datasets.random_codes(-1),
+        lambda: hm.datasets.random_codes(2**64),
+        lambda: hm.datasets.random_codes(2, seed=-1),
+    ]
+    for call in calls:
+        with pytest.raises(hm.InvalidArgument):
+            call()
+
+
+def test_hash_list_remove_takes_what_indexes_take() -> None:
+    hl = hm.HashList("phash")
+    hl.add(["00000000000000ff"] * 4)
+    assert hl.remove(iter([0, 1])) == 2
+    assert hl.remove(np.array([])) == 0
+    assert hl.remove(np.int64(2)) == 1
+    assert hl.ids().tolist() == [3]

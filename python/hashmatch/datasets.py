@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import check_bits, check_max_distance
+from hashmatch._validation import check_bits, check_count, check_max_distance
 from hashmatch.dedup import find_matches
 from hashmatch.errors import InvalidArgument
 
@@ -31,7 +31,12 @@ _FRESH_ROUNDS = 32  # draws of fresh queries before deciding the radius leaves n
 def _stream(seed: int, purpose: int) -> np.random.Generator:
     """A generator of its own for `purpose`: never the stream of ``default_rng(seed)``, nor of
     another purpose, whatever the seeds."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(purpose,)))
+    return np.random.default_rng(np.random.SeedSequence(_seed(seed), spawn_key=(purpose,)))
+
+
+def _seed(seed: object) -> int:
+    """A seed for numpy's generators: a non-negative integer."""
+    return check_count(seed, "seed")
 
 
 def random_codes(n: int, bits: int = 256, *, seed: int = 0) -> npt.NDArray[np.uint8]:
@@ -44,7 +49,8 @@ def random_codes(n: int, bits: int = 256, *, seed: int = 0) -> npt.NDArray[np.ui
     (3, 8)
     """
     bits = check_bits(bits)
-    return np.random.default_rng(seed).integers(0, 256, (n, bits // 8), dtype=np.uint8)
+    n = check_count(n, "n")
+    return np.random.default_rng(_seed(seed)).integers(0, 256, (n, bits // 8), dtype=np.uint8)
 
 
 def flip_bits(
@@ -60,13 +66,18 @@ def flip_bits(
     [0, 1, 31, 256]
     """
     codes = np.asarray(codes, dtype=np.uint8)
-    d = np.broadcast_to(np.asarray(distances, dtype=np.int64), (len(codes),))
     bits = codes.shape[1] * 8
+    try:
+        d = np.broadcast_to(np.asarray(distances, dtype=np.int64), (len(codes),))
+    except (OverflowError, ValueError, TypeError):
+        raise InvalidArgument(
+            f"distances: expected integers in [0, {bits}], one or one per row"
+        ) from None
     if d.size and (d.min() < 0 or d.max() > bits):
         raise InvalidArgument(
             f"distances: expected values in [0, {bits}], got {d.min()}..{d.max()}"
         )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     # A random permutation of bit positions per row; flip the first d[i] of them.
     order = np.argsort(rng.random((len(codes), bits)), axis=1)
     flip = np.zeros((len(codes), bits), dtype=bool)

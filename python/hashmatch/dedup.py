@@ -43,7 +43,14 @@ import numpy as np
 import numpy.typing as npt
 
 from hashmatch import _core
-from hashmatch._validation import _describe, _integer, as_codes, check_max_distance, check_threads
+from hashmatch._validation import (
+    _describe,
+    _integer,
+    as_codes,
+    check_count,
+    check_max_distance,
+    check_threads,
+)
 from hashmatch.errors import HashTypeMismatch, InvalidArgument, InvalidType
 from hashmatch.plotting import plot_clusters, plot_pairs
 from hashmatch.progress import bar
@@ -119,20 +126,13 @@ def plan_join(n: int, bits: int, max_distance: int, *, n_other: int | None = Non
     >>> hm.plan_join(1_000_000, 256, 31).method
     'multi-index'
     """
-    n = _count(n, "n")
+    n = check_count(n, "n")
     bits = _integer(bits, "bits", "a positive multiple of 8")
     if not 0 < bits <= 4096 or bits % 8:
         raise InvalidArgument(f"bits: expected a multiple of 8 in [8, 4096], got {bits}")
     radius = check_max_distance(max_distance, bits)
-    other = n if n_other is None else _count(n_other, "n_other")
+    other = n if n_other is None else check_count(n_other, "n_other")
     return _plan(_core.plan_join(bits, n, other, radius, n_other is None))
-
-
-def _count(value: object, name: str) -> int:
-    count = _integer(value, name, "a non-negative integer")
-    if count < 0:
-        raise InvalidArgument(f"{name}: expected a non-negative integer, got {count}")
-    return count
 
 
 @dataclass(frozen=True, eq=False)
@@ -475,7 +475,7 @@ class _Checked(NamedTuple):
 
 def _check_options(options: _JoinOptions, codes: npt.NDArray[np.uint8]) -> _Checked:
     nthreads = check_threads(options.threads)
-    limit = None if options.max_pairs is None else _count(options.max_pairs, "max_pairs")
+    limit = None if options.max_pairs is None else check_count(options.max_pairs, "max_pairs")
     method = options.method
     if method not in _METHODS:
         raise InvalidArgument(

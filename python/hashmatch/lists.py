@@ -34,7 +34,14 @@ import numpy.typing as npt
 
 from hashmatch._backend import HashWidth
 from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
-from hashmatch._validation import as_codes, check_ids, check_k, check_max_distance, check_threads
+from hashmatch._validation import (
+    as_codes,
+    check_id_list,
+    check_ids,
+    check_k,
+    check_max_distance,
+    check_threads,
+)
 from hashmatch.backends import backend_from_bytes, make_backend
 from hashmatch.codes import to_hex
 from hashmatch.errors import (
@@ -436,7 +443,7 @@ class HashList(HashWidth):
             How many entries were removed (inside :meth:`batch`, how many ids and keys were
             given: they are resolved when the batch is applied).
         """
-        id_array = np.zeros(0, np.int64) if ids is None else _id_list(ids)
+        id_array = np.zeros(0, np.int64) if ids is None else check_id_list(ids)
         given = 0 if keys is None else len(_seq(keys, "keys"))
         key_list: list[str] = [k for k in field_named("key").normalise(keys, given) if k]
         with self._write_lock:
@@ -816,17 +823,6 @@ def _unpickle(meta: dict[str, Any], sections: dict[str, Any]) -> HashList:
 def _extra_text(value: object) -> str:
     """Extras are written to text files as strings; JSON for anything but a str."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _id_list(ids: object) -> npt.NDArray[np.int64]:
-    """Ids given as one int, a sequence or an array (possibly empty)."""
-    if isinstance(ids, np.ndarray):
-        items: Any = ids.reshape(-1)
-    elif isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
-        items = [ids]
-    else:
-        items = list(_seq(ids, "ids"))
-    return check_ids(items, len(items), name="ids")
 
 
 def _seq(value: object, name: str) -> Sequence[Any]:
