@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["DELIMITERS", "Layout", "Writer", "batches"]
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
+_WEIGHED = 32  # rows between looks at a batch's weight (rows are at most max_line_chars)
 
 
 @dataclass
@@ -110,6 +111,7 @@ def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | 
         starts: list[int] = []
         errors: dict[int, HashmatchError] = {}
         cursor.batch = 0
+        check_at = min(size, _WEIGHED)  # rows at which the batch's weight is next looked at
         for row in data:
             cursor.at_start = True
             starts.append(cursor.start)
@@ -117,15 +119,22 @@ def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | 
                 fields.extend(row)
             else:
                 errors[len(starts) - 1] = _width_error(reader, layout, len(row), cursor.start)
-            if (
-                len(starts) == size
-                or cursor.batch + FIELD_WEIGHT * len(fields) >= BATCH_WEIGHT
-                or (errors and not reader.skip_invalid)
-            ):
-                reader._weight += cursor.batch + FIELD_WEIGHT * len(fields)
+                if not reader.skip_invalid:
+                    check_at = len(starts)  # end the batch now: it raises this row
+            if len(starts) >= check_at:
+                weight = cursor.batch + FIELD_WEIGHT * len(fields)
+                if (
+                    len(starts) < size
+                    and weight < BATCH_WEIGHT
+                    and (reader.skip_invalid or not errors)
+                ):
+                    check_at = min(size, len(starts) + _WEIGHED)
+                    continue
+                reader._weight += weight
                 yield _records(reader, fields, starts, errors, layout)
                 fields, starts, errors = [], [], {}
                 size = reader._batch_rows
+                check_at = min(size, _WEIGHED)
                 cursor.batch = 0
     except csv.Error as error:
         raise HashFormatError(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["batches", "write"]
 
-_STEP = 1024  # lines read at a time, to keep a batch within its weight
+_STEP = 128  # lines read at a time: a batch keeps within its weight (lines of a MiB: 128 MiB)
 
 
 def _is_header(line: str) -> bool:
@@ -74,12 +74,12 @@ def _batch(reader: HashReader, lines: Iterator[str], number: int) -> list[str]:
         step = list(itertools.islice(lines, min(_STEP, size - len(texts))))
         if not step:
             break
-        lengths = list(map(len, step))
-        if max(lengths) > limit:
+        longest = max(map(len, step))
+        if longest > limit:
             for k, line in enumerate(step):
-                if lengths[k] > limit:
-                    check_length(reader, lengths[k], line, number + len(texts) + k + 1)
-        weight += sum(lengths)
+                if len(line) > limit:
+                    check_length(reader, len(line), line, number + len(texts) + k + 1)
+        weight += longest * len(step)  # at most: long lines make small batches
         texts.extend(map(str.strip, step))
     reader._weight += weight
     return texts
