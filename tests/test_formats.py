@@ -782,7 +782,8 @@ def records_strategy(draw: st.DrawFn) -> tuple[HashRecords, tuple[str, ...]]:
         tuples = st.lists(labels_text, max_size=4).map(tuple)
         values["labels"] = draw(st.lists(tuples, min_size=n, max_size=n))
     if "qualities" in columns:
-        values["qualities"] = draw(st.lists(st.integers(-1, 100), min_size=n, max_size=n))
+        qualities = draw(st.lists(st.integers(-1, 100), min_size=n, max_size=n))
+        values["qualities"] = np.array(qualities, dtype=np.int16)  # -1: missing, in an array
     if "extras" in columns:
         value = st.text(max_size=8).filter(lambda s: "\0" not in s)
         values["extras"] = [{"note": draw(value), "x y": draw(value)} for _ in range(n)]

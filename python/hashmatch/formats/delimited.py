@@ -20,6 +20,7 @@ from hashmatch.errors import HashFormatError, HashmatchError, InvalidArgument
 from hashmatch.schema import FIELDS
 
 from . import threatexchange
+from .limits import BATCH_WEIGHT, FIELD_WEIGHT, check_length, shown
 from .names import COLUMN_ALIASES, FIELD_OF, NOT_HEX, format_labels, normalise
 from .records import HashRecords
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["DELIMITERS", "Layout", "Writer", "batches"]
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
+_WEIGHED = 32  # rows between looks at a batch's weight (rows are at most max_line_chars)
 
 
 @dataclass
@@ -42,23 +44,32 @@ class Layout:
 
 
 class _Cursor:
-    """Where :func:`_record_lines` is: the first line of the record being read, and whether
-    the next line starts a record (set by the reader of ``csv.reader`` after each record)."""
+    """Where :func:`_record_lines` is: the first line of the record being read, whether the
+    next line starts a record (set by the reader of ``csv.reader`` after each record), the
+    characters of the record so far, and of the batch so far."""
 
-    __slots__ = ("at_start", "start")
+    __slots__ = ("at_start", "batch", "chars", "start")
 
     def __init__(self) -> None:
         self.at_start = True
         self.start = 0
+        self.chars = 0
+        self.batch = 0
 
 
-def _record_lines(lines: Iterator[str], cursor: _Cursor) -> Iterator[str]:
+def _record_lines(reader: HashReader, lines: Iterator[str], cursor: _Cursor) -> Iterator[str]:
     """Physical lines for ``csv.reader``, but blank and ``#`` lines between records (a line
-    inside a quoted field is kept whatever it holds); numbers the first line of each record."""
+    inside a quoted field is kept whatever it holds); numbers the first line of each record
+    and refuses a record longer than ``max_line_chars`` (its lines together)."""
+    limit = reader.max_line_chars
     number = 0
     for line in lines:
         number += 1
+        size = len(line)
+        cursor.batch += size
         if cursor.at_start:
+            if size > limit:
+                check_length(reader, size, line, number)
             head = line[:1]
             if head == "#" or head == "\n" or head == "\r":
                 continue
@@ -68,19 +79,25 @@ def _record_lines(lines: Iterator[str], cursor: _Cursor) -> Iterator[str]:
                     continue
             cursor.start = number
             cursor.at_start = False
+            cursor.chars = size
+        else:
+            cursor.chars += size
+            if cursor.chars > limit:
+                check_length(reader, cursor.chars, line, cursor.start)
         yield line
 
 
 def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | None]:
     """CSV/TSV rows with the csv module, a batch at a time.
 
-    The fields of a batch go into one flat list (a row of the wrong length as empty fields,
-    and an error): no list per row survives to slow the garbage collector, and a column is a
-    slice.
+    The fields of a batch go into one flat list: no list per row survives to slow the garbage
+    collector, and a column is a slice. A row of the wrong length is an error and leaves no
+    fields (so a wide header costs nothing on short rows); without ``skip_invalid`` it ends
+    the batch, which raises it. A batch also ends at :data:`BATCH_WEIGHT`.
     """
     cursor = _Cursor()
     rows = csv.reader(
-        _record_lines(lines, cursor), delimiter=DELIMITERS[reader.format], strict=True
+        _record_lines(reader, lines, cursor), delimiter=DELIMITERS[reader.format], strict=True
     )
     try:
         first = next(rows, None)
@@ -93,6 +110,8 @@ def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | 
         fields: list[str] = []
         starts: list[int] = []
         errors: dict[int, HashmatchError] = {}
+        cursor.batch = 0
+        check_at = min(size, _WEIGHED)  # rows at which the batch's weight is next looked at
         for row in data:
             cursor.at_start = True
             starts.append(cursor.start)
@@ -100,16 +119,29 @@ def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | 
                 fields.extend(row)
             else:
                 errors[len(starts) - 1] = _width_error(reader, layout, len(row), cursor.start)
-                fields.extend([""] * width)
-            if len(starts) == size:
+                if not reader.skip_invalid:
+                    check_at = len(starts)  # end the batch now: it raises this row
+            if len(starts) >= check_at:
+                weight = cursor.batch + FIELD_WEIGHT * len(fields)
+                if (
+                    len(starts) < size
+                    and weight < BATCH_WEIGHT
+                    and (reader.skip_invalid or not errors)
+                ):
+                    check_at = min(size, len(starts) + _WEIGHED)
+                    continue
+                reader._weight += weight
                 yield _records(reader, fields, starts, errors, layout)
                 fields, starts, errors = [], [], {}
                 size = reader._batch_rows
+                check_at = min(size, _WEIGHED)
+                cursor.batch = 0
     except csv.Error as error:
         raise HashFormatError(
             f"{reader.path}:{cursor.start}: cannot parse {reader.format.upper()}: {error}"
         ) from None
     if starts:
+        reader._weight += cursor.batch + FIELD_WEIGHT * len(fields)
         yield _records(reader, fields, starts, errors, layout)
 
 
@@ -134,6 +166,12 @@ def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
     is_header = not first_is_hex and any(
         name in FIELD_OF or name.endswith("hash") for name in names
     )
+    if len(row) > reader.max_columns:
+        raise HashFormatError(
+            f"{reader.path}:{line}: expected at most {reader.max_columns:,} columns in the"
+            f" {'header' if is_header else 'first row'}, got {len(row):,}; pass max_columns="
+            " to read more"
+        )
     if not is_header or threatexchange.is_typed_row(row):
         return _headerless(reader, row)
     found: dict[str, list[int]] = {}
@@ -148,7 +186,7 @@ def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
         raise HashFormatError(
             f"{reader.path}:{line}: expected a hash column in the header, named one of"
             f" {', '.join(COLUMN_ALIASES['hash'])} (or ending in 'hash'), got columns"
-            f" {', '.join(map(repr, row))}"
+            f" {_listed(row)}"
         )
     for name, indices in found.items():
         if len(indices) > 1:
@@ -163,14 +201,21 @@ def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
         fields["key"] = fields.pop("id")
     used = set(fields.values())
     extras = [(cell or f"column{i + 1}", i) for i, cell in enumerate(row) if i not in used]
-    extra_names = [name for name, _ in extras]
-    if len(set(extra_names)) != len(extra_names):
-        twice = next(name for name in extra_names if extra_names.count(name) > 1)
-        raise HashFormatError(
-            f"{reader.path}:{line}: expected unique column names, got {twice!r} twice"
-        )
+    seen: set[str] = set()
+    for name, _ in extras:
+        if name in seen:
+            raise HashFormatError(
+                f"{reader.path}:{line}: expected unique column names, got {shown(name)} twice"
+            )
+        seen.add(name)
     reader.columns = {name: row[i] for name, i in sorted(fields.items(), key=itemgetter(1))}
     return Layout(len(row), fields, extras, line)
+
+
+def _listed(row: list[str], most: int = 20) -> str:
+    """The first ``most`` cells of a header row, for an error message."""
+    listed = ", ".join(map(shown, row[:most]))
+    return listed if len(row) <= most else f"{listed}... ({len(row):,} in all)"
 
 
 def _width_error(reader: HashReader, layout: Layout, got: int, line: int) -> HashFormatError:
@@ -187,14 +232,22 @@ def _records(
     errors: dict[int, HashmatchError],
     layout: Layout,
 ) -> HashRecords | None:
-    """Split a batch's fields into columns and parse them."""
+    """Split a batch's fields into columns and parse them. ``fields`` holds the rows of the
+    right width; the others (in ``errors``) get empty values in the columns used, no more."""
     width = layout.width
     columns: dict[str, list[Any]] = {name: fields[i::width] for name, i in layout.fields.items()}
-    texts = list(map(str.strip, columns.pop("hash")))
     if layout.extras:
         names = [name for name, _ in layout.extras]
         values = zip(*(fields[i::width] for _, i in layout.extras), strict=True)
         columns["extras"] = [dict(zip(names, row, strict=True)) for row in values]
+    if len(fields) != width * len(starts):  # rows of the wrong width: none of their fields
+        good = [i for i in range(len(starts)) if i not in errors]
+        for name, column in columns.items():
+            spread: list[Any] = [{} if name == "extras" else ""] * len(starts)
+            for i, value in zip(good, column, strict=True):
+                spread[i] = value
+            columns[name] = spread
+    texts = list(map(str.strip, columns.pop("hash")))
     return reader._records(texts, starts, columns, errors)
 
 

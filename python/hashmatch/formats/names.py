@@ -60,9 +60,20 @@ def normalise(name: str) -> str:
     return _SEPARATORS.sub("_", name.strip().lower())
 
 
-@functools.lru_cache(maxsize=65_536)
+_CACHED_LABELS = 256  # longer labels fields are split each time: the cache holds short ones
+
+
 def parse_labels(text: str) -> tuple[str, ...]:
     """Labels of one field: split on ';' if it has one, else on whitespace."""
+    return _parse_labels(text) if len(text) <= _CACHED_LABELS else _split_labels(text)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parse_labels(text: str) -> tuple[str, ...]:
+    return _split_labels(text)
+
+
+def _split_labels(text: str) -> tuple[str, ...]:
     if ";" in text:
         return tuple(label for label in (part.strip() for part in text.split(";")) if label)
     return tuple(text.split())

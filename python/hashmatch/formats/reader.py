@@ -4,6 +4,7 @@ format, hand the lines to the dialect, and check every row strictly, in batches.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import itertools
@@ -11,7 +12,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Generator, Iterator
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ from hashmatch.files import check_path, open_input
 from hashmatch.progress import bar
 
 from . import delimited, hex
+from .limits import CHUNK_WEIGHT, MAX_COLUMNS, MAX_LINE_CHARS, check_length, shown
 from .names import NOT_HEX, format_of_name, parse_labels
 from .records import HashRecords, SeenIds, joined
 
@@ -59,6 +61,8 @@ def read_hashes(
     chunk_size: int = 1_000_000,
     skip_invalid: bool = False,
     progress: bool = False,
+    max_line_chars: int = MAX_LINE_CHARS,
+    max_columns: int = MAX_COLUMNS,
 ) -> HashReader:
     """Stream the entries of a hash-list file, in chunks.
 
@@ -77,11 +81,19 @@ def read_hashes(
         first well-formed hash, and then every hash must have it.
     chunk_size : int, optional
         At most this many entries per chunk. Memory is bounded by it, whatever the file size,
-        but for the duplicate-id check: 16 bytes per id read.
+        but for the duplicate-id check: 16 bytes per id read. A chunk also ends early once
+        its rows hold about a GiB of text and fields (:data:`CHUNK_WEIGHT`), so that a small
+        gzip file that expands to huge rows is read in chunks of bounded size.
     skip_invalid : bool, optional
         Skip bad rows instead of raising, and list them in :attr:`HashReader.skipped`.
     progress : bool, optional
         Show a progress bar (bytes read) on stderr.
+    max_line_chars : int, optional
+        The longest line read, in characters (bytes, for ASCII), line end excluded; a CSV/TSV
+        row whose quoted fields hold line breaks counts all its lines. Default 1 MiB.
+    max_columns : int, optional
+        The most columns (fields of the header, or of the first row) of a CSV/TSV file.
+        Default 1,024.
 
     Returns
     -------
@@ -94,8 +106,9 @@ def read_hashes(
     HashFormatError
         On a bad hash (``path:line``, what was expected and what was found), a file without a
         hash column, a CSV quoting error, or when `bits` is not given and the file holds no
-        well-formed hash (e.g. an empty file). A file without rows yields nothing when `bits`
-        is given.
+        well-formed hash (e.g. an empty file), and on a line longer than `max_line_chars` or
+        a header or first row of more than `max_columns` fields (even with `skip_invalid`).
+        A file without rows yields nothing when `bits` is given.
     HashTypeMismatch
         On a well-formed hash of another width than `bits` or the first hash.
     InvalidArgument
@@ -123,6 +136,8 @@ def read_hashes(
         chunk_size=chunk_size,
         skip_invalid=skip_invalid,
         progress=progress,
+        max_line_chars=max_line_chars,
+        max_columns=max_columns,
     )
 
 
@@ -164,6 +179,8 @@ class HashReader:
         text_ids: bool = False,
         bits_option: str | None = "bits=",
         bits_from: str | None = None,
+        max_line_chars: int = MAX_LINE_CHARS,
+        max_columns: int = MAX_COLUMNS,
     ) -> None:
         self.path = check_path(path)
         self.format = check_format(format, READ_FORMATS)
@@ -171,11 +188,10 @@ class HashReader:
         self._width_from = f", {bits_from or f'from bits={bits}'}" if bits is not None else ""
         self.text_ids = bool(text_ids)
         self.bits_option = bits_option
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-            raise InvalidType(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
-        if chunk_size < 1:
-            raise InvalidArgument(f"chunk_size: expected an integer >= 1, got {chunk_size}")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = _positive("chunk_size", chunk_size)
+        self.max_line_chars = _positive("max_line_chars", max_line_chars)
+        self.max_columns = _positive("max_columns", max_columns)
+        self._weight = 0  # of the rows read for the chunk being built (set by the dialects)
         self._batch_rows = min(_PARSE_ROWS, self.chunk_size)  # rows the next batch may have
         self.skip_invalid = bool(skip_invalid)
         self.progress = bool(progress)
@@ -220,11 +236,14 @@ class HashReader:
             progress = stack.enter_context(
                 bar(source.size, os.path.basename(self.path), "B", enabled=self.progress)
             )
+            # lines of at most max_line_chars + 2 characters (a line end of 2 is not counted):
+            # a longer one is read as pieces, and the first is refused by check_length
+            lines = iter(functools.partial(text.readline, self.max_line_chars + 2), "")
             try:
-                head = _head(text)
+                head = _head(self, lines)
                 if self.format == "auto":
                     self.format = _sniff(self.path, head[-1] if head else "")
-                batches = DIALECTS[self.format](self, itertools.chain(head, text))
+                batches = DIALECTS[self.format](self, itertools.chain(head, lines))
                 done = 0
                 parts: list[HashRecords] = []
                 count = 0
@@ -235,9 +254,10 @@ class HashReader:
                     if records is not None:
                         parts.append(records)
                         count += len(records)
-                    if count == self.chunk_size:
+                    if count == self.chunk_size or (parts and self._weight >= CHUNK_WEIGHT):
                         yield self._chunk(parts)
                         parts, count = [], 0
+                        self._weight = 0
                     self._batch_rows = min(_PARSE_ROWS, self.chunk_size - count)
                 if parts:
                     yield self._chunk(parts)
@@ -381,7 +401,13 @@ class HashReader:
         pattern, dtype, top = (_QUALITY, np.int16, 100) if quality else (_ID, np.int64, 2**63 - 1)
         joined = "".join(texts)  # ASCII digits only, checked in two C loops
         empty = "" in texts
-        if (joined.isdigit() or not joined) and joined.isascii() and (quality or not empty):
+        longest = max(map(len, texts), default=0)  # int() of many digits is slow, and fails
+        if (
+            (joined.isdigit() or not joined)
+            and joined.isascii()
+            and (quality or not empty)
+            and longest <= (3 if quality else 19)
+        ):
             numbers = [int(text) if text else -1 for text in texts] if empty else [*map(int, texts)]
             if max(numbers) <= top:
                 return np.array(numbers, dtype=dtype)
@@ -394,7 +420,7 @@ class HashReader:
                     i,
                     InvalidArgument(
                         f"{self.path}:{starts[i]}: expected a quality: an integer from 0 to 100"
-                        f" (or an empty field), got {text!r}"
+                        f" (or an empty field), got {shown(text)}"
                     ),
                 )
             else:
@@ -403,7 +429,7 @@ class HashReader:
                     i,
                     InvalidArgument(
                         f"{self.path}:{starts[i]}: expected an id: an integer from 0 to"
-                        f" 2**63 - 1, got {text!r}{hint}"
+                        f" 2**63 - 1, got {shown(text)}{hint}"
                     ),
                 )
         return out
@@ -433,15 +459,26 @@ class HashReader:
             )
 
 
-def _head(text: IO[str]) -> list[str]:
+def _head(reader: HashReader, lines: Iterator[str]) -> list[str]:
     """The lines up to and including the first data line (not blank, not a comment)."""
     head: list[str] = []
-    for line in text:
+    for line in lines:
         head.append(line)
+        if len(line) > reader.max_line_chars:
+            check_length(reader, len(line), line, len(head))
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             break
     return head
+
+
+def _positive(name: str, value: object) -> int:
+    """``value``, an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidType(f"{name}: expected an integer >= 1, got {value!r}")
+    if value < 1:
+        raise InvalidArgument(f"{name}: expected an integer >= 1, got {value}")
+    return int(value)
 
 
 def _sniff(path: str, first: str) -> str:
