@@ -19,13 +19,7 @@ import hashmatch as hm
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
 HARNESSES = ("formats", "from_hex", "load")
 
-KNOWN: dict[str, str] = {
-    "load/hashlist-bad-extras-json": (
-        "a saved HashList whose extra.blob holds invalid JSON (one byte changed, checksums"
-        " right) loads, then get()/entries()/export() raise json.JSONDecodeError, not"
-        " IndexFormatError (lists/_listfile/schema: owned elsewhere)"
-    ),
-}
+KNOWN: dict[str, str] = {}
 """``<harness>/<file>`` of a regression input whose bug is not fixed yet: why."""
 
 
