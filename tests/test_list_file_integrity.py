@@ -174,3 +174,35 @@ def test_mutated_list_files_raise_or_answer_exactly(tmp_path: Path, backend: str
             assert result.keys.tolist() == [keys[i] for i in result.ids.tolist()]
         outcomes["exact"] += 1
     assert outcomes["rejected"] > 0
+
+
+def test_faiss_list_answers_follow_the_lists_own_codes(tmp_path: Path) -> None:
+    """faiss keeps its own copy of the codes; an approximate list reports what its codes say."""
+    path, db = _saved(tmp_path, backend="faiss-multihash")
+    _rewrite(path, _edit_code)  # row 0's code in the list, not in faiss
+    hl = hm.HashList.load(path)
+    stored = hm.from_hex([e.hash for e in hl.entries()])
+    queries = db[:5]
+    result = hl.match(queries)
+    true = distances(queries, stored)
+    for q, i, d in zip(result.queries, result.ids, result.distances, strict=True):
+        assert d == true[q, i] <= hl.max_distance
+    # faiss holds db[0] for row 0 (distance 0); the list holds it with 8 bits flipped
+    assert result.distances[(result.queries == 0) & (result.ids == 0)].tolist() == [8]
+    d, ids = hl.search(queries, 2)
+    assert np.all(d[ids >= 0] == true[np.nonzero(ids >= 0)[0], ids[ids >= 0]])
+
+
+def test_damaged_faiss_sections_raise_format_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    path, _ = _saved(tmp_path, backend="faiss-multihash", n=50)
+    original = {k: bytes(v) for k, v in hio.read_container(path).items()}
+    for _ in range(300):
+        data = bytearray(original["ix.faiss"])
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        hio.write_container(path, {**original, "ix.faiss": data})
+        try:
+            hm.HashList.load(path).match(hm.datasets.random_codes(2, 256, seed=1))
+        except hm.IndexFormatError:
+            pass

@@ -242,6 +242,10 @@ def _index(
             if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
                 raise IndexFormatError(f"{where}: the index refers to rows outside the list")
         index = backend_from_sections(info, own, where, verify=verify)
+    if "faiss" in own or info.get("faiss"):  # its ids must be rows of the list, as searched
+        rows = index.stored_ids()
+        if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= n):
+            raise IndexFormatError(f"{where}: the index refers to rows outside the list")
     if len(index) != n or index.bits != bits:
         raise IndexFormatError(
             f"{where}: the index holds {len(index)} {index.bits}-bit hashes, the list {n} "

@@ -346,7 +346,7 @@ class FaissBackend(BackendBase):
         faiss = backend._faiss
         try:
             index = faiss.deserialize_index_binary(np.ascontiguousarray(data))
-        except RuntimeError as error:
+        except (RuntimeError, MemoryError, ValueError) as error:  # bad_alloc on hostile sizes
             raise IndexFormatError(f"data: not a serialized faiss binary index ({error})") from None
         if not isinstance(index, faiss.IndexBinaryIDMap):
             raise IndexFormatError(
@@ -359,8 +359,15 @@ class FaissBackend(BackendBase):
             raise IndexFormatError(
                 f"data: expected an {cls.faiss_class}, got {type(inner).__name__}"
             )
+        n = int(index.ntotal)
+        # faiss trusts its stream: every count must agree with the others and fit in the data
+        if n < 0 or n != int(inner.ntotal) or int(index.id_map.size()) != n or n > len(data):
+            raise IndexFormatError(
+                f"data: inconsistent faiss index sizes ({n} hashes, {int(inner.ntotal)} in the"
+                f" inner index, {int(index.id_map.size())} ids, {len(data)} bytes)"
+            )
         backend._configure(inner)
-        if int(index.ntotal):
+        if n:
             backend._index = index
         return backend
 

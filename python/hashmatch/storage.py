@@ -61,8 +61,20 @@ class Segment:
         return len(self.ids)
 
     def range_search(self, codes: npt.NDArray[np.uint8], radius: int, threads: int) -> Any:
-        """(lims, distances, rows) for validated queries."""
-        return self.index.range_search_validated(codes, radius, threads)
+        """(lims, distances, rows) for validated queries.
+
+        An approximate index's candidates are re-measured against this segment's own codes
+        (the list's data), so a hit is always reported at its true distance and within the
+        radius, whatever the approximate structure holds."""
+        lims, distances, rows = self.index.range_search_validated(codes, radius, threads)
+        if getattr(self.index, "exact", True) or not len(rows):
+            return lims, distances, rows
+        queries = np.repeat(np.arange(len(codes)), lims[1:] - lims[:-1])
+        true = pair_distances(codes[queries], self.codes[rows])
+        keep = true <= radius
+        kept = np.concatenate([[0], np.cumsum(keep)])[lims]
+        order = np.lexsort((rows[keep], true[keep], queries[keep]))
+        return kept.astype(lims.dtype), true[keep][order], rows[keep][order]
 
     def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row of each id in this segment, or -1."""
@@ -85,6 +97,15 @@ class Segment:
         """Every field of one row: ``id``, ``codes`` (the hash) and the metadata fields."""
         values = {name: column[0] for name, column in self.columns.decoded([row]).items()}
         return {"id": int(self.ids[row]), "code": self.codes[row], **values}
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def pair_distances(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int32]:
+    """Hamming distance of each pair of codes ``a[..., :]`` and ``b[..., :]`` (broadcast)."""
+    result: npt.NDArray[np.int32] = _POPCOUNT[np.bitwise_xor(a, b)].sum(axis=-1, dtype=np.int32)
+    return result
 
 
 class Hits(NamedTuple):
@@ -207,6 +228,8 @@ class Snapshot:
             d = d.astype(np.int64)
             bad = rows < 0
             safe = np.where(bad, 0, rows)
+            if not getattr(segment.index, "exact", True):  # true distances, as range_hits
+                d = pair_distances(codes[:, None, :], segment.codes[safe]).astype(np.int64)
             if dead is not None:
                 bad |= dead[safe]
             d[bad] = missing
