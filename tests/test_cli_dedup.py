@@ -472,3 +472,15 @@ def test_dedup_help_documents_the_outputs(capsys: pytest.CaptureFixture[str]) ->
         assert phrase in text
     assert main(["--help"]) == 0
     assert "dedup" in capsys.readouterr().out
+
+
+def test_dedup_outputs_to_one_file_by_two_spellings_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "in.txt", hexes(hm.datasets.random_codes(5, 64)))
+    out = tmp_path / "a.csv"
+    err = bad_run(
+        ["dedup", str(path), "--out", str(out), "--clusters", f"{tmp_path}/./a.csv"], capsys
+    )
+    assert "--out and --clusters: expected two destinations" in err
+    assert not out.exists()

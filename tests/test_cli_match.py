@@ -419,3 +419,36 @@ def test_match_reads_standard_input(plain: Plain) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert csv_rows(proc.stdout) == plain.expected()
+
+
+def test_match_refuses_to_write_over_an_input_or_to_read_stdin_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = hm.datasets.random_codes(3, 64)
+    lst = write(tmp_path / "list.txt", hexes(codes))
+    before = lst.read_text()
+    link = tmp_path / "link.txt"
+    link.symlink_to(lst)
+    for out in (str(lst), str(link), f"{tmp_path}/./list.txt"):
+        err = bad_run(["match", str(lst), str(lst), "--out", out], capsys)
+        assert "--out:" in err and "is the input file" in err
+    assert lst.read_text() == before
+    err = bad_run(["match", "-", "-"], capsys)
+    assert "LIST and QUERIES: standard input can be read once" in err
+
+
+def test_match_reads_standard_input_from_a_socket(tmp_path: Path) -> None:
+    import socket
+
+    codes = hm.datasets.random_codes(3, 64)
+    lst = write(tmp_path / "list.txt", hexes(codes))
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(("\n".join(hexes(codes[:1])) + "\n").encode())
+        right.shutdown(socket.SHUT_WR)
+        done = subprocess.run(
+            [*MODULE, "match", str(lst), "-", "--no-progress"],
+            stdin=left, capture_output=True, text=True, env=ENV, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].startswith("1,1,0,")

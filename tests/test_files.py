@@ -100,24 +100,28 @@ def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_save(tmp_pat
 
 
 def test_stale_temporaries_of_this_target_only_are_removed(tmp_path: Path) -> None:
-    stale = [".out.bin.abc_123x.tmp", ".out.bin.zzzzzzzz.tmp"]
+    stale = [".out.bin.hashmatch-abc_123x.tmp", ".out.bin.hashmatch-zzzzzzzz.tmp"]
     others = [
-        ".out.bin.x.abcdefgh.tmp",  # a temporary of "out.bin.x"
-        ".other.bin.abcdefgh.tmp",
-        ".out.bin.abcdefgh.tmp.keep",
-        "out.bin.abcdefgh.tmp",
+        ".out.bin.x.hashmatch-abcdefgh.tmp",  # a temporary of "out.bin.x"
+        ".other.bin.hashmatch-abcdefgh.tmp",
+        ".out.bin.hashmatch-abcdefgh.tmp.keep",
+        "out.bin.hashmatch-abcdefgh.tmp",
+        ".out.bin.backup.tmp",  # the user's own files: not hashmatch's temporaries
+        ".out.bin.previous.tmp",
+        ".out.bin.hashmatch-toolongname.tmp",
     ]
     for name in stale + others:
         (tmp_path / name).write_bytes(b"partial")
-    (tmp_path / ".out.bin.dirdirdi.tmp").mkdir()  # not a regular file: left alone
+    (tmp_path / ".out.bin.hashmatch-dirdirdi.tmp").mkdir()  # not a regular file: left alone
     elsewhere = tmp_path / "elsewhere"
     elsewhere.write_bytes(b"keep")
-    (tmp_path / ".out.bin.symlinkx.tmp").symlink_to(elsewhere)  # not followed, left alone
+    (tmp_path / ".out.bin.hashmatch-symlinkx.tmp").symlink_to(elsewhere)  # not followed
     with atomic_write(tmp_path / "out.bin") as f:
         f.write(b"new")
     left = {p.name for p in tmp_path.iterdir()}
     assert not left & set(stale)
-    assert set(others) | {".out.bin.dirdirdi.tmp", ".out.bin.symlinkx.tmp", "out.bin"} <= left
+    kept = {".out.bin.hashmatch-dirdirdi.tmp", ".out.bin.hashmatch-symlinkx.tmp", "out.bin"}
+    assert set(others) | kept <= left
     assert elsewhere.read_bytes() == b"keep"
 
 
@@ -146,7 +150,7 @@ def test_the_temporary_of_a_live_writer_in_another_process_is_left_alone(
 ) -> None:
     pytest.importorskip("fcntl")
     target = tmp_path / "list.hm"
-    held = tmp_path / ".list.hm.livewrtr.tmp"
+    held = tmp_path / ".list.hm.hashmatch-livewrtr.tmp"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(held)],
         stdin=subprocess.PIPE,
@@ -191,7 +195,7 @@ def test_without_fcntl_saves_work_and_remove_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(files, "fcntl", None)
-    stale = tmp_path / ".out.bin.abcdefgh.tmp"
+    stale = tmp_path / ".out.bin.hashmatch-abcdefgh.tmp"
     stale.write_bytes(b"partial")
     with atomic_write(tmp_path / "out.bin") as f:
         f.write(b"new")
@@ -199,3 +203,34 @@ def test_without_fcntl_saves_work_and_remove_nothing(
     code = "import sys; sys.modules['fcntl'] = None; import hashmatch.files as f; print(f.fcntl)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "None"  # (an editable install may log first)
+
+
+def test_special_files_are_written_into_never_replaced(tmp_path: Path) -> None:
+    """``--out /dev/null`` (or a FIFO, ``/dev/stdout``) must not turn into a regular file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    with atomic_text(fifo) as f:
+        f.write("streamed\n")
+    reader.join(10)
+    assert got == [b"streamed\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with atomic_text("/dev/null") as f:
+        f.write("gone")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    with pytest.raises(hm.InvalidArgument, match="character device, not a regular file"):
+        hm.save(small_index(), "/dev/null")
+    with pytest.raises(IsADirectoryError) as info, atomic_write(tmp_path):
+        pass
+    assert ".tmp" not in str(info.value)
+
+
+def test_a_symbolic_link_is_followed_and_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    with atomic_text(link) as f:
+        f.write("new")
+    assert link.is_symlink() and real.read_text() == "new"

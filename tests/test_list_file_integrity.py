@@ -206,3 +206,10 @@ def test_damaged_faiss_sections_raise_format_errors(tmp_path: Path) -> None:
             hm.HashList.load(path).match(hm.datasets.random_codes(2, 256, seed=1))
         except hm.IndexFormatError:
             pass
+
+
+def test_next_id_beyond_int64_is_a_format_error(tmp_path: Path) -> None:
+    path, _ = _saved(tmp_path, n=5)
+    _rewrite(path, lambda meta, sections: meta.__setitem__("next_id", 2**63))
+    with pytest.raises(hm.IndexFormatError, match="next_id"):
+        hm.HashList.load(path)

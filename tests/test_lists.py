@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -501,3 +502,55 @@ def test_reimporting_listed_ids_names_the_file_and_line(tmp_path: Path) -> None:
     ):
         hl.import_file(path)
     assert len(hl) == 3
+
+
+# ------------------------------------------------------- review fixes (issue 10/15)
+
+
+def test_update_inside_a_batch_is_part_of_the_batch() -> None:
+    hl = hm.HashList("phash")
+    hl.add(["00000000000000ff", "ffffffffffffffff"], keys=["a", "b"])
+    with pytest.raises(RuntimeError), hl.batch():
+        assert hl.update(0, labels=["x"]).labels == ("x",)
+        assert hl.get(0).labels == ()  # readers do not see it before the batch ends
+        raise RuntimeError
+    assert hl.get(0).labels == ()  # dropped with the batch
+    with hl.batch():
+        hl.update(key="b", labels=["y"])
+    assert hl.get_key("b").labels == ("y",) and len(hl) == 2
+
+
+def test_bad_backend_params_fail_at_construction_and_adds_are_all_or_nothing() -> None:
+    with pytest.raises(hm.InvalidArgument, match="bogus"):
+        hm.HashList("pdq", backend="faiss-hnsw", backend_params={"bogus": 1})
+    with pytest.raises(hm.HashmatchError):
+        hm.HashList("pdq", backend="faiss-ivf", backend_params={"nlist": -5})
+
+
+def test_labels_that_text_files_cannot_hold_are_refused_at_add() -> None:
+    hl = hm.HashList("phash")
+    for bad in (["x;y"], [" x"], ["x\n"]):
+        with pytest.raises(hm.InvalidArgument, match="without surrounding whitespace or ';'"):
+            hl.add(["00000000000000ff"], labels=bad)
+    assert len(hl) == 0
+    hl.add(["00000000000000ff"], labels=["child safety"])  # inner spaces are fine
+
+
+def test_membership_of_out_of_range_ids_is_false() -> None:
+    hl = hm.HashList("phash")
+    hl.add(["00000000000000ff"])
+    assert 0 in hl and 2**70 not in hl and np.uint64(2**64 - 1) not in hl and -1 not in hl
+
+
+def test_first_add_builds_one_index() -> None:
+    built: list[int] = []
+    hl = hm.HashList("phash")
+    original = hl._segment
+
+    def counting(codes: Any, ids: Any, columns: Any = None, base: bool = True) -> Any:
+        built.append(len(codes))
+        return original(codes, ids, columns, base)
+
+    hl._segment = counting  # type: ignore[method-assign]
+    hl.add(hm.datasets.random_codes(5000, 64))
+    assert built == [5000]  # straight into the base segment, not a delta then a compaction

@@ -42,9 +42,12 @@ def test_by_group_matches_a_brute_force_aggregate(seed: int) -> None:
         zip(result.groups.tolist(), result.distances.tolist(), result.ids.tolist(), strict=True)
     )
     assert order == sorted(order)
-    sizes = np.bincount(groups, minlength=int(groups.max()) + 1)
+    group_ids, sizes = np.unique(groups, return_counts=True)
+    assert result.group_ids.tolist() == group_ids.tolist()
     assert result.group_sizes.tolist() == sizes.tolist()
-    assert np.all(result.fractions == result.matched / sizes[result.groups])
+    assert np.all(
+        result.fractions == result.matched / sizes[np.searchsorted(group_ids, result.groups)]
+    )
 
 
 def test_skipped_queries_do_not_count_in_the_fraction() -> None:
@@ -88,3 +91,21 @@ def test_bad_groups_name_the_argument() -> None:
         hl.match(["00000000000000ff"], groups=[0.5])
     with pytest.raises(hm.InvalidType, match="groups: expected one integer per query hash"):
         hl.match(["00000000000000ff"], groups="a")
+
+
+def test_groups_are_any_non_negative_numbers_and_lists_keep_registration_order() -> None:
+    db = hm.datasets.random_codes(2, 256, seed=5)
+    zeta, alpha = hm.HashList("pdq"), hm.HashList("pdq")
+    zeta.add(db[:1])
+    alpha.add(hm.datasets.flip_bits(db[:1], [20]))
+    matcher = hm.Matcher({"zeta": zeta, "alpha": alpha})
+    result = matcher.match(db[:1], groups=[10**12]).by_group()  # e.g. an upload id
+    assert [(g.group, g.list, g.distance) for g in result] == [
+        (10**12, "zeta", 0),
+        (10**12, "alpha", 20),
+    ]
+    assert result.group_ids.tolist() == [10**12] and result.group_sizes.tolist() == [1]
+    tie = hm.HashList("pdq")
+    tie.add(db[:1])
+    same = hm.Matcher({"zeta": zeta, "alpha": tie}).match(db[:1]).by_group()
+    assert [g.list for g in same] == ["zeta", "alpha"]  # equal distances: registration order

@@ -115,7 +115,10 @@ def segment_from_sections(
         )
     n, nbytes = meta.get("count"), bits // 8
     next_id = meta.get("next_id")
-    if not isinstance(n, int) or n < 0 or not isinstance(next_id, int) or next_id < 0:
+    top = np.iinfo(np.int64).max
+    if not isinstance(n, int) or not 0 <= n <= top or not isinstance(next_id, int):
+        raise IndexFormatError(f"{where}: bad entry count or next_id in 'meta'")
+    if not 0 <= next_id <= top:
         raise IndexFormatError(f"{where}: bad entry count or next_id in 'meta'")
 
     def array(name: str, dtype: str, count: int | None) -> np.ndarray[Any, Any]:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -25,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, cast
 
-from hashmatch.errors import HashFormatError, InvalidType
+from hashmatch.errors import HashFormatError, InvalidArgument, InvalidType
 
 try:
     import fcntl
@@ -68,13 +69,19 @@ def new_file_mode(path: str) -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def atomic_write(path: str | os.PathLike[str], *, streams: bool = False) -> Iterator[IO[bytes]]:
     """A binary file that replaces ``path`` once the ``with`` block succeeds.
 
-    The contents go to a temporary file ``.<name>.<random>.tmp`` beside ``path``, which is
-    flushed, fsynced and renamed over ``path`` (then the directory is fsynced). Errors name
-    ``path`` (never the temporary file); if the block raises, ``path`` is left as it was and
-    the temporary file is removed.
+    The contents go to a temporary file ``.<name>.hashmatch-<random>.tmp`` beside ``path``,
+    which is flushed, fsynced and renamed over ``path`` (then the directory is fsynced).
+    Errors name ``path`` (never the temporary file); if the block raises, ``path`` is left as
+    it was and the temporary file is removed. A symbolic link is followed: the file it points
+    to is replaced, the link stays.
+
+    A ``path`` that exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO,
+    a shell's ``>(...)``) is never replaced: with ``streams=True`` (text outputs) the
+    contents are written straight into it, not atomically; otherwise (seekable containers) it
+    is refused with :class:`~hashmatch.InvalidArgument`. A directory is always refused.
 
     Stale temporary files: a writer killed outright (SIGKILL, OOM killer, power loss) leaves
     its temporary file behind, as big as what it had written. So the writer holds an exclusive
@@ -99,9 +106,21 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     >>> open(path, "rb").read()
     b'complete'
     """
-    target = check_path(path)
-    directory, name = os.path.split(os.path.abspath(target))
-    fd, tmp = _locked_temporary(directory, name, target)
+    given = check_path(path)
+    kind = _existing_kind(given)
+    if kind == "directory":
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), given)
+    if kind is not None:  # a device, FIFO or socket: write into it, never replace it
+        if not streams:
+            raise InvalidArgument(
+                f"path: {given} is a {kind}, not a regular file: save to a file path"
+            )
+        with open(given, "wb") as stream:
+            yield stream
+        return
+    target = os.path.realpath(given)  # through symbolic links: replace what they point to
+    directory, name = os.path.split(target)
+    fd, tmp = _locked_temporary(directory, name, given)
     file = os.fdopen(fd, "wb")  # closing it releases the lock: only once it is renamed
     try:
         _remove_stale_temporaries(directory, name, tmp)
@@ -111,7 +130,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         os.chmod(tmp, new_file_mode(target))
         if fcntl is None:  # nothing locked (Windows, which cannot rename an open file)
             file.close()
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as error:  # name what the caller asked for, not the temporary file
+            if error.filename is not None:
+                error.filename, error.filename2 = given, None
+            raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -126,17 +150,43 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
             os.close(dir_fd)
 
 
+_TEMPORARY_TAG = "hashmatch-"
+
+
 def _temporary_name(name: str) -> re.Pattern[str]:
-    """The names :func:`tempfile.mkstemp` gives the temporary files of target ``name``: the
-    random part has no dot, so no other target's temporary files match."""
-    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]+\.tmp")
+    """The names :func:`tempfile.mkstemp` gives hashmatch's temporary files of target
+    ``name`` (8 random characters after a tag): a user's ``.name.backup.tmp`` never matches,
+    nor another target's temporaries."""
+    return re.compile(rf"\.{re.escape(name)}\.{_TEMPORARY_TAG}[a-z0-9_]{{8}}\.tmp")
+
+
+def _existing_kind(path: str) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (symbolic links followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:  # e.g. a dangling /dev/fd entry: let the write itself report it
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return {
+        stat.S_IFCHR: "character device",
+        stat.S_IFBLK: "block device",
+        stat.S_IFIFO: "FIFO",
+        stat.S_IFSOCK: "socket",
+    }.get(stat.S_IFMT(mode), "special file")
 
 
 def _locked_temporary(directory: str, name: str, target: str) -> tuple[int, str]:
     """A new temporary file for ``target``, locked (where ``flock`` works), still in place."""
     while True:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{name}.{_TEMPORARY_TAG}", suffix=".tmp", dir=directory
+            )
         except OSError as error:  # e.g. a missing directory: name what the caller asked for
             raise type(error)(error.errno, error.strerror, target) from None
         if fcntl is None:
@@ -195,7 +245,7 @@ def atomic_text(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with atomic_write(path) as raw:
+    with atomic_write(path, streams=True) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         yield text
         text.flush()
@@ -237,7 +287,10 @@ def open_input(path: str | os.PathLike[str], *, name: str = "path") -> Iterator[
     text = check_path(path, name)
     source = "/dev/stdin" if text == "-" else text
     with contextlib.ExitStack() as stack:
-        raw = stack.enter_context(open(source, "rb"))  # closed by the stack
+        if text == "-":  # the descriptor itself (a socket cannot be reopened by path)
+            raw = stack.enter_context(os.fdopen(os.dup(0), "rb"))
+        else:
+            raw = stack.enter_context(open(source, "rb"))  # closed by the stack
         buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
         size = os.fstat(buffered.fileno()).st_size if buffered.seekable() else None
         head = buffered.peek(len(CONTAINER_MAGIC))[: len(CONTAINER_MAGIC)]

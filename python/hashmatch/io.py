@@ -110,7 +110,7 @@ from hashmatch.errors import (
     InvalidArgument,
     InvalidType,
 )
-from hashmatch.files import atomic_write
+from hashmatch.files import atomic_write, check_path
 from hashmatch.indexes import LAYOUT_VERSION as LAYOUT_VERSION  # re-exported
 
 __all__ = [
@@ -512,7 +512,8 @@ def read_container(
 def _read(path: str | os.PathLike[str], mmap: bool) -> memoryview:
     """The bytes of a regular file, read (or mapped) only once its header has been checked
     against its size: never more than the header declares and the file holds."""
-    where = str(path)
+    path = check_path(path)
+    where = path
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
     try:
         info = os.fstat(fd)

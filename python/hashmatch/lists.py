@@ -181,6 +181,8 @@ class HashList(HashWidth):
         self._backend_params = dict(backend_params or {})
         if self._backend_params and backend not in _FAISS_BACKENDS:
             raise InvalidArgument(f"backend_params: the {backend!r} backend takes no parameters")
+        if backend in _FAISS_BACKENDS:  # checked now, not at the first compaction
+            make_backend(backend, self._bits, **self._backend_params)
         self._name = check_text(name, "name")
         self._auto_compact = bool(auto_compact)
         self._write_lock = threading.RLock()
@@ -215,6 +217,8 @@ class HashList(HashWidth):
 
     def __contains__(self, entry_id: object) -> bool:
         if isinstance(entry_id, bool) or not isinstance(entry_id, (int, np.integer)):
+            return False
+        if not 0 <= int(entry_id) <= np.iinfo(np.int64).max:
             return False
         return bool(self._snapshot.locate(np.array([entry_id], np.int64))[0][0] >= 0)
 
@@ -479,7 +483,11 @@ class HashList(HashWidth):
         with self._write_lock:
             if (entry_id is None) == (key is None):
                 raise InvalidArgument("update: pass exactly one of entry_id or key")
-            old = self.get(entry_id) if entry_id is not None else self.get_key(str(key))
+            old = (
+                self.get(entry_id)
+                if entry_id is not None
+                else self.get_key(str(check_text(key, "key")))
+            )
             new_codes = (
                 as_codes(old.hash, nbytes=self.nbytes)[0]
                 if hash is UNCHANGED
@@ -501,6 +509,10 @@ class HashList(HashWidth):
                 },
             )
             ids = np.array([old.id], np.int64)
+            if self._pending is not None:  # part of the batch: applied (or dropped) with it
+                self._pending.removes.append(ids)
+                self._pending.adds.append((new_codes.copy(), ids, columns))
+                return Entry.of(Segment(None, new_codes, ids, columns), 0)
             self._commit(_Pending(removes=[ids], adds=[(new_codes.copy(), ids, columns)]))
             return self.get(old.id)
 
@@ -550,10 +562,17 @@ class HashList(HashWidth):
             columns = Columns.concat([a[2] for a in pending.adds])
             check_ids(ids, len(ids))  # unique across the batch
             snap.check_new(ids, columns)
-            snap = snap.adding(self._segment(codes, ids, columns, base=False))
-        self._publish(snap)
-        if self._auto_compact and (due := compaction_due(snap)) is not None:
-            self._publish(self._compacted(snap, deltas_only=due == "deltas"))
+            # Index the new rows only if they stay a segment of their own: a compaction due
+            # now merges them from their codes (the first add to an empty list, say).
+            unindexed = snap.adding(Segment(None, codes, ids, columns))
+            due = compaction_due(unindexed) if self._auto_compact else None
+            if due is None:
+                snap = snap.adding(self._segment(codes, ids, columns, base=False))
+            else:
+                snap = self._compacted(unindexed, deltas_only=due == "deltas")
+        elif self._auto_compact and (due := compaction_due(snap)) is not None:
+            snap = self._compacted(snap, deltas_only=due == "deltas")
+        self._publish(snap)  # once, complete: a failure above leaves the list as it was
 
     def _publish(self, snap: Snapshot) -> None:
         self._snapshot = snap  # one reference assignment: atomic for readers

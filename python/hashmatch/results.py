@@ -125,12 +125,16 @@ class MatchResult(_EntryColumns):
         Number of query hashes in the batch (searched or skipped).
     query_groups : numpy.ndarray or None
         int64 per query hash of the batch: its group (``match(..., groups=)``), else None.
+    list_names : tuple of str
+        The lists searched, in registration order (the order of ``lists`` among equal
+        distances).
     """
 
     queries: npt.NDArray[np.int64]
     skipped: npt.NDArray[np.int64]
     nqueries: int
     query_groups: npt.NDArray[np.int64] | None = None
+    list_names: tuple[str, ...] = ()
 
     @staticmethod
     def from_hits(
@@ -151,6 +155,7 @@ class MatchResult(_EntryColumns):
             skipped=skipped,
             nqueries=nqueries,
             query_groups=query_groups,
+            list_names=tuple(names),
             **{f.column: columns[f.column] for f in _ENTRY_COLUMNS},
         )
 
@@ -211,16 +216,16 @@ class MatchResult(_EntryColumns):
         [(0, 'a', 9, 1, 1), (1, 'b', 3, 2, 1)]
         """
         groups = self.groups
-        sizes, searched = self._group_sizes()
+        group_ids, sizes, searched = self._group_sizes()
         if not len(self):
             empty = np.zeros(0, np.int64)
             return GroupedMatchResult(
                 lists=self.lists[:0], ids=empty, keys=self.keys[:0], distances=self.distances[:0],
                 labels=self.labels[:0], sources=self.sources[:0], groups=empty,
-                best_queries=empty, matched=empty, searched=empty, group_sizes=sizes,
-                group_searched=searched,
+                best_queries=empty, matched=empty, searched=empty, group_ids=group_ids,
+                group_sizes=sizes, group_searched=searched,
             )  # fmt: skip
-        list_codes, list_names = _codes(self.lists)
+        list_codes = self._list_codes()
         # sort by (group, list, id, distance, query): the first row of each run is the best
         order = np.lexsort((self.queries, self.distances, self.ids, list_codes, groups))
         g, lc, ids = groups[order], list_codes[order], self.ids[order]
@@ -236,12 +241,12 @@ class MatchResult(_EntryColumns):
         new_query[starts] = True
         matched = np.add.reduceat(new_query.astype(np.int64), starts)
         group_of = groups[first]
-        rank = np.lexsort((ids[starts], self.distances[first], lc[starts], group_of))
+        rank = np.lexsort((ids[starts], lc[starts], self.distances[first], group_of))
         first, matched = first[rank], matched[rank]
         group_of = groups[first]
         return GroupedMatchResult(
             groups=group_of,
-            lists=list_names[list_codes[first]],
+            lists=self.lists[first],
             ids=self.ids[first],
             keys=self.keys[first],
             distances=self.distances[first],
@@ -249,22 +254,31 @@ class MatchResult(_EntryColumns):
             sources=self.sources[first],
             best_queries=self.queries[first],
             matched=matched,
-            searched=searched[group_of],
+            searched=searched[np.searchsorted(group_ids, group_of)],
+            group_ids=group_ids,
             group_sizes=sizes,
             group_searched=searched,
         )
 
-    def _group_sizes(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Queries per group, and searched (not skipped) queries per group."""
+    def _list_codes(self) -> npt.NDArray[np.int64]:
+        """Each match's list as its position in :attr:`list_names` (registration order)."""
+        names, inverse = np.unique(self.lists.astype(str), return_inverse=True)
+        position = {name: i for i, name in enumerate(self.list_names)}
+        table = np.array([position.get(str(n), len(position)) for n in names], np.int64)
+        return table[inverse.reshape(-1)]
+
+    def _group_sizes(self) -> tuple[npt.NDArray[np.int64], ...]:
+        """The distinct groups (ascending), their queries, and their searched queries."""
         groups = (
             np.arange(self.nqueries, dtype=np.int64)
             if self.query_groups is None
             else self.query_groups
         )
-        n = int(groups.max()) + 1 if len(groups) else 0
-        sizes = np.bincount(groups, minlength=n).astype(np.int64)
-        skipped = np.bincount(groups[self.skipped], minlength=n).astype(np.int64)
-        return sizes, sizes - skipped
+        group_ids, inverse = np.unique(groups, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        sizes = np.bincount(inverse, minlength=len(group_ids)).astype(np.int64)
+        skipped = np.bincount(inverse[self.skipped], minlength=len(group_ids)).astype(np.int64)
+        return group_ids.astype(np.int64), sizes, sizes - skipped
 
     def __repr__(self) -> str:
         return (
@@ -276,13 +290,6 @@ class MatchResult(_EntryColumns):
 def _records(record: Callable[..., R], *columns: npt.NDArray[Any]) -> list[R]:
     """One ``record(*row)`` per row of parallel columns."""
     return [record(*row) for row in zip(*(c.tolist() for c in columns), strict=True)]
-
-
-def _codes(values: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-    names, codes = np.unique(values.astype(str), return_inverse=True)
-    table = np.empty(len(names), dtype=object)
-    table[:] = names.tolist()
-    return codes.astype(np.int64), table
 
 
 class GroupMatch(NamedTuple):
@@ -320,14 +327,15 @@ class GroupedMatchResult(_EntryColumns):
     searched : numpy.ndarray
         int64: queries of the group that were searched (the denominator of
         :attr:`fractions`).
-    group_sizes, group_searched : numpy.ndarray
-        int64 per group number: its queries, and those searched.
+    group_ids, group_sizes, group_searched : numpy.ndarray
+        int64: every group of the batch (ascending), its queries, and those searched.
     """
 
     groups: npt.NDArray[np.int64]
     best_queries: npt.NDArray[np.int64]
     matched: npt.NDArray[np.int64]
     searched: npt.NDArray[np.int64]
+    group_ids: npt.NDArray[np.int64]
     group_sizes: npt.NDArray[np.int64]
     group_searched: npt.NDArray[np.int64]
 

@@ -68,7 +68,10 @@ def per_entry(value: object, n: int, name: str, scalar: Callable[[object], bool]
 
 
 def label_set(value: object, name: str) -> tuple[str, ...]:
-    """One entry's labels: a str or an iterable of str, as a sorted tuple without repeats."""
+    """One entry's labels: a str or an iterable of str, as a sorted tuple without repeats.
+
+    A label has no surrounding whitespace and no ``;``, so every label can be written to the
+    text formats (where labels are joined with spaces or ``;``) and read back as it was."""
     if isinstance(value, str):
         value = (value,)
     if not isinstance(value, Iterable):
@@ -77,6 +80,10 @@ def label_set(value: object, name: str) -> tuple[str, ...]:
     for label in value:
         text = check_text(label, name)
         if text is not None:
+            if text != text.strip() or ";" in text:
+                raise InvalidArgument(
+                    f"{name}: expected labels without surrounding whitespace or ';', got {text!r}"
+                )
             labels.add(text)
     return tuple(sorted(labels))
 

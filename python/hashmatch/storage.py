@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -129,9 +130,9 @@ class Snapshot:
     dead: tuple[npt.NDArray[np.bool_] | None, ...]
     next_id: int
 
-    @property
+    @cached_property
     def live(self) -> int:
-        """Number of live entries."""
+        """Number of live entries (counted once per snapshot: snapshots never change)."""
         return sum(len(s) - (0 if d is None else int(d.sum())) for s, d in self.live_parts())
 
     def live_parts(self) -> Iterator[tuple[Segment, npt.NDArray[np.bool_] | None]]:

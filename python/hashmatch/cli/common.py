@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -248,3 +249,30 @@ def hex_of(code: Codes) -> str:
 def duration(value: float) -> str:
     """A duration: ``12.3 ms`` below a second, else ``4.56 s``."""
     return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def check_paths(
+    inputs: Sequence[tuple[str, str]], outputs: Sequence[tuple[str, str | None]]
+) -> None:
+    """Refuse, before any work: standard input (``-``) given as two inputs, two outputs to one
+    place, and an output over an input (paths compared after resolving links)."""
+    readers = [name for name, path in inputs if path == "-"]
+    if len(readers) > 1:
+        raise hm.InvalidArgument(
+            f"{' and '.join(readers)}: standard input can be read once; give files for the others"
+        )
+
+    def same(a: str, b: str) -> bool:
+        return a == b if "-" in (a, b) else os.path.realpath(a) == os.path.realpath(b)
+
+    given = [(option, path) for option, path in outputs if path is not None]
+    for i, (option, path) in enumerate(given):
+        for other, other_path in given[i + 1 :]:
+            if same(path, other_path):
+                where = "standard output" if path == "-" else repr(path)
+                raise hm.InvalidArgument(
+                    f"{option} and {other}: expected two destinations, got {where}"
+                )
+        for _, source in inputs:
+            if "-" not in (path, source) and same(path, source):
+                raise hm.InvalidArgument(f"{option}: {path!r} is the input file; choose another")

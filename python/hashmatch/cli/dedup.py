@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -85,16 +84,6 @@ def _dedup_labels(
             return cast(list[str], keys), f"column {columns['key']!r}"
         return None, f"row numbers (column {columns['key']!r} has empty or repeated values)"
     return None, "row numbers"
-
-
-def _check_outputs(file: str, out: str | None, clusters: str | None) -> None:
-    """Refuse two outputs to one place, and an output over the input."""
-    if out is not None and out == clusters:
-        where = "standard output" if out == "-" else repr(out)
-        raise hm.InvalidArgument(f"--out and --clusters: expected two destinations, got {where}")
-    for option, path in (("--out", out), ("--clusters", clusters)):
-        if path not in (None, "-") and os.path.realpath(path) == os.path.realpath(file):
-            raise hm.InvalidArgument(f"{option}: {path!r} is the input file; choose another")
 
 
 def _write_pairs(out: IO[str], pairs: hm.Pairs, data: _DedupInput) -> None:
@@ -225,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     bits = common.bits_option(args.bits)
     if bits is not None and args.max_distance is not None:  # fail before reading
         check_max_distance(args.max_distance, bits, name="--max-distance")
-    _check_outputs(args.file, args.out, args.clusters)
+    common.check_paths([("FILE", args.file)], [("--out", args.out), ("--clusters", args.clusters)])
     if args.only_duplicates and args.clusters is None:
         raise hm.InvalidArgument("--only-duplicates: applies to --clusters, which is not given")
     progress = common.library_progress(args.progress)

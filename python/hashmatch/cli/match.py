@@ -61,6 +61,7 @@ def id_of(data: HashFile) -> Callable[[int], str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``hashmatch match``: every (query, list) pair within ``--max-distance``, as CSV."""
     threads = check_threads(args.threads)
+    common.check_paths([("LIST", args.list), ("QUERIES", args.queries)], [("--out", args.out)])
     t0 = time.perf_counter()
     with atomic_text(args.out) as out:  # opened first: a bad --out fails before the work
         bits = common.bits_option(args.bits)

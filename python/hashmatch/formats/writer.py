@@ -97,7 +97,7 @@ def write_hashes(
             f"records: expected HashRecords or an iterable of them, got {type(records).__name__}"
         )
     compress = path.lower().endswith(".gz")
-    with atomic_write(path) as raw:
+    with atomic_write(path, streams=True) as raw:
         stream: IO[bytes] | gzip.GzipFile = (
             gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
             if compress
