@@ -554,3 +554,25 @@ def test_first_add_builds_one_index() -> None:
     hl._segment = counting  # type: ignore[method-assign]
     hl.add(hm.datasets.random_codes(5000, 64))
     assert built == [5000]  # straight into the base segment, not a delta then a compaction
+
+
+@pytest.mark.parametrize("backend", ["flat", "mih"])
+def test_search_with_many_removed_rows_is_exact(backend: str) -> None:
+    rng = np.random.default_rng(3)
+    db = hm.datasets.clustered_codes(3000, 64, seed=3)  # near-duplicates: many ties
+    hl = hm.HashList("raw", bits=64, backend=backend, auto_compact=False)
+    hl.add(db, ids=rng.permutation(10**6)[: len(db)])  # ids not in row order
+    ids = hl.ids()
+    removed = rng.choice(ids, 2500, replace=False)
+    hl.remove(removed)
+    live = np.setdiff1d(ids, removed)
+    entries = {e.id: e.hash for e in hl.entries()}
+    codes = hm.from_hex([entries[i] for i in live])
+    queries = np.concatenate([codes[:20], hm.datasets.random_codes(5, 64, seed=4)])
+    for k in (1, 7, 600):
+        d, got = hl.search(queries, k)
+        full = distances(queries, codes)
+        for q in range(len(queries)):
+            order = np.lexsort((live, full[q]))[: min(k, len(live))]
+            assert got[q].tolist() == live[order].tolist()
+            assert d[q].tolist() == full[q][order].tolist()

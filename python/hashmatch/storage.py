@@ -225,7 +225,7 @@ class Snapshot:
             removed = 0 if dead is None else int(dead.sum())
             if len(segment) - removed == 0 or width == 0:
                 continue
-            d, rows = segment.index.search(codes, min(k + removed, len(segment)), threads=threads)
+            d, rows = _segment_knn(segment, dead, removed, codes, k, threads)
             d = d.astype(np.int64)
             bad = rows < 0
             safe = np.where(bad, 0, rows)
@@ -285,6 +285,49 @@ class Snapshot:
             if (kseg >= 0).any():
                 j = int(np.argmax(kseg >= 0))
                 raise InvalidArgument(f"keys: key {given[j]!r} is already in the list")
+
+
+def _segment_knn(
+    segment: Segment,
+    dead: npt.NDArray[np.bool_] | None,
+    removed: int,
+    codes: npt.NDArray[np.uint8],
+    k: int,
+    threads: int,
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+    """The index's nearest rows of each query, enough of them that the k nearest live ones
+    are among them: k plus about twice the removed rows expected among them at first, then
+    twice as many for the queries still short, up to the whole segment (not ``k + removed``
+    for every query: with many removed rows awaiting compaction that was a scan per query).
+    For an exact index "enough" also means every row at the k-th live distance was returned,
+    so ties break by id exactly."""
+    n = len(segment)
+    want = min(k, n - removed)
+    # about twice the removed rows expected among the first k, and a few more
+    margin = 2 + -(-2 * k * removed // max(n - removed, 1))
+    wanted = min(n, k) if dead is None else min(n, k + min(removed, margin))
+    distances, rows = segment.index.search(codes, wanted, threads=threads)
+    if dead is None:
+        return distances, rows
+    exact = getattr(segment.index, "exact", True)
+    while wanted < n:
+        live = (rows >= 0) & ~dead[np.where(rows < 0, 0, rows)]
+        count = live.sum(axis=1)
+        short = count < want
+        if exact:  # every row at the k-th live distance returned: the last one is farther
+            unseen = np.iinfo(np.int32).max
+            kth = np.sort(np.where(live, distances, unseen), axis=1)[:, want - 1]
+            short |= kth >= distances[:, -1]
+        redo = np.flatnonzero(short)
+        if not len(redo):
+            break
+        wanted = min(n, 2 * wanted)
+        more_d, more_rows = segment.index.search(codes[redo], wanted, threads=threads)
+        pad = wanted - rows.shape[1]
+        distances = np.pad(distances, ((0, 0), (0, pad)), constant_values=np.iinfo(np.int32).max)
+        rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
+        distances[redo], rows[redo] = more_d, more_rows
+    return distances, rows
 
 
 def compaction_due(snap: Snapshot) -> Literal["all", "deltas"] | None:
