@@ -161,8 +161,8 @@ def segment_from_sections(
             "outside -1..100"
         )
     index = _index(meta, sections, n, bits, faiss_index, where, verify)
+    _check_index_rows(index, codes, where, verify=verify)
     if verify:
-        _check_index_rows(index, codes, where)
         for f in FIELDS:
             column = columns[f.name]
             if isinstance(column, Strings):
@@ -170,14 +170,21 @@ def segment_from_sections(
     return Segment(index, codes, ids, entry_columns), next_id
 
 
-def _check_index_rows(index: Any, codes: np.ndarray[Any, Any], where: str) -> None:
-    """The index's rows are the list's rows, each once; an exact index holds their codes."""
+def _check_index_rows(index: Any, codes: np.ndarray[Any, Any], where: str, *, verify: bool) -> None:
+    """The index's rows are rows of the list (always: searches look entries up by them) and,
+    with ``verify``, each row once, with the list's own code in an exact index."""
     contents = getattr(index, "contents", None)
-    if contents is not None:
-        rows, stored = contents()
-    else:  # a faiss backend: its ids (codes are inside faiss's own structure)
+    if contents is None:  # a faiss backend: its ids (codes are inside faiss's own structure)
         rows, stored = index.stored_ids(), None
+    elif verify:
+        rows, stored = contents()
+    else:  # exact: its 'ix.ids' section was range-checked before the index was built
+        return
     n = len(codes)
+    if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= n):
+        raise IndexFormatError(f"{where}: the index refers to rows outside the list")
+    if not verify:
+        return
     if len(rows) != n or (n and np.bincount(rows, minlength=n).max() != 1):
         raise IndexFormatError(f"{where}: the index does not hold each of the list's rows once")
     if stored is not None and not np.array_equal(stored, codes[rows]):
@@ -245,10 +252,6 @@ def _index(
             if n and (int(row_ids.min()) < 0 or int(row_ids.max()) >= n):
                 raise IndexFormatError(f"{where}: the index refers to rows outside the list")
         index = backend_from_sections(info, own, where, verify=verify)
-    if "faiss" in own or info.get("faiss"):  # its ids must be rows of the list, as searched
-        rows = index.stored_ids()
-        if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= n):
-            raise IndexFormatError(f"{where}: the index refers to rows outside the list")
     if len(index) != n or index.bits != bits:
         raise IndexFormatError(
             f"{where}: the index holds {len(index)} {index.bits}-bit hashes, the list {n} "
