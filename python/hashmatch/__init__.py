@@ -17,6 +17,7 @@ from hashmatch.dedup import (
     find_matches,
     plan_join,
 )
+from hashmatch.dihedral import TRANSFORMS
 from hashmatch.distance import cdist, hamming
 from hashmatch.errors import (
     ChecksumError,
@@ -31,6 +32,8 @@ from hashmatch.errors import (
 )
 from hashmatch.hashtypes import HASH_TYPES, HashType, hash_type
 from hashmatch.indexes import (
+    DihedralRangeSearchResult,
+    DihedralSearchResult,
     FlatIndex,
     IndexPlan,
     MIHIndex,
@@ -47,8 +50,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HASH_TYPES",
+    "TRANSFORMS",
     "ChecksumError",
     "Clusters",
+    "DihedralRangeSearchResult",
+    "DihedralSearchResult",
     "Entry",
     "EntryNotFound",
     "FlatIndex",

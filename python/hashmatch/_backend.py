@@ -20,22 +20,41 @@ this protocol, never a backend's private fields.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import (
+    Any,
+    ClassVar,
+    Literal,
+    NamedTuple,
+    Protocol,
+    TypeVar,
+    overload,
+    runtime_checkable,
+)
 
 import numpy as np
 import numpy.typing as npt
 
 from hashmatch._validation import (
     as_codes,
+    as_variant_codes,
     check_bits,
     check_ids,
     check_k,
     check_max_distance,
     check_threads,
 )
-from hashmatch.errors import IndexFormatError, InvalidArgument
+from hashmatch.errors import IndexFormatError, InvalidArgument, InvalidType
 
-__all__ = ["Backend", "BackendBase", "HashWidth", "RangeSearchResult", "SearchResult"]
+__all__ = [
+    "Backend",
+    "BackendBase",
+    "DihedralRangeSearchResult",
+    "DihedralSearchResult",
+    "HashWidth",
+    "RangeSearchResult",
+    "SearchResult",
+    "best_variants",
+]
 
 Buffer = bytes | bytearray | memoryview | npt.NDArray[Any]
 """A section's contents: any C-contiguous buffer."""
@@ -98,6 +117,95 @@ class RangeSearchResult(NamedTuple):
         return self.distances[lo:hi], self.ids[lo:hi]
 
 
+class DihedralSearchResult(NamedTuple):
+    """k-nearest-neighbour results of variant-stack queries (``dihedral=True``); unpacks as
+    ``distances, ids, variants``.
+
+    A stored hash's distance to a query is the smallest over the query's variants; each stored
+    hash appears at most once per query.
+
+    Attributes
+    ----------
+    distances : numpy.ndarray
+        int32, shape (nq, min(k, ntotal)), ascending along each row.
+    ids : numpy.ndarray
+        int64, same shape; ties in distance are ordered by id.
+    variants : numpy.ndarray
+        uint8, same shape: the variant that reached the distance, an index into
+        :data:`hashmatch.TRANSFORMS` (the first such variant on a tie).
+    """
+
+    distances: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int64]
+    variants: npt.NDArray[np.uint8]
+
+
+class DihedralRangeSearchResult(NamedTuple):
+    """Range-search results of variant-stack queries (``dihedral=True``) in CSR layout;
+    unpacks as ``lims, distances, ids, variants``.
+
+    Query ``i`` matched ``ids[lims[i]:lims[i + 1]]``, each stored hash once, at the smallest
+    distance over the query's variants, sorted by distance then id.
+
+    Attributes
+    ----------
+    lims : numpy.ndarray
+        int64, shape (nq + 1,).
+    distances : numpy.ndarray
+        int32, shape (lims[-1],).
+    ids : numpy.ndarray
+        int64, shape (lims[-1],).
+    variants : numpy.ndarray
+        uint8, shape (lims[-1],): the variant that reached the distance, an index into
+        :data:`hashmatch.TRANSFORMS` (the first such variant on a tie).
+    """
+
+    lims: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.int32]
+    ids: npt.NDArray[np.int64]
+    variants: npt.NDArray[np.uint8]
+
+    @property
+    def nqueries(self) -> int:
+        """Number of queries."""
+        return len(self.lims) - 1
+
+    def query(
+        self, i: int
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+        """``(distances, ids, variants)`` of query ``i``."""
+        lo, hi = int(self.lims[i]), int(self.lims[i + 1])
+        return self.distances[lo:hi], self.ids[lo:hi], self.variants[lo:hi]
+
+
+def best_variants(
+    owners: npt.NDArray[np.int64],
+    distances: npt.NDArray[np.int32],
+    ids: npt.NDArray[np.int64],
+    variants: npt.NDArray[np.uint8],
+    nq: int,
+) -> DihedralRangeSearchResult:
+    """Keep, per (query, id), the hit of smallest (distance, variant), and lay the hits out per
+    query sorted by (distance, id): the merge of a variant stack's separate searches.
+
+    ``owners[j]`` is the query of hit ``j``; the inputs are parallel arrays in any order.
+    """
+    order = np.lexsort((variants, distances, ids, owners))
+    owners, distances, ids, variants = owners[order], distances[order], ids[order], variants[order]
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = (owners[1:] != owners[:-1]) | (ids[1:] != ids[:-1])
+    owners, distances, ids, variants = owners[first], distances[first], ids[first], variants[first]
+    order = np.lexsort((ids, distances, owners))
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owners, minlength=nq), out=lims[1:])
+    return DihedralRangeSearchResult(
+        lims,
+        np.ascontiguousarray(distances[order], dtype=np.int32),
+        np.ascontiguousarray(ids[order], dtype=np.int64),
+        np.ascontiguousarray(variants[order], dtype=np.uint8),
+    )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What a hash list and the container need from an index; every class of
@@ -146,6 +254,12 @@ class Backend(Protocol):
         self, codes: npt.NDArray[np.uint8], radius: int, threads: int
     ) -> RangeSearchResult:
         """:meth:`range_search` for arguments already validated."""
+        ...
+
+    def range_search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
+    ) -> DihedralRangeSearchResult:
+        """:meth:`range_search` with ``dihedral=True`` for arguments already validated."""
         ...
 
     def to_sections(self) -> tuple[dict[str, Any], dict[str, Buffer]]:
@@ -228,6 +342,50 @@ class BackendBase(HashWidth):
         """
         raise NotImplementedError
 
+    def _search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], k: int, threads: int
+    ) -> DihedralSearchResult:
+        """kNN of variant stacks ``codes`` (nq, v, nbytes): by default each variant searched as
+        its own query, merged per query keeping each id's best variant. Exact for an exact
+        backend: an id among the k best by its best variant is among that variant's k best."""
+        nq, v, nbytes = codes.shape
+        distances, ids = self._search_validated(codes.reshape(nq * v, nbytes), k, threads)
+        width = distances.shape[1]
+        owners = np.repeat(np.arange(nq, dtype=np.int64), v * width)
+        variant = np.tile(np.repeat(np.arange(v, dtype=np.uint8), width), nq)
+        keep = ids.ravel() >= 0  # an approximate backend pads short rows with -1
+        merged = best_variants(
+            owners[keep], distances.ravel()[keep], ids.ravel()[keep], variant[keep], nq
+        )
+        kk = min(k, self._count())
+        out_d = np.full((nq, kk), self._bits + 1, dtype=np.int32)
+        out_i = np.full((nq, kk), -1, dtype=np.int64)
+        out_v = np.zeros((nq, kk), dtype=np.uint8)
+        counts = np.minimum(np.diff(merged.lims), kk)
+        rows = np.repeat(np.arange(nq), counts)
+        cols = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        src = np.repeat(merged.lims[:-1], counts) + cols
+        out_d[rows, cols] = merged.distances[src]
+        out_i[rows, cols] = merged.ids[src]
+        out_v[rows, cols] = merged.variants[src]
+        return DihedralSearchResult(out_d, out_i, out_v)
+
+    def range_search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
+    ) -> DihedralRangeSearchResult:
+        """:meth:`range_search` with ``dihedral=True`` without the argument checks.
+
+        ``codes`` is a C-contiguous uint8 array (nq, v, nbytes) of variant stacks. By default
+        each variant is searched as its own query and the hits merged, keeping each stored
+        hash's best variant per query; exact backends override this with one pass.
+        """
+        nq, v, nbytes = codes.shape
+        lims, distances, ids = self.range_search_validated(
+            codes.reshape(nq * v, nbytes), radius, threads
+        )
+        rows = np.repeat(np.arange(nq * v, dtype=np.int64), np.diff(lims))
+        return best_variants(rows // v, distances, ids, (rows % v).astype(np.uint8), nq)
+
     @property
     def params(self) -> dict[str, Any]:
         """JSON-able keywords: ``make_backend(name, bits, **params)`` builds an empty backend
@@ -304,58 +462,142 @@ class BackendBase(HashWidth):
             )
         return np.arange(start, start + n, dtype=np.int64)
 
-    def search(self, queries: object, k: int, *, threads: int | None = None) -> SearchResult:
+    @overload
+    def search(
+        self,
+        queries: object,
+        k: int,
+        *,
+        dihedral: Literal[False] = False,
+        threads: int | None = None,
+    ) -> SearchResult: ...
+    @overload
+    def search(
+        self, queries: object, k: int, *, dihedral: Literal[True], threads: int | None = None
+    ) -> DihedralSearchResult: ...
+    @overload
+    def search(
+        self, queries: object, k: int, *, dihedral: bool, threads: int | None = None
+    ) -> SearchResult | DihedralSearchResult: ...
+
+    def search(
+        self, queries: object, k: int, *, dihedral: bool = False, threads: int | None = None
+    ) -> SearchResult | DihedralSearchResult:
         """k nearest neighbours of each query: exact for exact backends.
 
         Parameters
         ----------
         queries : hashes
-            One hash or a batch (nq hashes) of this index's width.
+            One hash or a batch (nq hashes) of this index's width. With ``dihedral=True``,
+            variant stacks: a uint8 array (nq, 8, nbytes) or nq lists of 8 hashes (see
+            :mod:`hashmatch.dihedral`; ``hash_image(..., dihedral=True)`` computes them).
         k : int
             Neighbours wanted (>= 1). When fewer hashes are stored, all of them are returned.
+        dihedral : bool, optional
+            Match each query by its best variant (a rotated or mirrored upload): a stored
+            hash's distance is the smallest over the 8 variants, and it is reported once.
         threads : int, optional
             Threads to use; ``None`` (default) uses every available core.
 
         Returns
         -------
-        SearchResult
-            ``(distances, ids)``, each of shape (nq, min(k, ntotal)), sorted by (distance, id)
-            per row; a single query gives nq = 1. Exact backends never pad; an approximate
-            one ends a row it could not fill with id ``-1`` and distance ``bits + 1``.
+        SearchResult or DihedralSearchResult
+            ``(distances, ids)`` (and with ``dihedral=True`` the ``variants`` that matched),
+            each of shape (nq, min(k, ntotal)), sorted by (distance, id) per row; a single
+            query gives nq = 1. Exact backends never pad; an approximate one ends a row it
+            could not fill with id ``-1`` and distance ``bits + 1``.
         """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
         k = check_k(k)
-        return self._search_validated(codes, k, check_threads(threads))
+        nthreads = check_threads(threads)
+        if _check_dihedral(dihedral):
+            stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
+            return self._search_variants_validated(stacks, k, nthreads)
+        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
+        return self._search_validated(codes, k, nthreads)
+
+    @overload
+    def range_search(
+        self,
+        queries: object,
+        max_distance: int,
+        *,
+        dihedral: Literal[False] = False,
+        threads: int | None = None,
+    ) -> RangeSearchResult: ...
+    @overload
+    def range_search(
+        self,
+        queries: object,
+        max_distance: int,
+        *,
+        dihedral: Literal[True],
+        threads: int | None = None,
+    ) -> DihedralRangeSearchResult: ...
+    @overload
+    def range_search(
+        self, queries: object, max_distance: int, *, dihedral: bool, threads: int | None = None
+    ) -> RangeSearchResult | DihedralRangeSearchResult: ...
 
     def range_search(
-        self, queries: object, max_distance: int, *, threads: int | None = None
-    ) -> RangeSearchResult:
+        self,
+        queries: object,
+        max_distance: int,
+        *,
+        dihedral: bool = False,
+        threads: int | None = None,
+    ) -> RangeSearchResult | DihedralRangeSearchResult:
         """Every stored hash within ``max_distance`` of each query (inclusive).
 
         Parameters
         ----------
         queries : hashes
-            One hash or a batch (nq hashes) of this index's width.
+            One hash or a batch (nq hashes) of this index's width. With ``dihedral=True``,
+            variant stacks: a uint8 array (nq, 8, nbytes) or nq lists of 8 hashes.
         max_distance : int
             Largest distance reported, from 0 to ``bits``; inclusive, so PDQ's standard match
             "distance <= 31" is ``max_distance=31``.
+        dihedral : bool, optional
+            Match each query by its best variant: a stored hash matches when any of the 8
+            variants is within ``max_distance``, and is reported once, at its best variant.
         threads : int, optional
             Threads to use; ``None`` (default) uses every available core.
 
         Returns
         -------
-        RangeSearchResult
-            ``(lims, distances, ids)`` in CSR layout, sorted by distance then id per query. An
-            approximate backend may miss some matches, never reports a non-match.
+        RangeSearchResult or DihedralRangeSearchResult
+            ``(lims, distances, ids)`` in CSR layout (and with ``dihedral=True`` the
+            ``variants`` that matched), sorted by distance then id per query. An approximate
+            backend may miss some matches, never reports a non-match.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> index = hm.FlatIndex(bits=8)
+        >>> _ = index.add(["0f", "f0"])
+        >>> stacks = np.array([[[0x0F]] * 7 + [[0xF1]]], dtype=np.uint8)  # 1 query, 8 variants
+        >>> r = index.range_search(stacks, 1, dihedral=True)
+        >>> r.ids.tolist(), r.distances.tolist(), r.variants.tolist()
+        ([0, 1], [0, 1], [0, 7])
         """
-        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
         radius = check_max_distance(max_distance, self._bits)
-        return self.range_search_validated(codes, radius, check_threads(threads))
+        nthreads = check_threads(threads)
+        if _check_dihedral(dihedral):
+            stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
+            return self.range_search_variants_validated(stacks, radius, nthreads)
+        codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
+        return self.range_search_validated(codes, radius, nthreads)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles as its container sections: unpickling borrows them, with no rebuild."""
         meta, sections = self.to_sections()
         return (_unpickle, (type(self), meta, sections))
+
+
+def _check_dihedral(value: object) -> bool:
+    """``dihedral=`` must be a real bool: a truthy string or array is a mistake."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidType(f"dihedral: expected True or False, got {type(value).__name__}")
+    return bool(value)
 
 
 def _unpickle(

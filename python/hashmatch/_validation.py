@@ -544,3 +544,71 @@ def _hex_codes(
         )
     _check_width(chars // 2, name, nbytes)
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, chars // 2)
+
+
+def as_variant_codes(
+    queries: object, *, name: str = "queries", nbytes: int | None = None, variants: int = 8
+) -> tuple[npt.NDArray[np.uint8], bool]:
+    """Coerce queries given as variant stacks (see :mod:`hashmatch.dihedral`) to packed codes.
+
+    Parameters
+    ----------
+    queries : numpy.ndarray or iterable
+        A uint8 array of shape ``(nq, variants, nbytes)``, or ``(variants, nbytes)`` for one
+        query; or an iterable of nq stacks, each ``variants`` hashes in any form
+        :func:`as_codes` takes (hex strings, bytes, a 2-D uint8 array).
+    name : str, optional
+        Argument name used in error messages.
+    nbytes : int, optional
+        Required width in bytes; inferred from the first hash by default.
+    variants : int, optional
+        Variants per query (8 for the dihedral transforms).
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        C-contiguous uint8 array of shape ``(nq, variants, nbytes)``.
+    single : bool
+        True when `queries` was one stack (then ``nq == 1``).
+
+    Raises
+    ------
+    InvalidArgument
+        On a stack that does not hold exactly `variants` hashes, or a bad shape.
+    InvalidType, HashFormatError, HashTypeMismatch
+        As :func:`as_codes`, naming the stack (``queries[3]``).
+    """
+    expected = f"variant stacks of shape (nq, {variants}, nbytes) or ({variants}, nbytes)"
+    if isinstance(queries, np.ndarray) and queries.dtype.kind not in "UO":
+        if queries.ndim not in (2, 3):
+            raise InvalidArgument(f"{name}: expected {expected}, got shape {queries.shape}")
+        single = queries.ndim == 2
+        stacks = queries[None] if single else queries
+        if stacks.shape[1] != variants:
+            raise InvalidArgument(
+                f"{name}: expected {variants} variants per query, got shape {queries.shape}"
+            )
+        flat, _ = _array_codes(stacks.reshape(-1, stacks.shape[-1]), name, nbytes)
+        return flat.reshape(len(stacks), variants, flat.shape[-1]), single
+    if isinstance(queries, (str, bytes, bytearray, memoryview, Mapping, AbstractSet)) or not (
+        isinstance(queries, Iterable)
+    ):
+        raise InvalidType(f"{name}: expected {expected}, got {type(queries).__name__}")
+    rows: list[npt.NDArray[np.uint8]] = []
+    for i, stack in enumerate(queries):
+        where = f"{name}[{i}]"
+        if isinstance(stack, (str, bytes, bytearray, memoryview)):
+            raise InvalidType(
+                f"{where}: expected a stack of {variants} hashes (one query's variants), got"
+                f" one hash; pass dihedral=False for plain queries"
+            )
+        codes, _ = as_codes(stack, name=where, nbytes=nbytes)
+        if len(codes) != variants:
+            raise InvalidArgument(f"{where}: expected {variants} variants, got {len(codes)}")
+        nbytes = codes.shape[1]
+        rows.append(codes)
+    if not rows:
+        if nbytes is None:
+            raise InvalidArgument(f"{name}: an empty batch needs a known width")
+        return np.zeros((0, variants, nbytes), dtype=np.uint8), False
+    return np.ascontiguousarray(np.stack(rows)), False

@@ -12,6 +12,8 @@ from hashmatch import _core
 from hashmatch._backend import (
     BackendBase,
     Buffer,
+    DihedralRangeSearchResult,
+    DihedralSearchResult,
     RangeSearchResult,
     SearchResult,
     check_keys,
@@ -24,7 +26,16 @@ from hashmatch.distance import check_result_size
 from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
 from hashmatch.hashtypes import default_max_distance as default_max_distance  # re-exported
 
-__all__ = ["FlatIndex", "IndexPlan", "MIHIndex", "RangeSearchResult", "SearchResult", "plan_index"]
+__all__ = [
+    "DihedralRangeSearchResult",
+    "DihedralSearchResult",
+    "FlatIndex",
+    "IndexPlan",
+    "MIHIndex",
+    "RangeSearchResult",
+    "SearchResult",
+    "plan_index",
+]
 
 LAYOUT_VERSION = 1
 """Version of the saved search structures (``meta["layout"]["version"]``)."""
