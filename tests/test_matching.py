@@ -68,7 +68,7 @@ def test_to_pandas_and_records_have_the_same_rows(
     assert len(frame) == len(result) == 5
     records = result.to_records()
     assert [tuple(r) for r in records] == [
-        (int(r.query), r.list, int(r.id), r.key, int(r.distance), r.labels, r.source)
+        (int(r.query), r.list, int(r.id), r.key, int(r.distance), r.labels, r.source, None)
         for r in frame.itertuples(index=False)
     ]
     assert records[0] == hm.Match(0, "t", 0, "terror:0", 0, ("terrorism",), "terror")

@@ -38,12 +38,13 @@ from hashmatch._validation import (
     as_codes,
     as_variant_codes,
     check_bits,
+    check_dihedral,
     check_ids,
     check_k,
     check_max_distance,
     check_threads,
 )
-from hashmatch.errors import IndexFormatError, InvalidArgument, InvalidType
+from hashmatch.errors import IndexFormatError, InvalidArgument
 
 __all__ = [
     "Backend",
@@ -509,7 +510,7 @@ class BackendBase(HashWidth):
         """
         k = check_k(k)
         nthreads = check_threads(threads)
-        if _check_dihedral(dihedral):
+        if check_dihedral(dihedral):
             stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
             return self._search_variants_validated(stacks, k, nthreads)
         codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
@@ -581,7 +582,7 @@ class BackendBase(HashWidth):
         """
         radius = check_max_distance(max_distance, self._bits)
         nthreads = check_threads(threads)
-        if _check_dihedral(dihedral):
+        if check_dihedral(dihedral):
             stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
             return self.range_search_variants_validated(stacks, radius, nthreads)
         codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
@@ -591,13 +592,6 @@ class BackendBase(HashWidth):
         """Pickles as its container sections: unpickling borrows them, with no rebuild."""
         meta, sections = self.to_sections()
         return (_unpickle, (type(self), meta, sections))
-
-
-def _check_dihedral(value: object) -> bool:
-    """``dihedral=`` must be a real bool: a truthy string or array is a mistake."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidType(f"dihedral: expected True or False, got {type(value).__name__}")
-    return bool(value)
 
 
 def _unpickle(

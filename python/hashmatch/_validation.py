@@ -612,3 +612,10 @@ def as_variant_codes(
             raise InvalidArgument(f"{name}: an empty batch needs a known width")
         return np.zeros((0, variants, nbytes), dtype=np.uint8), False
     return np.ascontiguousarray(np.stack(rows)), False
+
+
+def check_dihedral(value: object) -> bool:
+    """``dihedral=`` must be a real bool: a truthy string or array is a mistake."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidType(f"dihedral: expected True or False, got {type(value).__name__}")
+    return bool(value)

@@ -36,6 +36,7 @@ from hashmatch._backend import HashWidth
 from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
 from hashmatch._validation import (
     as_codes,
+    check_dihedral,
     check_id_list,
     check_ids,
     check_k,
@@ -302,6 +303,7 @@ class HashList(HashWidth):
         qualities: object = None,
         min_quality: float | None = None,
         groups: object = None,
+        dihedral: bool = False,
         threads: int | None = None,
     ) -> MatchResult:
         """Every entry within the match radius of each query hash.
@@ -318,9 +320,14 @@ class HashList(HashWidth):
             Skip query hashes whose quality is below this (PDQ users commonly use 50); skipped
             queries are listed in ``result.skipped``. Needs ``qualities``.
         groups : array_like of int, optional
-            The group of each query hash (e.g. the 8 dihedral variants of one image, or the
-            frames of one video share a group number); :meth:`MatchResult.by_group`
-            aggregates the matches per group.
+            The group of each query (e.g. the frames of one video share a group number);
+            :meth:`MatchResult.by_group` aggregates the matches per group.
+        dihedral : bool, optional
+            Each query is a stack of 8 variants (the rotations and mirrors of one image, in
+            the order of :data:`hashmatch.TRANSFORMS`; ``hash_image(..., dihedral=True)``
+            computes them): an entry matches when any variant is within the radius, and is
+            reported once per query, at its best variant (``result.variants``). One quality
+            and one group per stack.
         threads : int, optional
             Threads to use; default every core.
 
@@ -328,8 +335,21 @@ class HashList(HashWidth):
         -------
         MatchResult
             One record per (query, entry) pair, ordered by query, distance, id.
+
+        Examples
+        --------
+        A mirrored upload: the query's ``flip_left_right`` variant is the banked hash.
+
+        >>> banned = hm.HashList("pdq")
+        >>> _ = banned.add(hm.datasets.random_codes(3, 256, seed=1), keys=["a", "b", "c"])
+        >>> stacks = hm.datasets.random_codes(8, 256, seed=2)[None]  # one query, 8 variants
+        >>> stacks[0, hm.TRANSFORMS.index("flip_left_right")] = hm.from_hex(banned.get(1).hash)
+        >>> [(m.key, m.distance, m.transform) for m in banned.match(stacks, dihedral=True)]
+        [('b', 0, 'flip_left_right')]
         """
-        queries = Queries.prepare(hashes, self.nbytes, qualities, min_quality, groups)
+        queries = Queries.prepare(
+            hashes, self.nbytes, qualities, min_quality, groups, dihedral=check_dihedral(dihedral)
+        )
         radius = (
             self._max_distance
             if max_distance is None
@@ -337,7 +357,12 @@ class HashList(HashWidth):
         )
         hits = self.hits(queries, radius, threads=threads)
         return MatchResult.from_hits(
-            [self._name or "list"], [hits], queries.total, queries.skipped, queries.groups
+            [self._name or "list"],
+            [hits],
+            queries.total,
+            queries.skipped,
+            queries.groups,
+            dihedral=queries.codes.ndim == 3,
         )
 
     def hits(

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hashmatch._validation import check_max_distance, check_threads
+from hashmatch._validation import check_dihedral, check_max_distance, check_threads
 from hashmatch.errors import EntryNotFound, InvalidArgument, InvalidType
 from hashmatch.hashtypes import hash_type as lookup_hash_type
 from hashmatch.lists import HashList
@@ -138,6 +138,7 @@ class Matcher:
         qualities: object = None,
         min_quality: float | None = None,
         groups: object = None,
+        dihedral: bool = False,
         threads: int | None = None,
     ) -> MatchResult:
         """Match query hashes against every registered list of their hash type.
@@ -149,10 +150,12 @@ class Matcher:
         hash_type : str, optional
             Which lists to search. By default, the lists whose width equals the queries' (it
             must then be one hash type: a 64-bit pHash is not compared with a 64-bit dHash).
-        qualities, min_quality, groups, threads
+        qualities, min_quality, groups, dihedral, threads
             As in :meth:`HashList.match`: each query's quality (0-100), the threshold below
             which queries are skipped (listed in ``result.skipped``), each query's group
-            (:meth:`MatchResult.by_group`), and the threads to use (default every core).
+            (:meth:`MatchResult.by_group`), queries given as 8-variant stacks matched by
+            their best variant (rotated and mirrored uploads, :mod:`hashmatch.dihedral`),
+            and the threads to use (default every core).
 
         Returns
         -------
@@ -161,8 +164,15 @@ class Matcher:
         registered = self._lists  # one consistent set of lists for the whole call
         nthreads = check_threads(threads)
         kind = None if hash_type is None else lookup_hash_type(hash_type).name
-        queries = Queries.prepare(hashes, _width(registered, kind), qualities, min_quality, groups)
-        width = queries.codes.shape[1] * 8
+        queries = Queries.prepare(
+            hashes,
+            _width(registered, kind),
+            qualities,
+            min_quality,
+            groups,
+            dihedral=check_dihedral(dihedral),
+        )
+        width = queries.width * 8
         chosen = [
             (n, r)
             for n, r in registered.items()
@@ -176,7 +186,12 @@ class Matcher:
             )
         hits = [r.hash_list.hits(queries, r.max_distance, threads=nthreads) for _, r in chosen]
         return MatchResult.from_hits(
-            [name for name, _ in chosen], hits, queries.total, queries.skipped, queries.groups
+            [name for name, _ in chosen],
+            hits,
+            queries.total,
+            queries.skipped,
+            queries.groups,
+            dihedral=queries.codes.ndim == 3,
         )
 
 

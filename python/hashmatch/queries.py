@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import as_codes
+from hashmatch._validation import as_codes, as_variant_codes
 from hashmatch.errors import InvalidArgument, InvalidType
 from hashmatch.hashtypes import check_min_quality, check_qualities
 
@@ -45,8 +45,9 @@ def check_groups(groups: object, n: int) -> npt.NDArray[np.int64] | None:
 
 
 class Queries(NamedTuple):
-    """Validated query hashes: the codes searched, their numbers in the batch, the numbers of
-    those skipped for low quality, the batch size and each query's group (or None)."""
+    """Validated query hashes: the codes searched ((n, nbytes), or (n, 8, nbytes) variant
+    stacks for dihedral queries), their numbers in the batch, the numbers of those skipped for
+    low quality, the batch size and each query's group (or None)."""
 
     codes: npt.NDArray[np.uint8]
     numbers: npt.NDArray[np.int64]
@@ -61,10 +62,15 @@ class Queries(NamedTuple):
         qualities: object = None,
         min_quality: object = None,
         groups: object = None,
+        dihedral: bool = False,
     ) -> Queries:
-        """Check query hashes, their qualities (0-100, one per hash) and groups, and drop
-        those below ``min_quality`` (which needs every query's quality)."""
-        codes, _ = as_codes(hashes, name="hashes", nbytes=nbytes)
+        """Check query hashes (variant stacks with ``dihedral``: one query, one quality and
+        one group per stack), their qualities (0-100) and groups, and drop those below
+        ``min_quality`` (which needs every query's quality)."""
+        if dihedral:
+            codes, _ = as_variant_codes(hashes, name="hashes", nbytes=nbytes)
+        else:
+            codes, _ = as_codes(hashes, name="hashes", nbytes=nbytes)
         n = len(codes)
         everything = np.arange(n, dtype=np.int64)
         q = None if qualities is None else check_qualities(qualities, n)
@@ -81,3 +87,8 @@ class Queries(NamedTuple):
         return Queries(
             np.ascontiguousarray(codes[keep]), everything[keep], everything[~keep], n, group_of
         )
+
+    @property
+    def width(self) -> int:
+        """Bytes per hash."""
+        return int(self.codes.shape[-1])

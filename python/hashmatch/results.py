@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from hashmatch.dihedral import TRANSFORMS
 from hashmatch.schema import FIELDS
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Match(NamedTuple):
     distance: int
     labels: tuple[str, ...]
     source: str | None
+    transform: str | None = None
+    """With ``dihedral=True``: the query's variant that matched (:data:`hashmatch.TRANSFORMS`)."""
 
 
 def _pandas() -> Any:
@@ -54,12 +57,14 @@ def _pandas() -> Any:
     return pd
 
 
-def _columns(per_list: Sequence[Sequence[Hits]]) -> dict[str, npt.NDArray[Any]]:
-    """Columns of every hit of every list, ordered by (query, distance, list, id)."""
+def _columns(per_list: Sequence[Sequence[Hits]], dihedral: bool) -> dict[str, npt.NDArray[Any]]:
+    """Columns of every hit of every list, ordered by (query, distance, list, id); with
+    ``dihedral``, also each hit's variant."""
     parts = [(number, hit) for number, hits in enumerate(per_list) for hit in hits]
-    out: dict[str, list[npt.NDArray[Any]]] = {
-        k: [] for k in ("query", "list", "id", "distance", *(f.column for f in _ENTRY_COLUMNS))
-    }
+    names = ("query", "list", "id", "distance", *(f.column for f in _ENTRY_COLUMNS))
+    out: dict[str, list[npt.NDArray[Any]]] = {k: [] for k in names}
+    if dihedral:
+        out["variant"] = []
     for number, hit in parts:
         rows = hit.rows
         out["query"].append(hit.queries)
@@ -68,7 +73,16 @@ def _columns(per_list: Sequence[Sequence[Hits]]) -> dict[str, npt.NDArray[Any]]:
         out["distance"].append(hit.distances.astype(np.int32, copy=False))
         for f in _ENTRY_COLUMNS:
             out[f.column].append(hit.segment.columns.objects(f.name, rows))
-    empty = {"query": np.int64, "list": np.int32, "id": np.int64, "distance": np.int32}
+        if dihedral:
+            assert hit.variants is not None
+            out["variant"].append(hit.variants)
+    empty = {
+        "query": np.int64,
+        "list": np.int32,
+        "id": np.int64,
+        "distance": np.int32,
+        "variant": np.uint8,
+    }
     columns = {
         k: (v[0] if len(v) == 1 else np.concatenate(v)) if v else np.zeros(0, empty.get(k, object))
         for k, v in out.items()
@@ -128,6 +142,9 @@ class MatchResult(_EntryColumns):
     list_names : tuple of str
         The lists searched, in registration order (the order of ``lists`` among equal
         distances).
+    variants : numpy.ndarray or None
+        uint8 per match with ``dihedral=True``: the query's variant that matched, an index
+        into :data:`hashmatch.TRANSFORMS` (:attr:`transforms` names it); else None.
     """
 
     queries: npt.NDArray[np.int64]
@@ -135,6 +152,7 @@ class MatchResult(_EntryColumns):
     nqueries: int
     query_groups: npt.NDArray[np.int64] | None = None
     list_names: tuple[str, ...] = ()
+    variants: npt.NDArray[np.uint8] | None = None
 
     @staticmethod
     def from_hits(
@@ -143,9 +161,12 @@ class MatchResult(_EntryColumns):
         nqueries: int,
         skipped: npt.NDArray[np.int64],
         query_groups: npt.NDArray[np.int64] | None = None,
+        *,
+        dihedral: bool = False,
     ) -> MatchResult:
-        """The result of searching the lists ``names`` (``per_list[i]``: the hits of list i)."""
-        columns = _columns(per_list)
+        """The result of searching the lists ``names`` (``per_list[i]``: the hits of list i;
+        with ``dihedral``, hits of variant-stack queries, which carry their variants)."""
+        columns = _columns(per_list, dihedral)
         table = np.array(list(names) or [""], dtype=object)
         return MatchResult(
             queries=columns["query"],
@@ -156,6 +177,7 @@ class MatchResult(_EntryColumns):
             nqueries=nqueries,
             query_groups=query_groups,
             list_names=tuple(names),
+            variants=columns.get("variant"),
             **{f.column: columns[f.column] for f in _ENTRY_COLUMNS},
         )
 
@@ -171,17 +193,24 @@ class MatchResult(_EntryColumns):
         """int64 per match: the group of its query (the query itself without ``groups=``)."""
         return self.queries if self.query_groups is None else self.query_groups[self.queries]
 
+    @property
+    def transforms(self) -> npt.NDArray[np.object_] | None:
+        """object per match with ``dihedral=True``: the name of the variant that matched (see
+        :data:`hashmatch.TRANSFORMS`); else None."""
+        return _transform_names(self.variants)
+
     def to_records(self) -> list[Match]:
         """The matches as a list of :class:`Match` named tuples."""
         return _records(
             Match,
             self.queries, self.lists, self.ids, self.keys, self.distances, self.labels,
-            self.sources,
+            self.sources, _or_nones(self.transforms, len(self)),
         )  # fmt: skip
 
     def to_pandas(self) -> pandas.DataFrame:
         """The matches as a DataFrame with columns query, list, id, key, distance, labels,
-        source (and group, when the queries were grouped); needs the ``pandas`` extra."""
+        source (and group, when the queries were grouped; transform, with ``dihedral=True``);
+        needs the ``pandas`` extra."""
         pd = _pandas()
         frame = {
             "query": self.queries,
@@ -194,6 +223,8 @@ class MatchResult(_EntryColumns):
         }
         if self.query_groups is not None:
             frame["group"] = self.groups
+        if self.variants is not None:
+            frame["transform"] = pd.Categorical.from_codes(self.variants, TRANSFORMS)
         return pd.DataFrame(frame)
 
     def by_group(self) -> GroupedMatchResult:
@@ -224,6 +255,7 @@ class MatchResult(_EntryColumns):
                 labels=self.labels[:0], sources=self.sources[:0], groups=empty,
                 best_queries=empty, matched=empty, searched=empty, group_ids=group_ids,
                 group_sizes=sizes, group_searched=searched,
+                variants=None if self.variants is None else self.variants[:0],
             )  # fmt: skip
         list_codes = self._list_codes()
         # sort by (group, list, id, distance, query): the first row of each run is the best
@@ -258,6 +290,7 @@ class MatchResult(_EntryColumns):
             group_ids=group_ids,
             group_sizes=sizes,
             group_searched=searched,
+            variants=None if self.variants is None else self.variants[first],
         )
 
     def _list_codes(self) -> npt.NDArray[np.int64]:
@@ -292,6 +325,19 @@ def _records(record: Callable[..., R], *columns: npt.NDArray[Any]) -> list[R]:
     return [record(*row) for row in zip(*(c.tolist() for c in columns), strict=True)]
 
 
+_TRANSFORM_NAMES = np.array(TRANSFORMS, dtype=object)
+
+
+def _transform_names(variants: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.object_] | None:
+    """The names of variant indexes (None stays None)."""
+    return None if variants is None else _TRANSFORM_NAMES[variants]
+
+
+def _or_nones(column: npt.NDArray[np.object_] | None, n: int) -> npt.NDArray[np.object_]:
+    """The column, or n Nones when there is none."""
+    return np.full(n, None, dtype=object) if column is None else column
+
+
 class GroupMatch(NamedTuple):
     """One (query group, entry) pair of :meth:`MatchResult.by_group`."""
 
@@ -309,6 +355,8 @@ class GroupMatch(NamedTuple):
     """How many queries of the group were searched (not skipped for quality)."""
     labels: tuple[str, ...]
     source: str | None
+    transform: str | None = None
+    """With ``dihedral=True``: the variant of the best query that matched."""
 
 
 @dataclass(frozen=True)
@@ -329,6 +377,8 @@ class GroupedMatchResult(_EntryColumns):
         :attr:`fractions`).
     group_ids, group_sizes, group_searched : numpy.ndarray
         int64: every group of the batch (ascending), its queries, and those searched.
+    variants : numpy.ndarray or None
+        uint8 with ``dihedral=True``: the variant of the best query that matched.
     """
 
     groups: npt.NDArray[np.int64]
@@ -338,6 +388,12 @@ class GroupedMatchResult(_EntryColumns):
     group_ids: npt.NDArray[np.int64]
     group_sizes: npt.NDArray[np.int64]
     group_searched: npt.NDArray[np.int64]
+    variants: npt.NDArray[np.uint8] | None = None
+
+    @property
+    def transforms(self) -> npt.NDArray[np.object_] | None:
+        """Names of :attr:`variants` (see :data:`hashmatch.TRANSFORMS`), or None."""
+        return _transform_names(self.variants)
 
     @property
     def fractions(self) -> npt.NDArray[np.float64]:
@@ -353,11 +409,17 @@ class GroupedMatchResult(_EntryColumns):
             GroupMatch,
             self.groups, self.lists, self.ids, self.keys, self.distances, self.best_queries,
             self.matched, self.searched, self.labels, self.sources,
+            _or_nones(self.transforms, len(self)),
         )  # fmt: skip
 
     def to_pandas(self) -> pandas.DataFrame:
         """The rows as a DataFrame (columns as :class:`GroupMatch`, plus ``fraction``)."""
         pd = _pandas()
+        extra = (
+            {}
+            if self.variants is None
+            else {"transform": pd.Categorical.from_codes(self.variants, TRANSFORMS)}
+        )
         return pd.DataFrame(
             {
                 "group": self.groups,
@@ -371,6 +433,7 @@ class GroupedMatchResult(_EntryColumns):
                 "fraction": self.fractions,
                 "labels": self.labels,
                 "source": self.sources,
+                **extra,
             }
         )
 

@@ -61,21 +61,41 @@ class Segment:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def range_search(self, codes: npt.NDArray[np.uint8], radius: int, threads: int) -> Any:
-        """(lims, distances, rows) for validated queries.
+    def range_search(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.uint8] | None,
+    ]:
+        """(lims, distances, rows, variants) for validated queries: codes (nq, nbytes), or
+        variant stacks (nq, v, nbytes), whose hits carry the best variant (else None).
 
         An approximate index's candidates are re-measured against this segment's own codes
         (the list's data), so a hit is always reported at its true distance and within the
         radius, whatever the approximate structure holds."""
-        lims, distances, rows = self.index.range_search_validated(codes, radius, threads)
+        stacks = codes.ndim == 3
+        if stacks:
+            lims, distances, rows, variants = self.index.range_search_variants_validated(
+                codes, radius, threads
+            )
+        else:
+            lims, distances, rows = self.index.range_search_validated(codes, radius, threads)
+            variants = None
         if getattr(self.index, "exact", True) or not len(rows):
-            return lims, distances, rows
+            return lims, distances, rows, variants
         queries = np.repeat(np.arange(len(codes)), lims[1:] - lims[:-1])
-        true = pair_distances(codes[queries], self.codes[rows])
+        if stacks:
+            each = pair_distances(codes[queries], self.codes[rows][:, None, :])
+            true, variants = each.min(axis=1), each.argmin(axis=1).astype(np.uint8)
+        else:
+            true = pair_distances(codes[queries], self.codes[rows])
         keep = true <= radius
         kept = np.concatenate([[0], np.cumsum(keep)])[lims]
         order = np.lexsort((rows[keep], true[keep], queries[keep]))
-        return kept.astype(lims.dtype), true[keep][order], rows[keep][order]
+        best = None if variants is None else variants[keep][order]
+        return kept.astype(lims.dtype), true[keep][order], rows[keep][order], best
 
     def rows_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row of each id in this segment, or -1."""
@@ -110,12 +130,14 @@ def pair_distances(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.ND
 
 
 class Hits(NamedTuple):
-    """Matches in one segment: parallel arrays of query number, distance and row."""
+    """Matches in one segment: parallel arrays of query number, distance and row, and for
+    variant-stack queries the variant that matched (else None)."""
 
     segment: Segment
     queries: npt.NDArray[np.int64]
     distances: npt.NDArray[np.int32]
     rows: npt.NDArray[np.int64]
+    variants: npt.NDArray[np.uint8] | None = None
 
 
 MakeSegment = Callable[[npt.NDArray[np.uint8], npt.NDArray[np.int64], Columns, bool], Segment]
@@ -195,21 +217,24 @@ class Snapshot:
         radius: int,
         threads: int,
     ) -> list[Hits]:
-        """Every live entry within ``radius`` of each validated query code, per segment.
+        """Every live entry within ``radius`` of each validated query, per segment.
 
-        ``query_numbers[i]`` is reported as the query of ``codes[i]`` (the caller's numbering,
-        e.g. positions in a batch before a quality filter).
+        ``codes`` is (nq, nbytes), or (nq, v, nbytes) variant stacks (each entry is then hit
+        once per query, at its best variant). ``query_numbers[i]`` is reported as the query of
+        ``codes[i]`` (the caller's numbering, e.g. positions in a batch before a quality
+        filter).
         """
         out = []
         for segment, dead in self.live_parts():
             if not len(segment) or not len(codes):
                 continue
-            lims, distances, rows = segment.range_search(codes, radius, threads)
+            lims, distances, rows, variants = segment.range_search(codes, radius, threads)
             queries = np.repeat(query_numbers, lims[1:] - lims[:-1])
             if dead is not None and len(rows):
                 keep = ~dead[rows]
                 queries, distances, rows = queries[keep], distances[keep], rows[keep]
-            out.append(Hits(segment, queries, distances, rows))
+                variants = None if variants is None else variants[keep]
+            out.append(Hits(segment, queries, distances, rows, variants))
         return out
 
     def knn(
