@@ -195,3 +195,43 @@ def test_bad_dihedral_queries_are_named(rng: np.random.Generator) -> None:
         hl.match(random_db(rng, 16, 32).reshape(2, 8, 32), dihedral=True, groups=[0] * 16)
     with pytest.raises(hm.InvalidArgument, match="qualities"):
         hl.match(random_db(rng, 16, 32).reshape(2, 8, 32), dihedral=True, qualities=[50] * 16)
+
+
+@pytest.mark.parametrize("backend", ["flat", "mih"])
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_list_search_ranks_entries_by_their_best_variant(
+    rng: np.random.Generator, backend: str, k: int
+) -> None:
+    hl = hm.HashList("pdq", backend=backend, auto_compact=False)
+    db = random_db(rng, 1500, 32)
+    db[50] = db[9]
+    hl.add(db[:1000])
+    hl.add(db[1000:])
+    gone = rng.choice(1500, 300, replace=False)
+    hl.remove(gone)
+    stacks = stacks_near(rng, db, 25)
+    result = hl.search(stacks, k, dihedral=True)
+    live = np.setdiff1d(np.arange(1500), gone)
+    for q, stack in enumerate(stacks):
+        d = distances(stack, db[live])
+        best, arg = d.min(axis=0), d.argmin(axis=0)
+        order = np.lexsort((live, best))[:k]
+        assert result.ids[q].tolist() == live[order].tolist()
+        assert result.distances[q].tolist() == best[order].tolist()
+        assert result.variants[q].tolist() == arg[order].tolist()
+
+
+def test_list_search_with_faiss_reports_true_best_variants(rng: np.random.Generator) -> None:
+    pytest.importorskip("faiss")
+    hl = hm.HashList("pdq", backend="faiss-hnsw")
+    db = random_db(rng, 1000, 32)
+    hl.add(db)
+    stacks = stacks_near(rng, db, 10)
+    result = hl.search(stacks, 3, dihedral=True)
+    for q in range(10):
+        found = result.ids[q] >= 0
+        d = distances(stacks[q], db[result.ids[q][found]])
+        assert result.distances[q][found].tolist() == d.min(axis=0).tolist()
+        assert result.variants[q][found].tolist() == d.argmin(axis=0).tolist()
+    plain = hl.search(stacks[:, 0], 3)
+    assert len(plain) == 2  # plain queries keep the two-array result

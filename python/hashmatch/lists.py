@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ from hashmatch._backend import HashWidth
 from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
 from hashmatch._validation import (
     as_codes,
+    as_variant_codes,
     check_dihedral,
     check_id_list,
     check_ids,
@@ -54,7 +55,7 @@ from hashmatch.errors import (
 )
 from hashmatch.formats import HashRecords, read_hashes, write_hashes
 from hashmatch.hashtypes import HASH_TYPES, resolve
-from hashmatch.indexes import SearchResult
+from hashmatch.indexes import DihedralSearchResult, SearchResult
 from hashmatch.io import load, save
 from hashmatch.queries import Queries
 from hashmatch.results import MatchResult
@@ -374,17 +375,44 @@ class HashList(HashWidth):
             queries.codes, queries.numbers, max_distance, check_threads(threads)
         )
 
-    def search(self, hashes: object, k: int, *, threads: int | None = None) -> SearchResult:
+    @overload
+    def search(
+        self,
+        hashes: object,
+        k: int,
+        *,
+        dihedral: Literal[False] = False,
+        threads: int | None = None,
+    ) -> SearchResult: ...
+    @overload
+    def search(
+        self, hashes: object, k: int, *, dihedral: Literal[True], threads: int | None = None
+    ) -> DihedralSearchResult: ...
+    @overload
+    def search(
+        self, hashes: object, k: int, *, dihedral: bool, threads: int | None = None
+    ) -> SearchResult | DihedralSearchResult: ...
+
+    def search(
+        self, hashes: object, k: int, *, dihedral: bool = False, threads: int | None = None
+    ) -> SearchResult | DihedralSearchResult:
         """The k nearest entries of each query: ``(distances, ids)`` of shape (nq, min(k, len)).
 
         Exact for exact backends; with a faiss backend, missing neighbours are reported with
-        id -1 and distance ``bits + 1``.
+        id -1 and distance ``bits + 1``. With ``dihedral=True`` each query is a stack of 8
+        variants (as in :meth:`match`), entries are ranked by their best variant, and the
+        result also has the ``variants`` that reached each distance.
         """
-        codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
-        distances, ids = self._snapshot.knn(
+        if check_dihedral(dihedral):
+            codes, _ = as_variant_codes(hashes, name="hashes", nbytes=self.nbytes)
+        else:
+            codes, _ = as_codes(hashes, name="hashes", nbytes=self.nbytes)
+        distances, ids, variants = self._snapshot.knn(
             codes, check_k(k), check_threads(threads), missing=self._bits + 1
         )
-        return SearchResult(distances, ids)
+        if variants is None:
+            return SearchResult(distances, ids)
+        return DihedralSearchResult(distances, ids, variants)
 
     # ------------------------------------------------------------ writing
 

@@ -239,33 +239,46 @@ class Snapshot:
 
     def knn(
         self, codes: npt.NDArray[np.uint8], k: int, threads: int, missing: int
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-        """The k nearest live entries of each validated query: (distances, ids), each of shape
-        (nq, min(k, live)), ordered by (distance, id); ``missing`` is the distance reported
-        with id -1 where an approximate index found fewer."""
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
+        """The k nearest live entries of each validated query: (distances, ids, variants),
+        each of shape (nq, min(k, live)), ordered by (distance, id); ``missing`` is the
+        distance reported with id -1 where an approximate index found fewer. ``codes`` is
+        (nq, nbytes), or (nq, v, nbytes) variant stacks, whose entries are ranked by their
+        best variant (reported in ``variants``; None for plain queries)."""
         width = min(k, self.live)
         nq = len(codes)
+        stacks = codes.ndim == 3
         all_d, all_i = [np.zeros((nq, 0), np.int64)], [np.zeros((nq, 0), np.int64)]
+        all_v = [np.zeros((nq, 0), np.uint8)]
         for segment, dead in self.live_parts():
             removed = 0 if dead is None else int(dead.sum())
             if len(segment) - removed == 0 or width == 0:
                 continue
-            d, rows = _segment_knn(segment, dead, removed, codes, k, threads)
+            d, rows, variants = _segment_knn(segment, dead, removed, codes, k, threads)
             d = d.astype(np.int64)
             bad = rows < 0
             safe = np.where(bad, 0, rows)
             if not getattr(segment.index, "exact", True):  # true distances, as range_hits
-                d = pair_distances(codes[:, None, :], segment.codes[safe]).astype(np.int64)
+                if stacks:
+                    each = pair_distances(codes[:, None], segment.codes[safe][:, :, None])
+                    d, variants = each.min(axis=2), each.argmin(axis=2).astype(np.uint8)
+                else:
+                    d = pair_distances(codes[:, None, :], segment.codes[safe])
+                d = d.astype(np.int64)
             if dead is not None:
                 bad |= dead[safe]
             d[bad] = missing
             all_d.append(d)
             all_i.append(np.where(bad, -1, segment.ids[safe]))
+            all_v.append(np.zeros(d.shape, np.uint8) if variants is None else variants)
         d, ids = np.concatenate(all_d, axis=1), np.concatenate(all_i, axis=1)
         order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), d), axis=1)
         d = np.take_along_axis(d, order, axis=1)[:, :width]
         ids = np.take_along_axis(ids, order, axis=1)[:, :width]
-        return d.astype(np.int32), ids
+        best = None
+        if stacks:
+            best = np.take_along_axis(np.concatenate(all_v, axis=1), order, axis=1)[:, :width]
+        return d.astype(np.int32), ids, best
 
     # ------------------------------------------------------------ the next snapshot
 
@@ -319,21 +332,30 @@ def _segment_knn(
     codes: npt.NDArray[np.uint8],
     k: int,
     threads: int,
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.uint8] | None]:
     """The index's nearest rows of each query, enough of them that the k nearest live ones
     are among them: k plus about twice the removed rows expected among them at first, then
     twice as many for the queries still short, up to the whole segment (not ``k + removed``
     for every query: with many removed rows awaiting compaction that was a scan per query).
     For an exact index "enough" also means every row at the k-th live distance was returned,
-    so ties break by id exactly."""
+    so ties break by id exactly. Variant stacks are ranked by their best variant, which is
+    returned too (else None)."""
+    stacks = codes.ndim == 3
+
+    def search(queries: npt.NDArray[np.uint8], wanted: int) -> tuple[Any, Any, Any]:
+        if stacks:
+            return tuple(segment.index.search(queries, wanted, dihedral=True, threads=threads))
+        d, r = segment.index.search(queries, wanted, threads=threads)
+        return d, r, None
+
     n = len(segment)
     want = min(k, n - removed)
     # about twice the removed rows expected among the first k, and a few more
     margin = 2 + -(-2 * k * removed // max(n - removed, 1))
     wanted = min(n, k) if dead is None else min(n, k + min(removed, margin))
-    distances, rows = segment.index.search(codes, wanted, threads=threads)
+    distances, rows, variants = search(codes, wanted)
     if dead is None:
-        return distances, rows
+        return distances, rows, variants
     exact = getattr(segment.index, "exact", True)
     while wanted < n:
         live = (rows >= 0) & ~dead[np.where(rows < 0, 0, rows)]
@@ -347,12 +369,15 @@ def _segment_knn(
         if not len(redo):
             break
         wanted = min(n, 2 * wanted)
-        more_d, more_rows = segment.index.search(codes[redo], wanted, threads=threads)
+        more_d, more_rows, more_v = search(codes[redo], wanted)
         pad = wanted - rows.shape[1]
         distances = np.pad(distances, ((0, 0), (0, pad)), constant_values=np.iinfo(np.int32).max)
         rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
         distances[redo], rows[redo] = more_d, more_rows
-    return distances, rows
+        if variants is not None:
+            variants = np.pad(variants, ((0, 0), (0, pad)))
+            variants[redo] = more_v
+    return distances, rows, variants
 
 
 def compaction_due(snap: Snapshot) -> Literal["all", "deltas"] | None:
