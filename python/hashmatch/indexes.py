@@ -103,6 +103,26 @@ class _ExactIndex(BackendBase):
         lims, distances, ids = self._core.range_search(codes, radius, threads)
         return RangeSearchResult(lims, distances, ids)
 
+    def _search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], k: int, threads: int
+    ) -> DihedralSearchResult:
+        """kNN of variant stacks (nq, v, nbytes) in one pass of the C++ core: every stored
+        hash is compared with all variants at once and kept at its best one."""
+        check_result_size(13 * len(codes) * min(k, self.ntotal), "search")
+        distances, ids, variants = self._core.search_variants(codes, k, threads)
+        return DihedralSearchResult(distances, ids, variants)
+
+    def range_search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
+    ) -> DihedralRangeSearchResult:
+        """:meth:`range_search` with ``dihedral=True`` without the argument checks (``codes``
+        C-contiguous uint8 (nq, v, nbytes), ``0 <= radius <= bits``, ``threads >= 1``), in one
+        pass of the C++ core: each stored hash is compared with all variants at once (FlatIndex:
+        one multi-needle scan; MIHIndex: every variant's buckets probed, each candidate verified
+        once) and reported once, at its best variant."""
+        lims, distances, ids, variants = self._core.range_search_variants(codes, radius, threads)
+        return DihedralRangeSearchResult(lims, distances, ids, variants)
+
     def contents(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
         """Copies of the stored ``(ids, codes)`` in insertion order."""
         ids, codes = self._core.contents()
