@@ -509,7 +509,7 @@ class BackendBase(HashWidth):
         """
         k = check_k(k)
         nthreads = check_threads(threads)
-        if _check_dihedral(dihedral):
+        if check_dihedral(dihedral):
             stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
             return self._search_variants_validated(stacks, k, nthreads)
         codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
@@ -581,7 +581,7 @@ class BackendBase(HashWidth):
         """
         radius = check_max_distance(max_distance, self._bits)
         nthreads = check_threads(threads)
-        if _check_dihedral(dihedral):
+        if check_dihedral(dihedral):
             stacks, _ = as_variant_codes(queries, name="queries", nbytes=self.nbytes)
             return self.range_search_variants_validated(stacks, radius, nthreads)
         codes, _ = as_codes(queries, name="queries", nbytes=self.nbytes)
@@ -593,7 +593,7 @@ class BackendBase(HashWidth):
         return (_unpickle, (type(self), meta, sections))
 
 
-def _check_dihedral(value: object) -> bool:
+def check_dihedral(value: object) -> bool:
     """``dihedral=`` must be a real bool: a truthy string or array is a mistake."""
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"dihedral: expected True or False, got {type(value).__name__}")

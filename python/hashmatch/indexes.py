@@ -16,12 +16,14 @@ from hashmatch._backend import (
     DihedralSearchResult,
     RangeSearchResult,
     SearchResult,
+    check_dihedral,
     check_keys,
     json_int,
     read_meta,
     typed_section,
 )
 from hashmatch._validation import check_bits, check_count, check_id_list, check_max_distance
+from hashmatch.dihedral import TRANSFORMS
 from hashmatch.distance import check_result_size
 from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
 from hashmatch.hashtypes import default_max_distance as default_max_distance  # re-exported
@@ -474,6 +476,12 @@ class MIHIndex(_ExactIndex):
 _FLAT_BATCH_NS_PER_WORD = 0.25
 
 
+def _flat_batch_variants(variants: int) -> float:
+    """A batched scan's cost for variant stacks relative to plain queries: compute-bound, so
+    every variant is a comparison (the one-pass kernel saves memory traffic, not popcounts)."""
+    return float(variants)
+
+
 class IndexPlan(NamedTuple):
     """Which exact index suits a range-search workload, with the cost model's estimates."""
 
@@ -487,12 +495,16 @@ class IndexPlan(NamedTuple):
     """Estimated FlatIndex time per query within a batch, in milliseconds."""
 
 
-def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> IndexPlan:
+def plan_index(
+    n: int, bits: int = 256, *, max_distance: int | None = None, dihedral: bool = False
+) -> IndexPlan:
     """Choose between MIHIndex and FlatIndex for range queries over ``n`` stored hashes.
 
     MIHIndex costs about the same per query alone or in a batch; a flat scan is cheapest per
     query in big batches, so this compares MIH's estimated cost with a batched scan's: when it
-    picks MIHIndex, single queries gain even more.
+    picks MIHIndex, single queries gain even more. With ``dihedral=True`` the queries are
+    variant stacks (``range_search(..., dihedral=True)``): MIH probes and verifies for each of
+    the 8 variants, while a scan compares every stored hash with all of them in one pass.
 
     Examples
     --------
@@ -509,9 +521,10 @@ def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> I
         else check_max_distance(max_distance, bits)
     )
     n = check_count(n, "n")
+    variants = len(TRANSFORMS) if check_dihedral(dihedral) else 1
     substrings = int(_core.choose_substrings(bits, n, radius))
-    mih_ns = _core.mih_cost(bits, substrings, n, radius)[2]
-    flat_ns = n * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD
+    mih_ns = _core.mih_cost(bits, substrings, n, radius, variants)[2]
+    flat_ns = n * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD * _flat_batch_variants(variants)
     best = "MIHIndex" if mih_ns < flat_ns else "FlatIndex"
     return IndexPlan(best, substrings, mih_ns / 1e6, flat_ns / 1e6)
 
