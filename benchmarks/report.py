@@ -48,7 +48,9 @@ def header(run: dict[str, Any]) -> str:
 
 def kind(group: str) -> str:
     """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load),
-    ``join`` (test_join) or ``flat`` (test_flat)."""
+    ``join`` (test_join), ``dihedral`` (test_dihedral) or ``flat`` (test_flat)."""
+    if group.startswith("dihedral-"):
+        return "dihedral"
     if group.startswith(("mih-", "backends-")):
         return "sublinear"
     if group.startswith("join-"):
@@ -160,6 +162,39 @@ def load_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def dihedral_table(run: dict[str, Any]) -> str:
+    """Dihedral queries (benchmarks/test_dihedral.py): each way of answering one 8-variant
+    stack, its p50/p99, and its time over one single-variant flat scan and over our one-pass
+    search of the same kind (flat or MIH)."""
+    groups = grouped(run, "dihedral")
+    if not groups:
+        return ""
+    lines = [
+        "| group | search | median | p99 | / 1-variant flat scan | / our one-pass |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, by_library in groups.items():
+        medians = {lib: b["stats"]["median"] for lib, b in by_library.items()}
+        single = medians.get("hashmatch-flat-1variant")
+        for library, bench in by_library.items():
+            extra, median = bench["extra_info"], medians[library]
+            own = (
+                "hashmatch-mih-onepass"
+                if "multihash" in library or "mih" in library
+                else ("hashmatch-flat-onepass")
+            )
+            cells = [
+                f"`{group}`",
+                library,
+                format_time(median),
+                format_time(extra["p99_ms"] / 1e3) if "p99_ms" in extra else "-",
+                f"{median / single:.2f}x" if single else "-",
+                f"{median / medians[own]:.2f}x" if own in medians else "-",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_duration(seconds: float) -> str:
     """Like :func:`format_time`, in minutes or hours past two minutes."""
     if seconds >= 7200:
@@ -218,7 +253,8 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    for part in (table(run), mih_table(run), list_table(run), load_table(run), join_table(run)):
+    parts = (table, mih_table, list_table, load_table, join_table, dihedral_table)
+    for part in (make(run) for make in parts):
         if part:
             print()
             print(part)

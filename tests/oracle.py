@@ -55,3 +55,41 @@ def random_db(rng: np.random.Generator, n: int, nbytes: int, duplicates: int = 0
         dst = rng.integers(0, n, duplicates)
         db[dst] = db[src]
     return db
+
+
+def variant_distances(
+    db: Codes, stacks: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(nq, n) smallest distance over each stack's variants, and the first variant reaching it."""
+    nq, nv, nbytes = stacks.shape
+    full = distances(stacks.reshape(nq * nv, nbytes), db).reshape(nq, nv, len(db))
+    return full.min(axis=1), full.argmin(axis=1)  # argmin: the first variant on ties
+
+
+def variant_knn(
+    db: Codes, ids: npt.NDArray[np.int64], stacks: npt.NDArray[np.uint8], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact kNN of variant stacks by their best variant, in (distance, id) order."""
+    best, first = variant_distances(db, stacks)
+    kk = min(k, len(db))
+    out = [np.empty((len(stacks), kk), dtype=np.int64) for _ in range(3)]
+    for q in range(len(stacks)):
+        order = np.lexsort((ids, best[q]))[:kk]
+        out[0][q], out[1][q], out[2][q] = best[q][order], ids[order], first[q][order]
+    return out[0], out[1], out[2]
+
+
+def variant_range_search(
+    db: Codes, ids: npt.NDArray[np.int64], stacks: npt.NDArray[np.uint8], r: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every stored hash within r of a stack's best variant, CSR, sorted by (distance, id)."""
+    best, first = variant_distances(db, stacks)
+    lims, parts = [0], ([], [], [])
+    for q in range(len(stacks)):
+        hit = np.flatnonzero(best[q] <= r)
+        order = hit[np.lexsort((ids[hit], best[q][hit]))]
+        for part, values in zip(parts, (best[q], ids, first[q]), strict=True):
+            part.append(values[order])
+        lims.append(lims[-1] + len(order))
+    cat = lambda p: np.concatenate(p) if p else np.empty(0, np.int64)  # noqa: E731
+    return np.array(lims), cat(parts[0]), cat(parts[1]), cat(parts[2])

@@ -48,12 +48,13 @@ cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
     cdef cppclass RangeResults:
         RangeResults(size_t) except +hm_translate_exception
         size_t total()
-        void write(int64_t*, int32_t*, int64_t*)
+        void write(int64_t*, int32_t*, int64_t*, uint8_t*)
 
     cdef cppclass KnnResults:
         size_t k
         vector[int32_t] distances
         vector[int64_t] ids
+        vector[uint8_t] variants
 
     cdef cppclass ExactIndex:
         size_t bits()
@@ -66,6 +67,10 @@ cdef extern from "hashmatch/exact_index.h" namespace "hashmatch":
                     const Interrupt&) except +hm_translate_exception nogil
         void range_search(const uint8_t*, size_t, uint32_t, RangeResults&, size_t,
                           const Interrupt&) except +hm_translate_exception nogil
+        void search_variants(const uint8_t*, size_t, size_t, size_t, KnnResults&, size_t,
+                             const Interrupt&) except +hm_translate_exception nogil
+        void range_search_variants(const uint8_t*, size_t, size_t, uint32_t, RangeResults&, size_t,
+                                   const Interrupt&) except +hm_translate_exception nogil
 
 cdef extern from "hashmatch/flat_index.h" namespace "hashmatch":
     cdef cppclass FlatArrays:
@@ -124,7 +129,7 @@ cdef extern from "hashmatch/mih_index.h" namespace "hashmatch":
         double candidates
         double nanoseconds
         double flat_nanoseconds
-    MihCost c_mih_cost "hashmatch::mih_cost"(size_t, size_t, size_t, uint32_t) noexcept
+    MihCost c_mih_cost "hashmatch::mih_cost"(size_t, size_t, size_t, uint32_t, size_t) noexcept
 
 cdef extern from "hashmatch/join.h" namespace "hashmatch":
     cdef struct JoinSubstring:

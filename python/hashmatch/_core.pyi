@@ -17,7 +17,7 @@ def cdist(
 ) -> npt.NDArray[np.uint16]: ...
 def choose_substrings(bits: int, n: int, radius: int) -> int: ...
 def mih_cost(
-    bits: int, substrings: int, n: int, radius: int
+    bits: int, substrings: int, n: int, radius: int, variants: int = 1
 ) -> tuple[float, float, float, float]: ...
 
 class IndexCore:
@@ -50,6 +50,14 @@ class IndexCore:
     def range_search(
         self, queries: npt.NDArray[np.uint8], max_distance: int, nthreads: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+    def search_variants(
+        self, queries: npt.NDArray[np.uint8], k: int, nthreads: int
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.uint8]]: ...
+    def range_search_variants(
+        self, queries: npt.NDArray[np.uint8], max_distance: int, nthreads: int
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.uint8]
+    ]: ...
 
 def plan_join(
     bits: int,

@@ -39,6 +39,10 @@ cdef inline const uint8_t* _rows(const uint8_t[:, ::1] a) noexcept nogil:
     return &a[0, 0] if a.shape[0] > 0 else NULL
 
 
+cdef inline const uint8_t* _stacks(const uint8_t[:, :, ::1] a) noexcept nogil:
+    return &a[0, 0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
 ctypedef fused element:
     uint8_t
     uint16_t
@@ -104,8 +108,8 @@ def choose_substrings(size_t bits, size_t n, uint32_t radius):
     return c_choose_substrings(bits, n, radius)
 
 
-def mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius):
-    cdef MihCost c = c_mih_cost(bits, substrings, n, radius)
+def mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius, size_t variants=1):
+    cdef MihCost c = c_mih_cost(bits, substrings, n, radius, variants)
     return c.probes, c.candidates, c.nanoseconds, c.flat_nanoseconds
 
 
@@ -294,14 +298,15 @@ cdef class IndexCore:
         cdef Interrupt it = _interrupt()
         with nogil:
             self.index.search(_rows(queries), nq, k, results, nthreads, it)
-        distances = np.empty((nq, results.k), dtype=np.int32)
-        ids = np.empty((nq, results.k), dtype=np.int64)
-        cdef int32_t[:, ::1] d = distances
-        cdef int64_t[:, ::1] i = ids
-        if nq and results.k:
-            memcpy(&d[0, 0], results.distances.data(), nq * results.k * sizeof(int32_t))
-            memcpy(&i[0, 0], results.ids.data(), nq * results.k * sizeof(int64_t))
-        return distances, ids
+        return _knn_arrays(results, nq, False)
+
+    def search_variants(self, const uint8_t[:, :, ::1] queries, size_t k, size_t nthreads):
+        cdef size_t nq = queries.shape[0], nv = queries.shape[1]
+        cdef KnnResults results
+        cdef Interrupt it = _interrupt()
+        with nogil:
+            self.index.search_variants(_stacks(queries), nq, nv, k, results, nthreads, it)
+        return _knn_arrays(results, nq, True)
 
     def range_search(self, const uint8_t[:, ::1] queries, uint32_t max_distance, size_t nthreads):
         cdef size_t nq = queries.shape[0]
@@ -310,20 +315,57 @@ cdef class IndexCore:
         try:
             with nogil:
                 self.index.range_search(_rows(queries), nq, max_distance, results[0], nthreads, it)
-            total = results.total()
-            lims = np.empty(nq + 1, dtype=np.int64)
-            distances = np.empty(total, dtype=np.int32)
-            ids = np.empty(total, dtype=np.int64)
-            _write_range(results, lims, distances, ids)
+            return _range_arrays(results, nq, False)
         finally:
             del results
-        return lims, distances, ids
+
+    def range_search_variants(self, const uint8_t[:, :, ::1] queries, uint32_t max_distance, size_t nthreads):
+        cdef size_t nq = queries.shape[0], nv = queries.shape[1]
+        cdef RangeResults* results = new RangeResults(nq)
+        cdef Interrupt it = _interrupt()
+        try:
+            with nogil:
+                self.index.range_search_variants(_stacks(queries), nq, nv, max_distance, results[0],
+                                                 nthreads, it)
+            return _range_arrays(results, nq, True)
+        finally:
+            del results
 
 
-cdef void _write_range(RangeResults* r, int64_t[::1] lims, int32_t[::1] d, int64_t[::1] ids) noexcept:
+cdef tuple _knn_arrays(KnnResults& r, size_t nq, bint variants):
+    """(distances, ids[, variants]) arrays of shape (nq, r.k), copied out of the results."""
+    distances = np.empty((nq, r.k), dtype=np.int32)
+    ids = np.empty((nq, r.k), dtype=np.int64)
+    found = np.empty((nq, r.k), dtype=np.uint8)
+    cdef int32_t[:, ::1] d = distances
+    cdef int64_t[:, ::1] i = ids
+    cdef uint8_t[:, ::1] v = found
+    if nq and r.k:
+        memcpy(&d[0, 0], r.distances.data(), nq * r.k * sizeof(int32_t))
+        memcpy(&i[0, 0], r.ids.data(), nq * r.k * sizeof(int64_t))
+        if variants:
+            memcpy(&v[0, 0], r.variants.data(), nq * r.k)
+    return (distances, ids, found) if variants else (distances, ids)
+
+
+cdef tuple _range_arrays(RangeResults* r, size_t nq, bint variants):
+    """CSR (lims, distances, ids[, variants]) arrays copied out of the results."""
+    total = r.total()
+    lims = np.empty(nq + 1, dtype=np.int64)
+    distances = np.empty(total, dtype=np.int32)
+    ids = np.empty(total, dtype=np.int64)
+    found = np.empty(total, dtype=np.uint8)
+    _write_range(r, lims, distances, ids, found, variants)
+    return (lims, distances, ids, found) if variants else (lims, distances, ids)
+
+
+cdef void _write_range(RangeResults* r, int64_t[::1] lims, int32_t[::1] d, int64_t[::1] ids,
+                       uint8_t[::1] found, bint variants) noexcept:
     cdef int32_t dummy_d = 0
     cdef int64_t dummy_i = 0
-    r.write(&lims[0], &d[0] if d.shape[0] else &dummy_d, &ids[0] if ids.shape[0] else &dummy_i)
+    cdef uint8_t dummy_v = 0
+    r.write(&lims[0], &d[0] if d.shape[0] else &dummy_d, &ids[0] if ids.shape[0] else &dummy_i,
+            (&found[0] if found.shape[0] else &dummy_v) if variants else NULL)
 
 
 # --- Joins ------------------------------------------------------------------------------------

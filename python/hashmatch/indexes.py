@@ -21,7 +21,14 @@ from hashmatch._backend import (
     read_meta,
     typed_section,
 )
-from hashmatch._validation import check_bits, check_count, check_id_list, check_max_distance
+from hashmatch._validation import (
+    check_bits,
+    check_count,
+    check_dihedral,
+    check_id_list,
+    check_max_distance,
+)
+from hashmatch.dihedral import TRANSFORMS
 from hashmatch.distance import check_result_size
 from hashmatch.errors import HashmatchError, IndexFormatError, InvalidArgument, InvalidType
 from hashmatch.hashtypes import default_max_distance as default_max_distance  # re-exported
@@ -102,6 +109,26 @@ class _ExactIndex(BackendBase):
         (``codes`` C-contiguous uint8 (nq, nbytes), ``0 <= radius <= bits``, ``threads >= 1``)."""
         lims, distances, ids = self._core.range_search(codes, radius, threads)
         return RangeSearchResult(lims, distances, ids)
+
+    def _search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], k: int, threads: int
+    ) -> DihedralSearchResult:
+        """kNN of variant stacks (nq, v, nbytes) in one pass of the C++ core: every stored
+        hash is compared with all variants at once and kept at its best one."""
+        check_result_size(13 * len(codes) * min(k, self.ntotal), "search")
+        distances, ids, variants = self._core.search_variants(codes, k, threads)
+        return DihedralSearchResult(distances, ids, variants)
+
+    def range_search_variants_validated(
+        self, codes: npt.NDArray[np.uint8], radius: int, threads: int
+    ) -> DihedralRangeSearchResult:
+        """:meth:`range_search` with ``dihedral=True`` without the argument checks (``codes``
+        C-contiguous uint8 (nq, v, nbytes), ``0 <= radius <= bits``, ``threads >= 1``), in one
+        pass of the C++ core: each stored hash is compared with all variants at once (FlatIndex:
+        one multi-needle scan; MIHIndex: every variant's buckets probed, each candidate verified
+        once) and reported once, at its best variant."""
+        lims, distances, ids, variants = self._core.range_search_variants(codes, radius, threads)
+        return DihedralRangeSearchResult(lims, distances, ids, variants)
 
     def contents(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
         """Copies of the stored ``(ids, codes)`` in insertion order."""
@@ -454,6 +481,12 @@ class MIHIndex(_ExactIndex):
 _FLAT_BATCH_NS_PER_WORD = 0.25
 
 
+def _flat_batch_variants(variants: int) -> float:
+    """A batched scan's cost for variant stacks relative to plain queries: compute-bound, so
+    every variant is a comparison (the one-pass kernel saves memory traffic, not popcounts)."""
+    return float(variants)
+
+
 class IndexPlan(NamedTuple):
     """Which exact index suits a range-search workload, with the cost model's estimates."""
 
@@ -467,12 +500,16 @@ class IndexPlan(NamedTuple):
     """Estimated FlatIndex time per query within a batch, in milliseconds."""
 
 
-def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> IndexPlan:
+def plan_index(
+    n: int, bits: int = 256, *, max_distance: int | None = None, dihedral: bool = False
+) -> IndexPlan:
     """Choose between MIHIndex and FlatIndex for range queries over ``n`` stored hashes.
 
     MIHIndex costs about the same per query alone or in a batch; a flat scan is cheapest per
     query in big batches, so this compares MIH's estimated cost with a batched scan's: when it
-    picks MIHIndex, single queries gain even more.
+    picks MIHIndex, single queries gain even more. With ``dihedral=True`` the queries are
+    variant stacks (``range_search(..., dihedral=True)``): MIH probes and verifies for each of
+    the 8 variants, while a scan compares every stored hash with all of them in one pass.
 
     Examples
     --------
@@ -489,9 +526,10 @@ def plan_index(n: int, bits: int = 256, *, max_distance: int | None = None) -> I
         else check_max_distance(max_distance, bits)
     )
     n = check_count(n, "n")
+    variants = len(TRANSFORMS) if check_dihedral(dihedral) else 1
     substrings = int(_core.choose_substrings(bits, n, radius))
-    mih_ns = _core.mih_cost(bits, substrings, n, radius)[2]
-    flat_ns = n * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD
+    mih_ns = _core.mih_cost(bits, substrings, n, radius, variants)[2]
+    flat_ns = n * -(-bits // 64) * _FLAT_BATCH_NS_PER_WORD * _flat_batch_variants(variants)
     best = "MIHIndex" if mih_ns < flat_ns else "FlatIndex"
     return IndexPlan(best, substrings, mih_ns / 1e6, flat_ns / 1e6)
 

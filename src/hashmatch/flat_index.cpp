@@ -37,23 +37,57 @@ bool split_codes(size_t nq, size_t nthreads, size_t per_query = 1) {
   return nthreads > 1 && nq < 4 * nthreads && nq * per_query * nthreads * 4 <= (size_t{1} << 22);
 }
 
+// A batch of queries as the kernels take it: nq plain queries (nv == 0, the single-needle scan)
+// or nq variant stacks of nv rows each (the multi-needle scan).
+struct Queries {
+  const WordView& rows;
+  size_t nv;
+  const uint64_t* of(size_t q) const noexcept { return rows.row(nv == 0 ? q : q * nv); }
+  size_t variants() const noexcept { return nv == 0 ? 1 : nv; }
+};
+
 // Scans codes [begin, end) of the index (begin on a tile boundary) for each query in [q0, q1), calling
-// visit(query, distance, position) for each code within the bound the query's `bound(q)` gives.
+// visit(query, distance, position, variant) for each code within the bound `bound(q)` gives.
 template <class Bound, class Visit>
-void scan_range(const kernels::KernelTable& k, const WordView& queries, size_t q0, size_t q1,
+void scan_range(const kernels::KernelTable& k, const Queries& queries, size_t q0, size_t q1,
                 const uint64_t* codes, size_t nwords, size_t begin, size_t end, Bound bound,
                 Visit visit) {
   const size_t block = block_codes(nwords);
   std::vector<uint32_t> idx(block);
   std::vector<uint16_t> dist(block);
+  std::vector<uint8_t> variant(queries.nv == 0 ? 0 : block);
   for (size_t b0 = begin; b0 < end; b0 += block) {
     const size_t count = std::min(block, end - b0);
+    const uint64_t* tiles = codes + b0 * nwords;
     for (size_t q = q0; q < q1; ++q) {
-      const size_t hits = k.scan_tiles_le(queries.row(q), codes + b0 * nwords, count, nwords, bound(q),
-                                          idx.data(), dist.data());
-      for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j]);
+      if (queries.nv == 0) {
+        const size_t hits = k.scan_tiles_le(queries.of(q), tiles, count, nwords, bound(q), idx.data(), dist.data());
+        for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j], uint8_t{0});
+      } else {
+        const size_t hits = k.scan_tiles_variants_le(queries.of(q), queries.nv, tiles, count, nwords, bound(q),
+                                                     idx.data(), dist.data(), variant.data());
+        for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j], variant[j]);
+      }
     }
   }
+}
+
+// Sorts each query's hits by (distance, id), their variants alongside when there are any.
+void sort_range_results(RangeResults& out, size_t nthreads) {
+  parallel_for(out.nqueries(), nthreads, [&](size_t q) {
+    auto& d = out.distances_[q];
+    auto& id = out.ids_[q];
+    auto& var = out.variants_[q];
+    const bool variants = !var.empty();
+    std::vector<Neighbor> v(d.size());
+    for (size_t j = 0; j < v.size(); ++j) v[j] = {d[j], id[j], variants ? var[j] : uint8_t{0}};
+    std::sort(v.begin(), v.end());
+    for (size_t j = 0; j < v.size(); ++j) {
+      d[j] = static_cast<uint16_t>(v[j].distance);
+      id[j] = v[j].id;
+      if (variants) var[j] = v[j].variant;
+    }
+  });
 }
 
 }  // namespace
@@ -64,15 +98,23 @@ size_t RangeResults::total() const noexcept {
   return t;
 }
 
-void RangeResults::write(int64_t* lims, int32_t* distances, int64_t* ids) const noexcept {
+void RangeResults::write(int64_t* lims, int32_t* distances, int64_t* ids, uint8_t* variants) const noexcept {
   size_t pos = 0;
   lims[0] = 0;
   for (size_t q = 0; q < ids_.size(); ++q) {
     for (size_t j = 0; j < ids_[q].size(); ++j, ++pos) {
       distances[pos] = distances_[q][j];
       ids[pos] = ids_[q][j];
+      if (variants != nullptr) variants[pos] = j < variants_[q].size() ? variants_[q][j] : 0;
     }
     lims[q + 1] = static_cast<int64_t>(pos);
+  }
+}
+
+void check_variant_count(size_t nv) {
+  if (nv == 0 || nv > kernels::kMaxNeedles) {
+    throw std::invalid_argument("queries: expected 1 to " + std::to_string(kernels::kMaxNeedles) +
+                                " variants per query, got " + std::to_string(nv));
   }
 }
 
@@ -171,22 +213,25 @@ void FlatIndex::add(const uint8_t* codes, size_t n, const int64_t* ids) {
   next_id_ = max_new == INT64_MAX ? INT64_MAX : std::max(next_id_, max_new + 1);
 }
 
-void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
-                       const Interrupt& interrupt) const {
+void FlatIndex::search_impl(const uint8_t* queries, size_t nq, size_t nv, size_t k, KnnResults& out,
+                            size_t nthreads, const Interrupt& interrupt) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const size_t n = ids_.size();
   const size_t kk = std::min(k, n);
   out.k = kk;
   out.distances.resize(nq * kk);
   out.ids.resize(nq * kk);
+  out.variants.resize(nv == 0 ? 0 : nq * kk);
   if (nq == 0 || kk == 0) return;
   int32_t* distances = out.distances.data();
   int64_t* ids = out.ids.data();
+  uint8_t* variants = nv == 0 ? nullptr : out.variants.data();
   const uint64_t* codes = codes_.data();
   const int64_t* stored_ids = ids_.data();
-  nthreads = threads_for_work(nq * n * nwords_, nthreads);
+  const WordView rows(queries, nq * std::max<size_t>(nv, 1), nbytes());
+  const Queries qv{rows, nv};
+  nthreads = threads_for_work(nq * qv.variants() * n * nwords_, nthreads);
   const auto& kern = active_kernels();
-  const WordView qv(queries, nq, nbytes());
 
   if (split_codes(nq, nthreads, kk)) {
     // Few queries: each task keeps heaps for every query over its slice of the codes; merged after.
@@ -200,7 +245,7 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
       for (size_t q = 0; q < nq; ++q) tops.emplace_back(heaps.data() + (t * nq + q) * kk, kk);
       scan_range(kern, qv, 0, nq, codes, nwords_, begin, end,
                  [&](size_t q) { return tops[q].bound(); },
-                 [&](size_t q, uint32_t d, size_t pos) { tops[q].push(d, stored_ids[pos]); });
+                 [&](size_t q, uint32_t d, size_t pos, uint8_t v) { tops[q].push(d, stored_ids[pos], v); });
       for (size_t q = 0; q < nq; ++q) filled[t * nq + q] = tops[q].size();
     }, interrupt);
     std::vector<Neighbor> merged(kk);
@@ -208,9 +253,9 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
       TopK top(merged.data(), kk);
       for (size_t t = 0; t < ntasks; ++t) {
         const Neighbor* h = heaps.data() + (t * nq + q) * kk;
-        for (size_t j = 0; j < filled[t * nq + q]; ++j) top.push(h[j].distance, h[j].id);
+        for (size_t j = 0; j < filled[t * nq + q]; ++j) top.push(h[j].distance, h[j].id, h[j].variant);
       }
-      top.write_sorted(distances + q * kk, ids + q * kk);
+      top.write_sorted(distances + q * kk, ids + q * kk, variants == nullptr ? nullptr : variants + q * kk);
     }
     return;
   }
@@ -224,22 +269,30 @@ void FlatIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& 
     for (size_t q = q0; q < q1; ++q) tops.emplace_back(storage.data() + (q - q0) * kk, kk);
     scan_range(kern, qv, q0, q1, codes, nwords_, 0, n,
                [&](size_t q) { return tops[q - q0].bound(); },
-               [&](size_t q, uint32_t d, size_t pos) { tops[q - q0].push(d, stored_ids[pos]); });
-    for (size_t q = q0; q < q1; ++q) tops[q - q0].write_sorted(distances + q * kk, ids + q * kk);
+               [&](size_t q, uint32_t d, size_t pos, uint8_t v) { tops[q - q0].push(d, stored_ids[pos], v); });
+    for (size_t q = q0; q < q1; ++q) {
+      tops[q - q0].write_sorted(distances + q * kk, ids + q * kk, variants == nullptr ? nullptr : variants + q * kk);
+    }
   }, interrupt);
 }
 
-void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
-                             size_t nthreads, const Interrupt& interrupt) const {
+void FlatIndex::range_impl(const uint8_t* queries, size_t nq, size_t nv, uint32_t max_distance, RangeResults& out,
+                           size_t nthreads, const Interrupt& interrupt) const {
   if (out.nqueries() != nq) throw std::invalid_argument("range_search: results sized for another batch");
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const auto& kern = active_kernels();
-  const WordView qv(queries, nq, nbytes());
+  const WordView rows(queries, nq * std::max<size_t>(nv, 1), nbytes());
+  const Queries qv{rows, nv};
   const size_t n = ids_.size();
   const uint64_t* codes = codes_.data();
   const int64_t* stored_ids = ids_.data();
   const auto bound = [max_distance](size_t) { return max_distance; };
-  nthreads = threads_for_work(nq * n * nwords_, nthreads);
+  const auto append = [&](RangeResults& to, size_t q, uint32_t d, size_t pos, uint8_t v) {
+    to.distances_[q].push_back(static_cast<uint16_t>(d));
+    to.ids_[q].push_back(stored_ids[pos]);
+    if (nv != 0) to.variants_[q].push_back(v);
+  };
+  nthreads = threads_for_work(nq * qv.variants() * n * nwords_, nthreads);
 
   if (split_codes(nq, nthreads)) {
     const size_t ntasks = std::min(nthreads * 4, std::max<size_t>(1, n / block_codes(nwords_)));
@@ -247,40 +300,24 @@ void FlatIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_dis
     parallel_for(ntasks, nthreads, [&](size_t t) {
       RangeResults& part = parts[t];
       scan_range(kern, qv, 0, nq, codes, nwords_, slice_start(n, t, ntasks), slice_start(n, t + 1, ntasks), bound,
-                 [&](size_t q, uint32_t d, size_t pos) {
-                   part.distances_[q].push_back(static_cast<uint16_t>(d));
-                   part.ids_[q].push_back(stored_ids[pos]);
-                 });
+                 [&](size_t q, uint32_t d, size_t pos, uint8_t v) { append(part, q, d, pos, v); });
     }, interrupt);
     for (size_t q = 0; q < nq; ++q) {
       for (const auto& part : parts) {
         out.distances_[q].insert(out.distances_[q].end(), part.distances_[q].begin(), part.distances_[q].end());
         out.ids_[q].insert(out.ids_[q].end(), part.ids_[q].begin(), part.ids_[q].end());
+        out.variants_[q].insert(out.variants_[q].end(), part.variants_[q].begin(), part.variants_[q].end());
       }
     }
   } else {
     const size_t per_task = 32;  // queries sharing each block of codes while it is in L1
     parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t t) {
       const size_t q0 = t * per_task, q1 = std::min(nq, q0 + per_task);
-      scan_range(kern, qv, q0, q1, codes, nwords_, 0, n, bound, [&](size_t q, uint32_t d, size_t pos) {
-        out.distances_[q].push_back(static_cast<uint16_t>(d));
-        out.ids_[q].push_back(stored_ids[pos]);
-      });
+      scan_range(kern, qv, q0, q1, codes, nwords_, 0, n, bound,
+                 [&](size_t q, uint32_t d, size_t pos, uint8_t v) { append(out, q, d, pos, v); });
     }, interrupt);
   }
-
-  // Result order: distance, then id.
-  parallel_for(nq, nthreads, [&](size_t q) {
-    auto& d = out.distances_[q];
-    auto& id = out.ids_[q];
-    std::vector<Neighbor> v(d.size());
-    for (size_t j = 0; j < v.size(); ++j) v[j] = {d[j], id[j]};
-    std::sort(v.begin(), v.end());
-    for (size_t j = 0; j < v.size(); ++j) {
-      d[j] = static_cast<uint16_t>(v[j].distance);
-      id[j] = v[j].id;
-    }
-  });
+  sort_range_results(out, nthreads);  // result order: distance, then id
 }
 
 }  // namespace hashmatch

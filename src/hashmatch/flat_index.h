@@ -69,19 +69,19 @@ class FlatIndex final : public ExactIndex {
   /// @throws std::invalid_argument for a negative or already stored id
   void add(const uint8_t* codes, size_t n, const int64_t* ids) override;
 
-  /// k nearest neighbors of each query, in (distance, id) order.
-  /// @param queries    nq rows of nbytes() bytes
-  /// @param k          neighbors wanted; min(k, size()) are returned per query
-  /// @param out        receives nq rows of out.k = min(k, size()) columns
-  /// @param nthreads   threads to use (>= 1)
-  void search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
-              const Interrupt& interrupt = {}) const override;
+  // search / range_search and their *_variants (ExactIndex): each block of stored codes is
+  // compared with a query's every variant at once by the multi-needle kernel; kNN keeps a
+  // bound that tightens as the heap fills, range search the fixed radius. Few queries split
+  // the codes across threads, batches split the queries.
 
-  /// Every stored hash within max_distance of each query (inclusive: distance <= max_distance).
-  void range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
-                    size_t nthreads, const Interrupt& interrupt = {}) const override;
+ protected:
+  void search_impl(const uint8_t* queries, size_t nq, size_t nv, size_t k, KnnResults& out, size_t nthreads,
+                   const Interrupt& interrupt) const override;
+  void range_impl(const uint8_t* queries, size_t nq, size_t nv, uint32_t max_distance, RangeResults& out,
+                  size_t nthreads, const Interrupt& interrupt) const override;
 
  private:
+
   size_t bits_;
   size_t nwords_;
   Array<uint64_t> codes_;  // tiled layout (kernels.h), zero-padded to whole words and tiles

@@ -39,6 +39,12 @@ namespace {
 constexpr double kProbeNs = 70;
 constexpr double kVerifyNs = 110;
 constexpr double kScanWordNs = 0.8;
+// A variant stack (see MIHIndex::range_search_variants) probes each variant's balls and
+// checks each candidate against the variants that found it: nv times a query's cost. Its scan
+// is one multi-needle pass over the rows, memory-bound on AVX-512 (8 variants cost about one
+// single scan there; scalar and AVX2 cost more): each extra variant adds kScanVariantShare of
+// a single scan (benchmarks/RESULTS.md, "Dihedral queries").
+constexpr double kScanVariantShare = 0.15;
 
 using bits::ball_size;
 using bits::split_length;
@@ -262,9 +268,11 @@ size_t first_table_disagreeing(const MihArraysView& a, const std::vector<const u
 
 }  // namespace
 
-MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius) noexcept {
+MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius, size_t variants) noexcept {
   MihCost c;
-  c.flat_nanoseconds = static_cast<double>(n) * static_cast<double>(words_for_bytes(bits / 8)) * kScanWordNs;
+  const double nv = static_cast<double>(std::max<size_t>(variants, 1));
+  c.flat_nanoseconds = static_cast<double>(n) * static_cast<double>(words_for_bytes(bits / 8)) * kScanWordNs *
+                       (1 + (nv - 1) * kScanVariantShare);
   if (m == 0) return c;
   const long rho = radius / m, a = radius % m;
   for (size_t t = 0; t < m; ++t) {
@@ -273,6 +281,10 @@ MihCost mih_cost(size_t bits, size_t m, size_t n, uint32_t radius) noexcept {
     c.probes += probes;
     c.candidates += probes * static_cast<double>(n) / static_cast<double>(uint64_t{1} << len);
   }
+  // Each variant probes its own balls (their buckets rarely overlap) and its candidates are
+  // checked against it alone (MIHIndex::Query::verify_found).
+  c.probes *= nv;
+  c.candidates *= nv;
   c.nanoseconds = c.probes * kProbeNs + c.candidates * kVerifyNs;
   return c;
 }
@@ -287,6 +299,14 @@ size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept {
   }
   return best;
 }
+
+// One query as the searches take it: a plain hash (nv == 0), or a stack of nv variants back to
+// back (a stored hash's distance is then its smallest over them; see search_variants).
+struct Needles {
+  const uint64_t* q;
+  size_t nv;
+  size_t count() const noexcept { return nv == 0 ? 1 : nv; }
+};
 
 // Per-query scratch, reused across the queries of one task. Holds raw pointers to the index's
 // arrays, taken once under the caller's shared lock: the hot loops never ask an Array whether
@@ -328,15 +348,49 @@ class MIHIndex::Query {
     }
   }
 
-  // Verifies candidate slots (sorted, unique), prefetching codes a few candidates ahead.
+  // Verifies candidate slots (sorted, unique), prefetching codes a few candidates ahead:
+  // visit(slot, distance, variant), the distance being the smallest over the needles and the
+  // variant the first reaching it.
   template <class Visit>
-  void verify(const uint64_t* q, const std::vector<uint32_t>& slots, Visit&& visit) {
+  void verify(const Needles& q, const std::vector<uint32_t>& slots, Visit&& visit) {
     constexpr size_t kAhead = 8;
     for (size_t j = 0; j < std::min(kAhead, slots.size()); ++j) __builtin_prefetch(code(slots[j]));
     for (size_t j = 0; j < slots.size(); ++j) {
       if (j + kAhead < slots.size()) __builtin_prefetch(code(slots[j + kAhead]));
-      const uint32_t slot = slots[j];
-      if (alive_[slot]) visit(slot, bits::distance(q, code(slot), ix_.nwords_));
+      verify(q, slots[j], visit);
+    }
+  }
+
+  template <class Visit>
+  void verify(const Needles& q, uint32_t slot, Visit&& visit) {
+    if (!alive_[slot]) return;
+    const size_t nwords = ix_.nwords_;
+    uint32_t best = bits::distance(q.q, code(slot), nwords);
+    uint8_t first = 0;
+    for (size_t v = 1; v < q.nv; ++v) {
+      const uint32_t d = bits::distance(q.q + v * nwords, code(slot), nwords);
+      if (d < best) best = d, first = static_cast<uint8_t>(v);
+    }
+    visit(slot, best, first);
+  }
+
+  // Range verification of a variant stack: `found` holds (slot << 3 | variant) for each bucket
+  // entry a variant's probes found, sorted. A stored hash within r of the stack is within r of
+  // its best variant, whose probes found it (pigeonhole, per variant), so a slot is checked
+  // against the variants that found it only (bounded: half the words reject most), and only a
+  // slot within r of one of them is measured against all variants for the minimum.
+  template <class Visit>
+  void verify_found(const Needles& q, uint32_t r, const std::vector<uint64_t>& found, Visit&& visit) {
+    constexpr size_t kAhead = 8;
+    const size_t nwords = ix_.nwords_;
+    for (size_t j = 0; j < found.size();) {
+      if (j + kAhead < found.size()) __builtin_prefetch(code(found[j + kAhead] >> 3));
+      const uint32_t slot = static_cast<uint32_t>(found[j] >> 3);
+      bool near = false;
+      for (; j < found.size() && (found[j] >> 3) == slot; ++j) {
+        near = near || bits::bounded_distance(q.q + (found[j] & 7) * nwords, code(slot), nwords, r) <= r;
+      }
+      if (near) verify(q, slot, visit);
     }
   }
 
@@ -346,68 +400,114 @@ class MIHIndex::Query {
     bits::for_each_mask(len, radius, [&](uint32_t mask) { values_.push_back(center ^ mask); });
   }
 
-  // Distance of the query to every stored slot in [begin, end), by the SIMD row kernel.
-  template <class Visit>
-  void scan(const uint64_t* q, size_t begin, size_t end, Visit&& visit) {
+  // Appends, for every needle, the slots of table t's buckets `level` bits from its substring.
+  void probe_level(const Needles& q, const TableView& table, uint32_t level, std::vector<uint32_t>& out) {
+    for (size_t v = 0; v < q.count(); ++v) {
+      const auto* qb = reinterpret_cast<const uint8_t*>(q.q + v * ix_.nwords_);
+      values_at(substring_hex_order(qb, ix_.nbytes(), table.lo, table.len), table.len, level);
+      probe(table, values_, out);
+    }
+  }
+
+  // Every live slot in [begin, end): visit(slot, distance, variant). A plain query takes the
+  // SIMD row kernel; a variant stack the multi-needle tiled kernel, over blocks of rows copied
+  // into the tiled layout (in L1), keeping codes within `bound()` (re-read per block).
+  template <class Bound, class Visit>
+  void scan(const Needles& q, size_t begin, size_t end, Bound&& bound, Visit&& visit) {
     const auto& k = active_kernels();
-    distances_.resize(4096);
-    for (size_t b0 = begin; b0 < end; b0 += distances_.size()) {
-      const size_t count = std::min(distances_.size(), end - b0);
-      k.scan(q, codes_ + b0 * ix_.nwords_, count, ix_.nwords_, distances_.data());
-      for (size_t j = 0; j < count; ++j) {
-        if (alive_[b0 + j]) visit(b0 + j, distances_[j]);
+    const size_t nwords = ix_.nwords_;
+    if (q.nv == 0) {
+      distances_.resize(4096);
+      for (size_t b0 = begin; b0 < end; b0 += distances_.size()) {
+        const size_t count = std::min(distances_.size(), end - b0);
+        k.scan(q.q, codes_ + b0 * nwords, count, nwords, distances_.data());
+        for (size_t j = 0; j < count; ++j) {
+          if (alive_[b0 + j]) visit(b0 + j, distances_[j], uint8_t{0});
+        }
+      }
+      return;
+    }
+    const size_t block = std::max<size_t>(64, 16384 / (nwords * 8)) / kernels::kTileCodes * kernels::kTileCodes;
+    tiles_.assign(block * nwords, 0);
+    idx_.resize(block);
+    distances_.resize(block);
+    variants_.resize(block);
+    for (size_t b0 = begin; b0 < end; b0 += block) {
+      const size_t count = std::min(block, end - b0);
+      for (size_t j = 0; j < count; ++j) bits::tile_put(tiles_.data(), nwords, j, code(b0 + j));
+      const size_t hits = k.scan_tiles_variants_le(q.q, q.nv, tiles_.data(), count, nwords, bound(), idx_.data(),
+                                                   distances_.data(), variants_.data());
+      for (size_t j = 0; j < hits; ++j) {
+        const size_t slot = b0 + idx_[j];
+        if (alive_[slot]) visit(slot, distances_[j], variants_[j]);
       }
     }
   }
 
-  void range(const uint64_t* q, uint32_t r, std::vector<uint16_t>& out_d, std::vector<int64_t>& out_id) {
+  void range(const Needles& q, uint32_t r, std::vector<uint16_t>& out_d, std::vector<int64_t>& out_id,
+             std::vector<uint8_t>& out_v) {
     std::vector<Neighbor> hits;
-    const auto keep = [&](size_t slot, uint32_t d) {
-      if (d <= r) hits.push_back({d, ids_[slot]});
+    const auto keep = [&](size_t slot, uint32_t d, uint8_t v) {
+      if (d <= r) hits.push_back({d, ids_[slot], v});
     };
+    const auto bound = [r] { return r; };
     const size_t m = tables_.size();
-    scan(q, ix_.built_, ix_.ids_.size(), keep);  // the linear tail
-    const MihCost cost = mih_cost(ix_.bits_, m, ix_.built_, r);
+    scan(q, ix_.built_, ix_.ids_.size(), bound, keep);  // the linear tail
+    const MihCost cost = mih_cost(ix_.bits_, m, ix_.built_, r, q.count());
     if (m == 0 || cost.nanoseconds >= cost.flat_nanoseconds) {
-      scan(q, 0, ix_.built_, keep);
+      scan(q, 0, ix_.built_, bound, keep);
     } else {
-      const auto* qb = reinterpret_cast<const uint8_t*>(q);
       const long rho = r / m, a = r % m;
       candidates_.clear();
-      for (size_t t = 0; t < m; ++t) {
-        const TableView& table = tables_[t];
-        const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
-        const uint32_t center = substring_hex_order(qb, ix_.nbytes(), table.lo, table.len);
-        for (long level = 0; level <= rt; ++level) {
-          values_at(center, table.len, static_cast<uint32_t>(level));
-          probe(table, values_, candidates_);
+      found_.clear();
+      for (size_t v = 0; v < q.count(); ++v) {
+        const Needles one{q.q + v * ix_.nwords_, 0};
+        for (size_t t = 0; t < m; ++t) {
+          const long rt = static_cast<long>(t) <= a ? rho : rho - 1;
+          for (long level = 0; level <= rt; ++level) probe_level(one, tables_[t], static_cast<uint32_t>(level), candidates_);
         }
+        if (q.nv == 0) break;
+        for (uint32_t slot : candidates_) found_.push_back(uint64_t{slot} << 3 | v);  // kMaxNeedles == 8
+        candidates_.clear();
       }
-      std::sort(candidates_.begin(), candidates_.end());
-      candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
-      verify(q, candidates_, keep);
+      if (q.nv == 0) {
+        std::sort(candidates_.begin(), candidates_.end());
+        candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
+        verify(q, candidates_, keep);
+      } else {
+        std::sort(found_.begin(), found_.end());
+        found_.erase(std::unique(found_.begin(), found_.end()), found_.end());
+        verify_found(q, r, found_, keep);
+      }
     }
     std::sort(hits.begin(), hits.end());
     out_d.resize(hits.size());
     out_id.resize(hits.size());
-    for (size_t j = 0; j < hits.size(); ++j) out_d[j] = static_cast<uint16_t>(hits[j].distance), out_id[j] = hits[j].id;
+    if (q.nv != 0) out_v.resize(hits.size());
+    for (size_t j = 0; j < hits.size(); ++j) {
+      out_d[j] = static_cast<uint16_t>(hits[j].distance), out_id[j] = hits[j].id;
+      if (q.nv != 0) out_v[j] = hits[j].variant;
+    }
   }
 
   // Exact kNN by growing the radius table by table: after table t is probed at radius rho (the
   // others at rho - 1 or rho), every stored hash within m * rho + t has been seen, so the search
-  // stops once the k-th best is that close. When the neighbors are far (a fresh upload among
-  // random hashes), the radius would explode: once the time spent passes a third of a flat
-  // scan's, or the next step alone is expected to, it falls back to a flat scan, bounding the
-  // worst case near 1.3x a flat scan.
-  void knn(const uint64_t* q, TopK& top, size_t k) {
-    const auto push = [&](size_t slot, uint32_t d) {
-      if (d <= top.bound()) top.push(d, ids_[slot]);
+  // stops once the k-th best is that close. A variant stack probes every variant's substrings
+  // at each step: a stored hash is seen through its best variant by the same argument, and its
+  // distance is then measured against all of them. When the neighbors are far (a fresh upload
+  // among random hashes), the radius would explode: once the time spent passes a third of a
+  // flat scan's, or the next step alone is expected to, it falls back to a flat scan, bounding
+  // the worst case near 1.3x a flat scan.
+  void knn(const Needles& q, TopK& top, size_t k) {
+    const auto push = [&](size_t slot, uint32_t d, uint8_t v) {
+      if (d <= top.bound()) top.push(d, ids_[slot], v);
     };
+    const auto bound = [&] { return top.bound(); };
     const size_t m = tables_.size();
-    scan(q, ix_.built_, ix_.ids_.size(), push);
-    if (m == 0) return scan(q, 0, ix_.built_, push);
-    const auto* qb = reinterpret_cast<const uint8_t*>(q);
-    const double budget_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0).flat_nanoseconds / 3;
+    scan(q, ix_.built_, ix_.ids_.size(), bound, push);
+    if (m == 0) return scan(q, 0, ix_.built_, bound, push);
+    const double nv = static_cast<double>(q.count());
+    const double budget_ns = mih_cost(ix_.bits_, 0, ix_.built_, 0, q.count()).flat_nanoseconds / 3;
     const auto start = std::chrono::steady_clock::now();
     uint32_t min_len = 32;
     for (const TableView& t : tables_) min_len = std::min(min_len, t.len);
@@ -417,14 +517,13 @@ class MIHIndex::Query {
         const TableView& table = tables_[t];
         const double step = ball_size(table.len, rho) - ball_size(table.len, static_cast<long>(rho) - 1);
         const double spent = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-        if (spent + step * kProbeNs > budget_ns) {  // cheaper to look at everything
+        if (spent + step * nv * kProbeNs > budget_ns) {  // cheaper to look at everything
           top.clear();
-          scan(q, 0, ix_.ids_.size(), push);
+          scan(q, 0, ix_.ids_.size(), bound, push);
           return;
         }
         candidates_.clear();
-        values_at(substring_hex_order(qb, ix_.nbytes(), table.lo, table.len), table.len, rho);
-        probe(table, values_, candidates_);
+        probe_level(q, table, rho, candidates_);
         std::sort(candidates_.begin(), candidates_.end());
         candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
         fresh_.clear();
@@ -451,9 +550,11 @@ class MIHIndex::Query {
   const int64_t* ids_;
   const uint8_t* alive_;
   std::vector<TableView> tables_;
-  std::vector<uint32_t> candidates_, seen_, fresh_, merged_, values_;
+  std::vector<uint32_t> candidates_, seen_, fresh_, merged_, values_, idx_;
   std::vector<Range> ranges_;
   std::vector<uint16_t> distances_;
+  std::vector<uint8_t> variants_;
+  std::vector<uint64_t> tiles_, found_;
 };
 
 MIHIndex::MIHIndex(size_t bits, size_t substrings, uint32_t max_distance)
@@ -749,37 +850,41 @@ void MIHIndex::try_rebuild() noexcept {
   }
 }
 
-void MIHIndex::search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
-                      const Interrupt& interrupt) const {
+void MIHIndex::search_impl(const uint8_t* queries, size_t nq, size_t nv, size_t k, KnnResults& out,
+                           size_t nthreads, const Interrupt& interrupt) const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const size_t kk = std::min(k, live_);
   out.k = kk;
   out.distances.resize(nq * kk);
   out.ids.resize(nq * kk);
+  out.variants.resize(nv == 0 ? 0 : nq * kk);
   if (nq == 0 || kk == 0) return;
-  const WordView qv(queries, nq, nbytes());
+  const size_t stride = std::max<size_t>(nv, 1);
+  const WordView qv(queries, nq * stride, nbytes());
   const size_t per_task = 16;
   parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t task) {
     Query query(*this);
     std::vector<Neighbor> storage(kk);
     for (size_t q = task * per_task; q < std::min(nq, (task + 1) * per_task); ++q) {
       TopK top(storage.data(), kk);
-      query.knn(qv.row(q), top, kk);
-      top.write_sorted(out.distances.data() + q * kk, out.ids.data() + q * kk);
+      query.knn(Needles{qv.row(q * stride), nv}, top, kk);
+      top.write_sorted(out.distances.data() + q * kk, out.ids.data() + q * kk,
+                       nv == 0 ? nullptr : out.variants.data() + q * kk);
     }
   }, interrupt);
 }
 
-void MIHIndex::range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
-                            size_t nthreads, const Interrupt& interrupt) const {
+void MIHIndex::range_impl(const uint8_t* queries, size_t nq, size_t nv, uint32_t max_distance, RangeResults& out,
+                          size_t nthreads, const Interrupt& interrupt) const {
   if (out.nqueries() != nq) throw std::invalid_argument("range_search: results sized for another batch");
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const WordView qv(queries, nq, nbytes());
+  const size_t stride = std::max<size_t>(nv, 1);
+  const WordView qv(queries, nq * stride, nbytes());
   const size_t per_task = 16;
   parallel_for((nq + per_task - 1) / per_task, nthreads, [&](size_t task) {
     Query query(*this);
     for (size_t q = task * per_task; q < std::min(nq, (task + 1) * per_task); ++q) {
-      query.range(qv.row(q), max_distance, out.distances_[q], out.ids_[q]);
+      query.range(Needles{qv.row(q * stride), nv}, max_distance, out.distances_[q], out.ids_[q], out.variants_[q]);
     }
   }, interrupt);
 }

@@ -64,8 +64,10 @@ struct MihCost {
   double flat_nanoseconds = 0;  // estimated time of scanning every stored hash instead
 };
 
-/// Expected cost of one range query at `radius` with `substrings` tables over n stored hashes.
-MihCost mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius) noexcept;
+/// Expected cost of one range query at `radius` with `substrings` tables over n stored hashes;
+/// with `variants` > 1, of one variant stack of that many hashes (each variant probed, each
+/// candidate verified against all; the flat alternative is one multi-needle scan).
+MihCost mih_cost(size_t bits, size_t substrings, size_t n, uint32_t radius, size_t variants = 1) noexcept;
 
 /// The substring count with the lowest expected cost for n hashes queried at `radius`.
 size_t choose_substrings(size_t bits, size_t n, uint32_t radius) noexcept;
@@ -126,13 +128,18 @@ class MIHIndex final : public ExactIndex {
   /// other hashes and nothing is renumbered. @return how many were removed.
   size_t remove(const int64_t* ids, size_t n);
 
-  /// Exact k nearest neighbors, as FlatIndex::search.
-  void search(const uint8_t* queries, size_t nq, size_t k, KnnResults& out, size_t nthreads,
-              const Interrupt& interrupt = {}) const override;
+  // search / range_search (ExactIndex): exact, as FlatIndex's. Their *_variants probe the
+  // buckets of every variant's substrings (range: a candidate is checked against the variants
+  // that found it, and measured against all only when within the radius; kNN: the radius grows
+  // as for one query, each step probing every variant, each candidate verified once against
+  // all). The linear tail, and the whole index when the cost model (mih_cost with nv
+  // variants) says a scan is cheaper, take one multi-needle scan of the rows.
 
-  /// Exact range search (distance <= max_distance), as FlatIndex::range_search.
-  void range_search(const uint8_t* queries, size_t nq, uint32_t max_distance, RangeResults& out,
-                    size_t nthreads, const Interrupt& interrupt = {}) const override;
+ protected:
+  void search_impl(const uint8_t* queries, size_t nq, size_t nv, size_t k, KnnResults& out, size_t nthreads,
+                   const Interrupt& interrupt) const override;
+  void range_impl(const uint8_t* queries, size_t nq, size_t nv, uint32_t max_distance, RangeResults& out,
+                  size_t nthreads, const Interrupt& interrupt) const override;
 
  private:
   struct Table : MihTableLayout {  // len <= 32

@@ -9,7 +9,10 @@
 namespace hashmatch {
 
 struct Neighbor {
+  Neighbor() = default;
+  Neighbor(uint32_t d, int64_t i, uint8_t v = 0) noexcept : distance(d), variant(v), id(i) {}
   uint32_t distance;
+  uint8_t variant;  // which of a query's variants reached the distance (variant searches)
   int64_t id;
 };
 
@@ -26,8 +29,8 @@ class TopK {
   /// Largest distance that can still enter (inclusive): candidates above it are useless.
   uint32_t bound() const noexcept { return size_ < k_ ? UINT32_MAX : heap_[0].distance; }
 
-  void push(uint32_t distance, int64_t id) noexcept {
-    const Neighbor n{distance, id};
+  void push(uint32_t distance, int64_t id, uint8_t variant = 0) noexcept {
+    const Neighbor n{distance, id, variant};
     if (size_ < k_) {
       heap_[size_++] = n;
       std::push_heap(heap_, heap_ + size_);
@@ -43,12 +46,14 @@ class TopK {
   const Neighbor* begin() const noexcept { return heap_; }
   const Neighbor* end() const noexcept { return heap_ + size_; }
 
-  /// Sorts in result order (the heap is consumed) and writes size() entries.
-  void write_sorted(int32_t* distances, int64_t* ids) noexcept {
+  /// Sorts in result order (the heap is consumed) and writes size() entries (and their
+  /// variants, when `variants` is not null).
+  void write_sorted(int32_t* distances, int64_t* ids, uint8_t* variants = nullptr) noexcept {
     std::sort_heap(heap_, heap_ + size_);
     for (size_t i = 0; i < size_; ++i) {
       distances[i] = static_cast<int32_t>(heap_[i].distance);
       ids[i] = heap_[i].id;
+      if (variants != nullptr) variants[i] = heap_[i].variant;
     }
   }
 

@@ -39,6 +39,8 @@ struct Avx2Ops {
 
   static V broadcast(uint64_t w) noexcept { return _mm256_set1_epi64x(static_cast<long long>(w)); }
   static V zero() noexcept { return _mm256_setzero_si256(); }
+  // Lanes hold distances (below 2^32, upper halves zero): the 32-bit minimum is the 64-bit one.
+  static V min(V a, V b) noexcept { return _mm256_min_epu32(a, b); }
 };
 
 // ---- Tiled scan: the index's hot loop.
@@ -153,7 +155,9 @@ void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16
 
 }  // namespace
 
-const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le};
+// The multi-needle scan (dihedral variant stacks) is the shared template over Avx2Ops: its
+// per-word VPSADBW costs more than the byte counters above, but each tile load serves 8 needles.
+const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le, scan_tiles_variants_le_impl<Avx2Ops>};
 
 }  // namespace kernels
 }  // namespace hashmatch

@@ -26,12 +26,13 @@ struct Avx512Ops {
   static void store(uint64_t* p, V v) noexcept { _mm512_storeu_si512(p, v); }
   static V broadcast(uint64_t w) noexcept { return _mm512_set1_epi64(static_cast<long long>(w)); }
   static V zero() noexcept { return _mm512_setzero_si512(); }
+  static V min(V a, V b) noexcept { return _mm512_min_epu64(a, b); }
 };
 
 }  // namespace
 
 const KernelTable kAvx512Vpopcnt = {"avx512_vpopcnt", rows_impl<Avx512Ops>, scan_impl<Avx512Ops>,
-                                    scan_tiles_le_impl<Avx512Ops>};
+                                    scan_tiles_le_impl<Avx512Ops>, scan_tiles_variants_le_impl<Avx512Ops>};
 
 }  // namespace kernels
 }  // namespace hashmatch

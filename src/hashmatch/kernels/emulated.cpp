@@ -12,9 +12,10 @@ namespace hashmatch {
 namespace kernels {
 
 const KernelTable kAvx512Emulated = {"avx512_vpopcnt_emulated", rows_impl<EmulatedOps<8>>,
-                                     scan_impl<EmulatedOps<8>>, scan_tiles_le_impl<EmulatedOps<8>>};
+                                     scan_impl<EmulatedOps<8>>, scan_tiles_le_impl<EmulatedOps<8>>,
+                                     scan_tiles_variants_le_impl<EmulatedOps<8>>};
 const KernelTable kNeonEmulated = {"neon_emulated", rows_impl<EmulatedOps<2>>, scan_impl<EmulatedOps<2>>,
-                                   scan_tiles_le_impl<EmulatedOps<2>>};
+                                   scan_tiles_le_impl<EmulatedOps<2>>, scan_tiles_variants_le_impl<EmulatedOps<2>>};
 
 }  // namespace kernels
 }  // namespace hashmatch

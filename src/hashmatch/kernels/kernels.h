@@ -36,11 +36,26 @@ constexpr size_t kTileCodes = 8;
 using ScanTilesLeFn = size_t (*)(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords,
                                  uint32_t bound, uint32_t* idx, uint16_t* dist) noexcept;
 
+/// Most needles one multi-needle scan compares at once (a dihedral variant stack).
+constexpr size_t kMaxNeedles = 8;
+
+/// Several needles (the variants of one query) against n tiled codes in one pass: each tile is
+/// loaded once and compared with every needle. A code's distance is the smallest over the
+/// needles; writes idx[j], dist[j], variant[j] for every i < n whose distance is <= `bound`
+/// (inclusive), in increasing i, variant[j] being the first needle reaching that distance, and
+/// returns how many it wrote (outputs must hold n rounded up to a whole tile). `qs` holds nv
+/// needles of nwords words each, back to back; 1 <= nv <= kMaxNeedles. Kernels may stop
+/// counting a tile early once every code in it exceeds `bound` for every needle.
+using ScanTilesVariantsLeFn = size_t (*)(const uint64_t* qs, size_t nv, const uint64_t* tiles, size_t n,
+                                         size_t nwords, uint32_t bound, uint32_t* idx, uint16_t* dist,
+                                         uint8_t* variant) noexcept;
+
 struct KernelTable {
   const char* name;
   RowsFn rows;
   ScanFn scan;
   ScanTilesLeFn scan_tiles_le;
+  ScanTilesVariantsLeFn scan_tiles_variants_le;
 };
 
 extern const KernelTable kScalar;          // scalar.cpp: 64-bit POPCNT

@@ -27,11 +27,16 @@ struct NeonOps {
   static void store(uint64_t* p, V v) noexcept { vst1q_u64(p, v); }
   static V broadcast(uint64_t w) noexcept { return vdupq_n_u64(w); }
   static V zero() noexcept { return vdupq_n_u64(0); }
+  // Lanes hold distances (below 2^32, upper halves zero): the 32-bit minimum is the 64-bit one.
+  static V min(V a, V b) noexcept {
+    return vreinterpretq_u64_u32(vminq_u32(vreinterpretq_u32_u64(a), vreinterpretq_u32_u64(b)));
+  }
 };
 
 }  // namespace
 
-const KernelTable kNeon = {"neon", rows_impl<NeonOps>, scan_impl<NeonOps>, scan_tiles_le_impl<NeonOps>};
+const KernelTable kNeon = {"neon", rows_impl<NeonOps>, scan_impl<NeonOps>, scan_tiles_le_impl<NeonOps>,
+                           scan_tiles_variants_le_impl<NeonOps>};
 
 }  // namespace kernels
 }  // namespace hashmatch

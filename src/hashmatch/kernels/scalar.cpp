@@ -21,11 +21,13 @@ struct ScalarOps {
   static void store(uint64_t* p, V v) noexcept { __builtin_memcpy(p, &v, sizeof v); }
   static V broadcast(uint64_t w) noexcept { return w; }
   static V zero() noexcept { return 0; }
+  static V min(V a, V b) noexcept { return a < b ? a : b; }
 };
 
 }  // namespace
 
-const KernelTable kScalar = {"scalar", rows_impl<ScalarOps>, scan_impl<ScalarOps>, scan_tiles_le_impl<ScalarOps>};
+const KernelTable kScalar = {"scalar", rows_impl<ScalarOps>, scan_impl<ScalarOps>, scan_tiles_le_impl<ScalarOps>,
+                             scan_tiles_variants_le_impl<ScalarOps>};
 
 }  // namespace kernels
 }  // namespace hashmatch

@@ -12,14 +12,16 @@
 //     static void store(uint64_t* p, V v);       // kLanes words
 //     static V broadcast(uint64_t w);            // w in every lane
 //     static V zero();
+//     static V min(V a, V b);                    // lane-wise minimum of lanes below 2^32
 //   };
 //
 // Everything here sits in an anonymous namespace on purpose: each TU gets its own private copy
 // compiled with its own ISA flags. A shared `inline` definition would be merged by the linker and
 // could run AVX-512 code on a CPU without it.
 //
-// Two scans:
+// Three scans:
 //  * the tiled scan over an index's codes (layout in kernels.h), with a bound and early exit;
+//  * the same with several needles (a query's dihedral variants) sharing each tile load;
 //  * the row-major scan over caller arrays (cdist), storing every distance. Shapes: nwords a
 //    multiple of kLanes keeps the query in registers; nwords dividing kLanes packs several codes
 //    per register; anything else takes whole registers then scalar POPCNT tail words. Widths of
@@ -194,6 +196,116 @@ size_t scan_tiles_le_impl(const uint64_t* q, const uint64_t* tiles, size_t n, si
   return sink.count;
 }
 
+// Multi-needle tiled scan (kernels.h: ScanTilesVariantsLeFn). NV needles and, when NW > 0, the
+// code width are compile-time constants: the broadcast needle words are built once before the
+// loop (NV * NW registers; AVX-512 holds all 32 of a PDQ variant stack), each tile word is
+// loaded once and XORed with every needle, and NV * G accumulators collect per-needle
+// distances. The early exit is the single scan's: after half the words, the lane-wise minimum
+// over needles is compared with the bound and a tile whose 8 codes all exceed it is dropped.
+// Surviving codes take the minimum over needles and the first needle reaching it.
+template <class Ops, size_t NV, size_t NW>
+size_t scan_tiles_variants_nv(const uint64_t* qs, const uint64_t* tiles, size_t n, size_t nwords_dynamic,
+                              uint32_t bound, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  constexpr size_t L = Ops::kLanes, G = kTileCodes / L;
+  using V = typename Ops::V;
+  const size_t nwords = NW > 0 ? NW : nwords_dynamic;
+  const bool early_exit = nwords >= 2 && bound < nwords * 16;  // a random code expects nwords*16 in half
+  const size_t half = early_exit ? nwords / 2 : 0;
+  // Needle words broadcast once (fixed widths); any other width broadcasts them as it goes.
+  V fixed[NW > 0 ? NW * NV : 1];
+  if constexpr (NW > 0) {
+    for (size_t w = 0; w < NW; ++w) {
+      for (size_t v = 0; v < NV; ++v) fixed[w * NV + v] = Ops::broadcast(load_word(qs + v * NW + w));
+    }
+  }
+  auto needle = [&](size_t v, size_t w) {
+    if constexpr (NW > 0) {
+      return fixed[w * NV + v];
+    } else {
+      return Ops::broadcast(load_word(qs + v * nwords + w));
+    }
+  };
+  size_t count = 0;
+  for (size_t t0 = 0; t0 < n; t0 += kTileCodes) {
+    const uint64_t* tile = tiles + t0 * nwords;
+    V acc[NV][G];
+    for (size_t v = 0; v < NV; ++v) {
+      for (size_t g = 0; g < G; ++g) acc[v][g] = Ops::zero();
+    }
+    auto add_words = [&](size_t w0, size_t w1) {
+      for (size_t w = w0; w < w1; ++w) {
+        V codes[G];
+        for (size_t g = 0; g < G; ++g) codes[g] = Ops::load(tile + w * kTileCodes + g * L);
+        for (size_t v = 0; v < NV; ++v) {
+          const V qw = needle(v, w);
+          for (size_t g = 0; g < G; ++g) acc[v][g] = Ops::add(acc[v][g], Ops::popcount_lanes(Ops::bxor(codes[g], qw)));
+        }
+      }
+    };
+    auto lowest = [&](uint64_t* out) {  // per-code minimum over the needles
+      for (size_t g = 0; g < G; ++g) {
+        V m = acc[0][g];
+        for (size_t v = 1; v < NV; ++v) m = Ops::min(m, acc[v][g]);
+        Ops::store(out + g * L, m);
+      }
+    };
+    uint64_t best[kTileCodes];
+    if (early_exit) {
+      add_words(0, half);
+      lowest(best);
+      bool all_above = true;
+      for (size_t c = 0; c < kTileCodes; ++c) all_above &= best[c] > bound;
+      if (all_above) continue;
+    }
+    add_words(half, nwords);
+    lowest(best);
+    const size_t m = n - t0 < kTileCodes ? n - t0 : kTileCodes;
+    bool any = false;
+    for (size_t c = 0; c < m; ++c) any |= best[c] <= bound;
+    if (!any) continue;
+    uint64_t d[NV][kTileCodes];
+    for (size_t v = 0; v < NV; ++v) {
+      for (size_t g = 0; g < G; ++g) Ops::store(d[v] + g * L, acc[v][g]);
+    }
+    for (size_t c = 0; c < m; ++c) {
+      size_t first = 0;
+      while (d[first][c] != best[c]) ++first;  // some needle reaches the minimum
+      idx[count] = static_cast<uint32_t>(t0 + c);  // branch-free append, as BoundSink
+      dist[count] = static_cast<uint16_t>(best[c]);
+      variant[count] = static_cast<uint8_t>(first);
+      count += (best[c] <= bound);
+    }
+  }
+  return count;
+}
+
+template <class Ops, size_t NW>
+size_t scan_tiles_variants_w(const uint64_t* qs, size_t nv, const uint64_t* tiles, size_t n, size_t nwords,
+                             uint32_t bound, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  switch (nv) {
+    case 1: return scan_tiles_variants_nv<Ops, 1, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 2: return scan_tiles_variants_nv<Ops, 2, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 3: return scan_tiles_variants_nv<Ops, 3, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 4: return scan_tiles_variants_nv<Ops, 4, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 5: return scan_tiles_variants_nv<Ops, 5, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 6: return scan_tiles_variants_nv<Ops, 6, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 7: return scan_tiles_variants_nv<Ops, 7, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 8: return scan_tiles_variants_nv<Ops, 8, NW>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    default: return 0;  // outside the contract (1 <= nv <= kMaxNeedles): nothing matches
+  }
+}
+
+template <class Ops>
+size_t scan_tiles_variants_le_impl(const uint64_t* qs, size_t nv, const uint64_t* tiles, size_t n, size_t nwords,
+                                   uint32_t bound, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  switch (nwords) {
+    case 1: return scan_tiles_variants_w<Ops, 1>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+    case 2: return scan_tiles_variants_w<Ops, 2>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+    case 4: return scan_tiles_variants_w<Ops, 4>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+    default: return scan_tiles_variants_w<Ops, 0>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+  }
+}
+
 // Emulated lanes: the same algorithm on plain arrays, for testing a wider ISA's code path on a
 // CPU without it (the scalar-equivalence path).
 template <size_t Lanes>
@@ -233,6 +345,10 @@ struct EmulatedOps {
     return v;
   }
   static V zero() noexcept { return broadcast(0); }
+  static V min(V a, V b) noexcept {
+    for (size_t i = 0; i < Lanes; ++i) a.w[i] = a.w[i] < b.w[i] ? a.w[i] : b.w[i];
+    return a;
+  }
 };
 
 }  // namespace
