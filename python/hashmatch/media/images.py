@@ -22,13 +22,14 @@ import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from hashmatch._validation import _imagehash_codes, check_threads
 from hashmatch.codes import to_hex
+from hashmatch.dihedral import TRANSFORMS
 from hashmatch.errors import HashmatchError, InvalidArgument, InvalidType, MediaError
 from hashmatch.hashtypes import MISSING_QUALITY, hash_type
 from hashmatch.progress import bar
@@ -95,7 +96,7 @@ class HashFailure(NamedTuple):
 
     Attributes
     ----------
-    index : int
+    item : int
         Its position in the batch.
     source : str
         The path given, or a description (``<bytes: 0 bytes>``, ``<PIL image 10x10 RGB>``).
@@ -103,7 +104,7 @@ class HashFailure(NamedTuple):
         Why (``empty file``, ``not an image Pillow can read: ...``, ``truncated: ...``).
     """
 
-    index: int
+    item: int
     source: str
     reason: str
 
@@ -148,8 +149,8 @@ class HashedImages:
     def hex(self) -> list[str] | list[list[str]]:
         """The hashes as lowercase hex (a list of 8 per row with ``dihedral=True``)."""
         if self.codes.ndim == 3:
-            return [to_hex(stack) for stack in self.codes]  # type: ignore[misc]
-        return to_hex(self.codes)  # type: ignore[return-value]
+            return [cast(list[str], to_hex(stack)) for stack in self.codes]
+        return cast(list[str], to_hex(self.codes))
 
 
 def hash_image(
@@ -224,8 +225,8 @@ def hash_image(
     ((1, 8, 32), [0], 'not an image ')
     """
     kind = _check_kind(kind)
-    dihedral = _check_flag(dihedral, "dihedral")
-    crop_borders = _check_flag(crop_borders, "crop_borders")
+    dihedral = check_flag(dihedral, "dihedral")
+    crop_borders = check_flag(crop_borders, "crop_borders")
     pil = require("PIL.Image", for_="hash_image")
     hasher = _Hasher(kind, dihedral, crop_borders)
     if _is_single(source, pil):
@@ -250,7 +251,7 @@ def _check_kind(kind: object) -> str:
     return name
 
 
-def _check_flag(value: object, name: str) -> bool:
+def check_flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name}: expected True or False, got {value!r}")
     return bool(value)
@@ -292,7 +293,8 @@ def open_image(source: object, name: str = "source") -> PILImage.Image:
             source.load()
         except Exception as error:
             raise _decode_error(error, name, describe(source)) from error
-        return source
+        loaded: PILImage.Image = source
+        return loaded
     if isinstance(source, np.ndarray):
         return _from_array(source, name, pil)
     if isinstance(source, (str, os.PathLike)):
@@ -411,20 +413,10 @@ class _Hasher:
                 0
             ], MISSING_QUALITY
         pil = require("PIL.Image", for_="hash_image")
-        variants = [image] + [image.transpose(pil.Transpose[t.upper()]) for t in _TRANSPOSES]
+        # TRANSFORMS are named as Pillow's Transpose members (checked in the tests)
+        variants = [image] + [image.transpose(pil.Transpose[t.upper()]) for t in TRANSFORMS[1:]]
         hashes = [self._imagehash(variant) for variant in variants]
         return _imagehash_codes(hashes, "codes", None, single=False), MISSING_QUALITY
-
-
-_TRANSPOSES = (
-    "rotate_90",
-    "rotate_180",
-    "rotate_270",
-    "flip_top_bottom",
-    "flip_left_right",
-    "transpose",
-    "transverse",
-)  # hashmatch.TRANSFORMS after "original", as Pillow's Transpose members (checked in tests)
 
 
 def crop(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

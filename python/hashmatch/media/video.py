@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +41,7 @@ from hashmatch.progress import bar
 
 from . import borders
 from ._deps import require
-from .images import PDQ_MIN_SIDE, describe, pdq_codes
+from .images import PDQ_MIN_SIDE, check_flag, describe, pdq_codes
 
 __all__ = ["HashedVideo", "hash_video"]
 
@@ -157,8 +157,8 @@ def hash_video(
         When the ``media`` extra is not installed (``pip install "hashmatch[media]"``).
     """
     seconds = _check_seconds(seconds_per_hash)
-    dihedral = _check_flag(dihedral, "dihedral")
-    crop_borders = _check_flag(crop_borders, "crop_borders")
+    dihedral = check_flag(dihedral, "dihedral")
+    crop_borders = check_flag(crop_borders, "crop_borders")
     av = require("av", for_="hash_video")
     pdqhash = require("pdqhash", for_="hash_video")
     where = _check_source(source)
@@ -222,12 +222,6 @@ def _check_seconds(value: object) -> float:
     return float(value)
 
 
-def _check_flag(value: object, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidType(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
-
-
 def _check_source(source: object) -> str:
     """The source as messages name it; a missing, unreadable or empty file refused here."""
     if isinstance(source, (str, os.PathLike)):
@@ -255,7 +249,11 @@ class _open:
     """``av.open`` of a path or bytes as a context manager, its errors as MediaError."""
 
     def __init__(self, av: Any, source: object, where: str) -> None:
-        target = source if isinstance(source, (str, os.PathLike)) else io.BytesIO(bytes(source))  # type: ignore[arg-type]
+        target = (
+            source
+            if isinstance(source, (str, os.PathLike))
+            else io.BytesIO(bytes(cast(bytes, source)))
+        )
         try:
             self.container = av.open(target, mode="r")
         except av.FFmpegError as error:
