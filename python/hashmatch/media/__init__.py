@@ -13,8 +13,9 @@ Borders, both ways: a re-upload padded with bars (4:3 in 16:9, a landscape video
 frame) is far from the original on every frame; ``crop_borders=True`` hashes what is inside
 uniform bars (:mod:`hashmatch.media.borders`). Lists are banked either way, so hash an upload
 both ways and match both: ``hash_image(p)`` and ``hash_image(p, crop_borders=True)``, as one
-group (``matcher.match(codes, groups=...)``). Cropping a picture without bars changes nothing,
-so banking the cropped hash too costs only a row where bars were found.
+group (``matcher.match(codes, groups=...)``). Bars are cut only in centred pairs, so the
+cropped hash of a picture without bars is nearly always its plain hash: banking both costs a
+second row only where bars were found.
 """
 
 from __future__ import annotations

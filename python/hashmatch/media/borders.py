@@ -11,17 +11,19 @@ luma, 0.299 R + 0.587 G + 0.114 B) sets the bar colour, its median; lines are ba
 stay close to that colour (mean absolute difference at most :data:`MEAN_TOLERANCE`, and at
 most :data:`SPIKE_FRACTION` of their pixels more than :data:`SPIKE` away: compression noise
 and a logo's few pixels pass, picture content does not). The crop keeps what is between the
-bars; a side whose outermost line is not uniform has no bar. A picture that is one colour
-throughout, or whose bars would leave less than :data:`MIN_KEPT` of a dimension, is not cut
-on that axis.
+bars. Bars are cut in pairs only, one at each end of an axis, of one colour and about one
+thickness (:data:`PAIR_COLOUR`, :data:`PAIR_RATIO`): letterboxes and pillarboxes are centred,
+while a picture's own uniform edge (a clear sky above a landscape) is on one side only and is
+kept. A picture that is one colour throughout, or whose bars would leave less than
+:data:`MIN_KEPT` of a dimension, is not cut (on that axis).
 
 A video is cropped once for all its frames, by the union of the boxes found on several
 sampled frames (see :func:`hashmatch.media.video.hash_video`), as ``cropdetect`` settles on one
 crop over a video: a dark scene does not shrink the crop, a fade to black is ignored.
 
-Known limit: a picture whose own edge is uniform (a clear sky, a studio backdrop) loses that
-edge too, so its cropped hash can differ from the cropped hash of a barred copy of it. Hash
-and bank such media both ways (see :mod:`hashmatch.media`).
+Known limits: bars placed off centre are not cut; a picture with uniform edges at both ends of
+an axis (a studio backdrop) loses them, so its cropped hash can differ from its plain hash.
+Hash and bank such media both ways (see :mod:`hashmatch.media`).
 """
 
 from __future__ import annotations
@@ -43,14 +45,20 @@ __all__ = [
 Box = tuple[int, int, int, int]
 """``(left, top, right, bottom)`` in pixels, right and bottom exclusive (Pillow's crop box)."""
 
-MEAN_TOLERANCE = 6.0
+MEAN_TOLERANCE = 10.0
 """Largest mean absolute luma difference (0-255) of a bar line from the bar colour."""
-SPIKE = 32.0
+SPIKE = 40.0
 """A pixel this far (luma) from the bar colour is content..."""
-SPIKE_FRACTION = 0.02
+SPIKE_FRACTION = 0.03
 """...and a line with more than this fraction of such pixels is not bar."""
 MIN_KEPT = 0.2
 """Bars are not cut if less than this fraction of the width (or height) would be left."""
+PAIR_COLOUR = 16.0
+"""Largest luma difference between the colours of the two bars of a pair."""
+PAIR_SLACK = 2
+PAIR_RATIO = 0.25
+"""Two bars pair when their thicknesses differ by at most ``PAIR_SLACK`` lines or this
+fraction of the thicker one."""
 
 
 def luma(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -61,16 +69,33 @@ def luma(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return np.asarray(rgb[..., :3], dtype=np.float32) @ weights
 
 
-def _bar_lines(lines: npt.NDArray[np.float32]) -> int:
-    """How many leading lines (rows of ``lines``) are one colour, that of the first line."""
+def _bar_lines(lines: npt.NDArray[np.float32]) -> tuple[int, float]:
+    """How many leading lines (rows of ``lines``) are one colour, that of the first line, and
+    that colour."""
     colour = float(np.median(lines[0]))
     deviation = np.abs(lines - colour)
     uniform = (deviation.mean(axis=1) <= MEAN_TOLERANCE) & (
         (deviation > SPIKE).mean(axis=1) <= SPIKE_FRACTION
     )
-    if uniform.all():
-        return len(lines)
-    return int(np.argmin(uniform))  # the first line that is not bar
+    count = len(lines) if uniform.all() else int(np.argmin(uniform))  # first non-bar line
+    return count, colour
+
+
+def _axis(lines: npt.NDArray[np.float32]) -> tuple[int, int]:
+    """The content's first and end line along one axis: bars are cut only in pairs, one at
+    each end, of one colour and about one thickness (a centred letterbox or pillarbox)."""
+    size = len(lines)
+    lead, lead_colour = _bar_lines(lines)
+    trail, trail_colour = _bar_lines(lines[::-1])
+    paired = (
+        lead > 0
+        and trail > 0
+        and abs(lead_colour - trail_colour) <= PAIR_COLOUR
+        and abs(lead - trail) <= max(PAIR_SLACK, PAIR_RATIO * max(lead, trail))
+    )
+    if not paired or size - lead - trail < MIN_KEPT * size:
+        return 0, size
+    return lead, size - trail
 
 
 def find_content(picture: npt.NDArray[np.floating] | npt.NDArray[np.uint8]) -> Box | None:
@@ -97,18 +122,10 @@ def find_content(picture: npt.NDArray[np.floating] | npt.NDArray[np.uint8]) -> B
     """
     grey = luma(np.asarray(picture)) if np.ndim(picture) == 3 else np.asarray(picture, np.float32)
     height, width = grey.shape
-    if height == 0 or width == 0:
-        return None
-    top = _bar_lines(grey)
-    if top == height:
+    if height == 0 or width == 0 or _bar_lines(grey)[0] == height:
         return None  # one colour throughout: nothing to tell bars from
-    bottom = height - _bar_lines(grey[::-1])
-    left = _bar_lines(grey.T)
-    right = width - _bar_lines(grey.T[::-1])
-    if bottom - top < MIN_KEPT * height:
-        top, bottom = 0, height
-    if right - left < MIN_KEPT * width:
-        left, right = 0, width
+    top, bottom = _axis(grey)
+    left, right = _axis(grey.T)
     return left, top, right, bottom
 
 

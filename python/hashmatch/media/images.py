@@ -244,7 +244,9 @@ def hash_image(
 
 
 def _check_kind(kind: object) -> str:
-    name = hash_type(kind, name_of="kind").name
+    if not isinstance(kind, str):
+        raise InvalidType(f"kind: expected a str, got {type(kind).__name__}")
+    name = kind.lower()
     if name not in IMAGE_KINDS:
         hint = ": use hash_video for videos" if name == "vpdq" else ""
         raise InvalidArgument(f"kind: expected one of {', '.join(IMAGE_KINDS)}, got {kind!r}{hint}")

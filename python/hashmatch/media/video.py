@@ -49,6 +49,9 @@ CROP_SAMPLES = 9
 """Frames sampled (evenly over the video) to decide its crop with ``crop_borders=True``."""
 
 Codes = npt.NDArray[np.uint8]
+_NOT_VIDEO = frozenset({"image2", "tty"})
+"""FFmpeg demuxers of still images (with every ``*_pipe``) and of text (``tty``: ANSI art),
+refused: FFmpeg would read a JPEG or a text file as a one-frame or 25 fps "video"."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +79,7 @@ class HashedVideo:
 
     Examples
     --------
+    >>> import numpy as np
     >>> video = hm.HashedVideo(np.zeros((2, 32), np.uint8), np.array([100, 90], np.int16),
     ...     np.array([0, 30]), np.array([0.0, 1.0]), 30.0, 160, 120, None)
     >>> video.to_lines()[1]
@@ -148,7 +152,8 @@ def hash_video(
     FileNotFoundError, PermissionError, IsADirectoryError
         A path that cannot be opened.
     MediaError
-        An empty file, data FFmpeg cannot read as a video, no video stream, no frame rate,
+        An empty file, data FFmpeg cannot read as a video (or reads as a still image or
+        text), no video stream, no frame rate,
         frames under 5 pixels, a decoding error part way (like vpdq, nothing is returned for
         a video that does not decode to the end).
     InvalidType, InvalidArgument
@@ -272,6 +277,12 @@ def _not_a_video(where: str, error: Exception) -> MediaError:
 
 
 def _video_stream(container: Any, where: str) -> Any:
+    names = set(container.format.name.split(","))
+    if names & _NOT_VIDEO or any(name.endswith("_pipe") for name in names):
+        reason = (
+            f"not a video (FFmpeg reads it as {container.format.name!r}: a still image or text)"
+        )
+        raise MediaError(f"source: {where}: {reason}", reason)
     if not container.streams.video:
         reason = "no video stream"
         raise MediaError(f"source: {where}: {reason}", reason)
