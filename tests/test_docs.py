@@ -20,6 +20,9 @@ MODULES = [
     "hashmatch.matching",
     "hashmatch.dedup",
     "hashmatch.plotting",
+    "hashmatch.media.borders",
+    "hashmatch.media.images",
+    "hashmatch.media.video",
 ]
 
 

@@ -29,6 +29,7 @@ from hashmatch.errors import (
     IntegrityError,
     InvalidArgument,
     InvalidType,
+    MediaError,
 )
 from hashmatch.hashtypes import HASH_TYPES, HashType, hash_type
 from hashmatch.indexes import (
@@ -44,6 +45,14 @@ from hashmatch.indexes import (
 from hashmatch.io import load, register_kind, save
 from hashmatch.lists import Entry, HashList
 from hashmatch.matching import Matcher
+from hashmatch.media import (
+    HashedImage,
+    HashedImages,
+    HashedVideo,
+    HashFailure,
+    hash_image,
+    hash_video,
+)
 from hashmatch.results import GroupedMatchResult, GroupMatch, Match, MatchResult
 
 __version__ = "0.1.0"
@@ -60,10 +69,14 @@ __all__ = [
     "FlatIndex",
     "GroupMatch",
     "GroupedMatchResult",
+    "HashFailure",
     "HashFormatError",
     "HashList",
     "HashType",
     "HashTypeMismatch",
+    "HashedImage",
+    "HashedImages",
+    "HashedVideo",
     "HashmatchError",
     "IndexFormatError",
     "IndexPlan",
@@ -75,6 +88,7 @@ __all__ = [
     "Match",
     "MatchResult",
     "Matcher",
+    "MediaError",
     "Pairs",
     "RangeSearchResult",
     "SearchResult",
@@ -89,7 +103,9 @@ __all__ = [
     "from_bits",
     "from_hex",
     "hamming",
+    "hash_image",
     "hash_type",
+    "hash_video",
     "load",
     "plan_index",
     "plan_join",

@@ -24,6 +24,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgument",
     "InvalidType",
+    "MediaError",
 ]
 
 
@@ -71,6 +72,23 @@ class IntegrityError(IndexFormatError):
     """A file loaded with a ``key`` is not signed, or not with that key, or was changed after
     it was signed (its keyed digest does not match). The message never shows the key or a
     digest."""
+
+
+class MediaError(InvalidArgument):
+    """A media source cannot be decoded or hashed.
+
+    Examples: an empty file, a file that is not an image (or not a video), a truncated JPEG,
+    an image over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), an image
+    too small to hash. A missing or unreadable file raises the usual ``OSError``
+    (``FileNotFoundError``, ``PermissionError``) instead.
+
+    ``reason`` is why, without the argument and source the message starts with (what a batch
+    lists beside each source that failed).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 class EntryNotFound(HashmatchError, KeyError):

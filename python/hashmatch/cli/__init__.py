@@ -1,14 +1,17 @@
-"""The ``hashmatch`` command: ``demo``, ``match``, ``dedup`` and ``info``, one module each.
+"""The ``hashmatch`` command: ``demo``, ``hash``, ``match``, ``dedup`` and ``info``, one module
+each.
 
 ``hashmatch demo`` searches a synthetic PDQ-like corpus with planted near-duplicates and checks
-that every one is found; ``hashmatch match LIST QUERIES`` writes every (query, list) pair of
-hashes within a Hamming distance as CSV; ``hashmatch dedup FILE`` finds every pair of
-near-duplicate hashes in one file and groups them into clusters (:func:`hashmatch.find_duplicates`,
-:func:`hashmatch.cluster`); ``hashmatch info`` reports the kernel in use. Every input is read by
-:mod:`hashmatch.formats`, every output written by :func:`hashmatch.files.atomic_text`.
+that every one is found; ``hashmatch hash PATH...`` hashes image or video files into a CSV hash
+file (:mod:`hashmatch.cli.media`); ``hashmatch match LIST QUERIES`` writes every (query, list)
+pair of hashes within a Hamming distance as CSV; ``hashmatch dedup FILE`` finds every pair of
+near-duplicate hashes in one file and groups them into clusters
+(:func:`hashmatch.find_duplicates`, :func:`hashmatch.cluster`); ``hashmatch info`` reports the
+kernel in use. Every input is read by :mod:`hashmatch.formats`, every output written by
+:func:`hashmatch.files.atomic_text` or :func:`hashmatch.formats.write_hashes`.
 
-Exit codes: 0 success, 1 a demo check failed, 2 bad arguments or input, 130 interrupted,
-141 stdout closed early (e.g. ``hashmatch match ... | head``).
+Exit codes: 0 success, 1 a demo check failed or some file could not be hashed, 2 bad arguments
+or input, 130 interrupted, 141 stdout closed early (e.g. ``hashmatch match ... | head``).
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from collections.abc import Callable
 
 import hashmatch as hm
 
-from . import dedup, demo, info, match
+from . import dedup, demo, info, match, media
 
 __all__ = ["main"]
 
-COMMANDS = (demo, match, dedup, info)
+COMMANDS = (demo, media, match, dedup, info)
 """The command modules, in the order ``--help`` lists them; each has ``add_parser``."""
 
 
@@ -65,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code: 0 success, 1 a demo check failed, 2 usage or input error, 130 interrupted,
-        141 stdout closed early (e.g. ``| head``).
+        Exit code: 0 success, 1 a demo check failed or some file could not be hashed, 2 usage
+        or input error, 130 interrupted, 141 stdout closed early (e.g. ``| head``).
     """
     try:
         args = _parser().parse_args(argv)
