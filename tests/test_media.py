@@ -71,14 +71,20 @@ def test_grey_and_rgba_sources() -> None:
     assert np.array_equal(hm.hash_image(rgba).codes, hm.hash_image(picture()).codes)
 
 
-def test_large_images_are_reduced_to_512_first() -> None:
+def test_large_images_are_hashed_whole_unless_max_side() -> None:
     big = picture(size=(1024, 768))
+    full = np.packbits(pdqhash.compute(big)[0].astype(np.uint8))
+    assert np.array_equal(hm.hash_image(big).codes, full)  # as python-threatexchange / HMA
     reduced = Image.fromarray(big)
     reduced.thumbnail((512, 512))
     expected = np.packbits(pdqhash.compute(np.asarray(reduced))[0].astype(np.uint8))
-    assert np.array_equal(hm.hash_image(big).codes, expected)
-    full = np.packbits(pdqhash.compute(big)[0].astype(np.uint8))
-    assert d(hm.hash_image(big).codes, full) <= 16  # a detail of the reference hashers
+    assert np.array_equal(hm.hash_image(big, max_side=512).codes, expected)
+    assert d(expected, full) <= 16  # the reduction moves a few bits
+    small = picture()
+    assert np.array_equal(hm.hash_image(small, max_side=512).codes, hm.hash_image(small).codes)
+    for bad in (4, -1, 2.5, True, "512"):
+        with pytest.raises(hm.InvalidArgument, match="max_side"):
+            hm.hash_image(small, max_side=bad)
 
 
 def test_reencoded_copy_stays_within_31() -> None:
