@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hashmatch.media import video
 
 av = pytest.importorskip("av")
 Image = pytest.importorskip("PIL.Image")
@@ -70,15 +71,4 @@ def write_video(
     path: Path, frames: list[RGB], fps: float | Fraction, *, codec: str = "mpeg4"
 ) -> Path:
     """Encode RGB frames (all one size) as a video at a constant ``fps``."""
-    rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"qscale": "3"} if codec == "mpeg4" else {}
-        for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return Path(video.write_video(path, frames, fps, codec=codec))

@@ -15,7 +15,7 @@ def test_demo_small_finds_every_planted_pair(capsys: pytest.CaptureFixture[str])
     assert main(DEMO_SMALL) == 0
     out, err = capsys.readouterr()
     assert err == ""  # no progress bars
-    assert 15 <= len(out.splitlines()) <= 25
+    assert 15 <= len(out.splitlines()) <= 40
     assert "(100/100 planted pairs found" in report_line(out, "recall")
     assert report_line(out, "recall").split()[1] == "100.00%"
     assert report_line(out, "corpus").split()[1] == "20,000"
@@ -35,6 +35,44 @@ def test_demo_small_finds_every_planted_pair(capsys: pytest.CaptureFixture[str])
     for query_line, db_line in zip(lines[start:-1:2], lines[start + 1 : -1 : 2], strict=True):
         distance = int(db_line.split()[-1])
         assert hm.hamming(query_line.split()[-1], db_line.split()[-3]) == distance
+
+
+def test_demo_matches_edited_media(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pdqhash")
+    pytest.importorskip("av")
+    assert main(DEMO_SMALL) == 0
+    out = capsys.readouterr().out
+    assert "100 generated 320x240 pictures" in report_line(out, "media")
+    table = {
+        line[:34].strip(): line[34:].split() for line in out.splitlines() if "transform" in line
+    }
+    assert table["mirrored"][:3] == ["0/100", "100/100", "transform"]
+    assert table["mirrored"][3] == "flip_left_right"
+    assert table["rotated 90 degrees clockwise"][1:4] == ["100/100", "transform", "rotate_90"]
+    assert table["re-encoded (JPEG 50, 75% size)"][:2] == ["100/100", "100/100"]
+    assert table["pillarboxed to 16:9"][1] == table["mirrored and pillarboxed"][1] == "100/100"
+    assert report_line(out, "video").endswith("0/8 frames matched by plain vPDQ, 8/8 by hashmatch")
+
+
+def test_demo_fails_when_rotations_are_not_matched(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pdqhash")
+    pytest.importorskip("av")
+    from hashmatch.cli import demo_media
+
+    real = hm.hash_image
+
+    def no_variants(*args: object, **kwargs: object) -> object:
+        hashed = real(*args, **kwargs)  # type: ignore[arg-type]
+        if kwargs.get("dihedral"):
+            hashed.codes[:, 1:] = hashed.codes[:, :1]  # every variant the original
+        return hashed
+
+    monkeypatch.setattr(demo_media.hm, "hash_image", no_variants)
+    assert main(DEMO_SMALL) == 1
+    out = capsys.readouterr().out
+    assert report_line(out, "result") == "result      FAIL"
 
 
 def test_demo_reports_failure_when_a_pair_is_missed(

@@ -93,3 +93,21 @@ def test_bad_arguments_name_the_argument() -> None:
         datasets.clustered_codes(10, 64, max_flips=65)
     with pytest.raises(hm.InvalidArgument, match="distances"):
         datasets.flip_bits(db, 65)
+
+
+def test_pictures_are_deterministic_and_distinct() -> None:
+    a = hm.datasets.pictures(3, 64, 48, seed=5)
+    assert a.shape == (3, 48, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, hm.datasets.pictures(3, 64, 48, seed=5))
+    assert not np.array_equal(a, hm.datasets.pictures(3, 64, 48, seed=6))
+    assert a.std() > 30  # structure, not a flat field
+    with pytest.raises(hm.InvalidArgument, match="width"):
+        hm.datasets.pictures(1, 4, 48)
+
+
+def test_pictures_hash_like_photos() -> None:
+    pytest.importorskip("pdqhash")
+    hashed = hm.hash_image(list(hm.datasets.pictures(20, seed=1)))
+    assert hashed.qualities.min() >= 50
+    d = hm.cdist(hashed.codes, hashed.codes)[np.triu_indices(20, 1)]
+    assert d.min() > 64  # different pictures are far apart

@@ -232,3 +232,50 @@ def clustered_codes(
                 block[rows, byte] ^= (0x80 >> bit).astype(np.uint8)
         codes[originals + start : originals + start + len(src)] = block
     return codes[rng.permutation(n)]
+
+
+_PICTURES = 3
+
+
+def pictures(
+    n: int, width: int = 320, height: int = 240, *, seed: int = 0
+) -> npt.NDArray[np.uint8]:
+    """``n`` synthetic photo-like RGB pictures, shape ``(n, height, width, 3)`` uint8.
+
+    Each is a smooth colour field (a few random low-frequency waves) with random soft-edged
+    discs and bars on top: structure at several scales, as photos have, so PDQ reports full
+    quality and different pictures hash far apart (about 128 bits), while an edited copy (a
+    re-encode, a resize) stays close. Used by ``hashmatch demo`` to make media to hash.
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> hm.datasets.pictures(2, 64, 48).shape
+    (2, 48, 64, 3)
+    """
+    n = check_count(n, "n")
+    width, height = check_count(width, "width"), check_count(height, "height")
+    if min(width, height) < 8:
+        raise InvalidArgument(f"width, height: expected at least 8 pixels, got {width}x{height}")
+    rng = _stream(seed, _PICTURES)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    y, x = y / height, x / width
+    out = np.empty((n, height, width, 3), dtype=np.uint8)
+    for i in range(n):
+        field = np.zeros((height, width, 3), np.float32)
+        for _ in range(4):  # low-frequency colour waves
+            fx, fy = rng.uniform(-4, 4, 2)
+            phase = rng.uniform(0, 2 * np.pi)
+            wave = np.cos(2 * np.pi * (fx * x + fy * y) + phase)
+            field += wave[:, :, None] * rng.uniform(-60, 60, 3).astype(np.float32)
+        for _ in range(int(rng.integers(6, 12))):  # discs and bars, soft-edged
+            cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.3)
+            if rng.random() < 0.5:
+                inside = ((x - cx) / r) ** 2 + ((y - cy) / r) ** 2
+            else:
+                inside = np.maximum(np.abs(x - cx) / r, np.abs(y - cy) / (r / 3))
+            mask = np.clip((1.0 - inside) * 8, 0, 1)[:, :, None]
+            colour = rng.uniform(0, 255, 3).astype(np.float32)
+            field = field * (1 - mask) + (colour - 128) * mask
+        out[i] = np.clip(field + 128, 0, 255).astype(np.uint8)
+    return out

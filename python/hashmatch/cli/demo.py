@@ -1,5 +1,6 @@
 """``hashmatch demo``: search a synthetic PDQ-like corpus with planted near-duplicates, check
-that every one is found, and deduplicate synthetic re-uploads."""
+that every one is found, deduplicate synthetic re-uploads, and (with the media extra) hash
+generated pictures and a video and match edited re-uploads of them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import hashmatch as hm
 from hashmatch._validation import check_bits, check_threads
 
-from . import common
+from . import common, demo_media
 from .common import Codes, Index, duration, hex_of
 from .dedup import DedupStats
 
@@ -110,10 +111,16 @@ def run(args: argparse.Namespace) -> int:
     )
     knn = _demo_knn(flat, truth, threads)
     timings = (t1 - t0, t2 - t1, t3 - t2)
-    passed = tally.planted_found == tally.planted and knn.ok == knn.planted
+    media = (
+        demo_media.run(db, radius, args.seed, threads)
+        if bits == 256
+        else demo_media.MediaReport(["media       skipped: PDQ only (--bits 256)"], True)
+    )
+    passed = tally.planted_found == tally.planted and knn.ok == knn.planted and media.passed
     report = _demo_report(db, truth, radius, threads, timings, tally, knn, passed)
     report.insert(4, f"index       {common.describe_index(index, plan)}")
-    report.insert(report.index("examples    (planted pairs found)"), _demo_dedup(args, radius))
+    examples = report.index("examples    (planted pairs found)")
+    report[examples:examples] = [_demo_dedup(args, radius), *media.lines]
     print("\n".join(report))
     return 0 if passed else 1
 

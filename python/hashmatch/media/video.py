@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, cast
@@ -43,7 +43,7 @@ from . import borders
 from ._deps import require
 from .images import PDQ_MIN_SIDE, check_flag, describe, pdq_codes
 
-__all__ = ["HashedVideo", "hash_video"]
+__all__ = ["HashedVideo", "hash_video", "write_video"]
 
 CROP_SAMPLES = 9
 """Frames sampled (evenly over the video) to decide its crop with ``crop_borders=True``."""
@@ -363,3 +363,29 @@ def _sampled_frames(av: Any, source: object, where: str) -> list[Any]:
         return [
             frame for number, frame in _decoded(av, container, stream, where) if number % step == 0
         ]
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: Sequence[npt.NDArray[np.uint8]],
+    fps: float | Fraction,
+    *,
+    codec: str = "mpeg4",
+) -> str:
+    """Encode RGB frames (uint8 ``(h, w, 3)``, all one size, even sides) as a video at a
+    constant ``fps``: the demo's and the tests' generated media. Returns the path."""
+    av = require("av", for_="write_video")
+    if not frames:
+        raise InvalidArgument("frames: expected at least one frame")
+    rate = Fraction(fps).limit_denominator(1000)
+    with av.open(os.fspath(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"qscale": "3"} if codec == "mpeg4" else {}
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return os.fspath(path)
