@@ -133,6 +133,21 @@ def test_transforms_are_pillow_transposes_in_pdqhash_order() -> None:
         assert row[i] <= 40 and np.delete(row, i).min() > FAR, (name, row)
 
 
+def test_pixel_variants_are_the_hashes_of_the_transposed_pictures() -> None:
+    image = Image.fromarray(picture(size=(200, 160)))
+    exact = hm.hash_image(image, dihedral=True, dihedral_method="pixels")
+    dct = hm.hash_image(image, dihedral=True)
+    assert exact.codes.shape == (8, 32) and exact.quality == dct.quality
+    for i, name in enumerate(hm.TRANSFORMS):
+        moved = image if i == 0 else image.transpose(Image.Transpose[name.upper()])
+        assert np.array_equal(exact.codes[i], hm.hash_image(moved).codes), name
+        assert d(exact.codes[i], dct.codes[i]) <= 40  # one DCT: close, not equal
+    batch = hm.hash_image([image, image], dihedral=True, dihedral_method="pixels")
+    assert np.array_equal(batch.codes[1], exact.codes)
+    with pytest.raises(hm.InvalidArgument, match="dihedral_method"):
+        hm.hash_image(image, dihedral=True, dihedral_method="fast")
+
+
 @pytest.mark.parametrize(
     ("upload_transpose", "undo"),
     [

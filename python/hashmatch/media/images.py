@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 IMAGE_KINDS = ("pdq", "phash", "dhash", "ahash", "whash")
+DIHEDRAL_METHODS = ("dct", "pixels")
 """The kinds :func:`hash_image` computes (names of :data:`hashmatch.HASH_TYPES`)."""
 
 PDQ_MIN_SIDE = 5
@@ -158,6 +159,7 @@ def hash_image(
     *,
     kind: str = "pdq",
     dihedral: bool = False,
+    dihedral_method: str = "dct",
     crop_borders: bool = False,
     max_side: int | None = None,
     threads: int | None = None,
@@ -180,6 +182,14 @@ def hash_image(
         Pillow's ``TRANSFORMS[i]``). PDQ computes all 8 from one DCT (pdqhash's
         ``compute_dihedral``: Meta's dihedral hasher); the other kinds hash the 8 transposed
         images. Match them with ``index.range_search(codes, 31, dihedral=True)``.
+    dihedral_method : {"dct", "pixels"}, optional
+        PDQ with ``dihedral=True``: ``"dct"`` (default) derives the 8 variants from one DCT,
+        as Meta's dihedral hasher and ``pdqhash.compute_dihedral`` do; ``"pixels"`` hashes
+        each transformed picture (8x the hashing time). The one-DCT variants are close to,
+        not equal to, the hashes of the transformed pictures: PDQ's downsampling is not
+        symmetric, and on real photos a rotation's variant is up to ~24 bits from the hash
+        of the rotated picture (mirrors: 0-18), distance that a re-encoded rotated upload
+        then lacks (``benchmarks/RESULTS.md``). ``"pixels"`` is exact per transform.
     crop_borders : bool, optional
         Hash only what is inside uniform borders (letterbox or pillarbox bars; see
         :mod:`hashmatch.media.borders`). Hash uploads both ways to match lists banked either
@@ -232,6 +242,11 @@ def hash_image(
     """
     kind = _check_kind(kind)
     dihedral = check_flag(dihedral, "dihedral")
+    if dihedral_method not in DIHEDRAL_METHODS:
+        raise InvalidArgument(
+            f"dihedral_method: expected one of {', '.join(DIHEDRAL_METHODS)}, got"
+            f" {dihedral_method!r}"
+        )
     crop_borders = check_flag(crop_borders, "crop_borders")
     pil = require("PIL.Image", for_="hash_image")
     if max_side is not None and (
@@ -240,7 +255,7 @@ def hash_image(
         raise InvalidArgument(
             f"max_side: expected None or an int >= {PDQ_MIN_SIDE}, got {max_side!r}"
         )
-    hasher = _Hasher(kind, dihedral, crop_borders, max_side)
+    hasher = _Hasher(kind, dihedral, crop_borders, max_side, dihedral_method == "pixels")
     if _is_single(source, pil):
         codes, quality = hasher(source, "source")
         return HashedImage(codes, None if quality < 0 else quality)
@@ -382,9 +397,17 @@ def _from_array(array: npt.NDArray[Any], name: str, pil: Any) -> PILImage.Image:
 class _Hasher:
     """Hashes one source: open, crop, hash; returns ``(codes, quality or -1)``."""
 
-    def __init__(self, kind: str, dihedral: bool, crop_borders: bool, max_side: int | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        dihedral: bool,
+        crop_borders: bool,
+        max_side: int | None,
+        pixel_variants: bool = False,
+    ) -> None:
         self.kind = kind
         self.dihedral = dihedral
+        self.pixel_variants = pixel_variants
         self.crop_borders = crop_borders
         self.max_side = max_side
         self.nbytes = (hash_type(kind).bits or 0) // 8
@@ -416,6 +439,8 @@ class _Hasher:
                 f"too small: expected at least {PDQ_MIN_SIDE}x{PDQ_MIN_SIDE} pixels to hash"
                 f" with PDQ, got {width}x{height}",
             )
+        if self.dihedral and self.pixel_variants:
+            return pdq_pixel_variants(self._pdqhash, pixels)
         return pdq_codes(self._pdqhash, pixels, self.dihedral)
 
     def _other(self, image: PILImage.Image) -> tuple[Codes, int]:
@@ -459,6 +484,26 @@ def pdq_codes(pdqhash: Any, rgb: npt.NDArray[np.uint8], dihedral: bool) -> tuple
         vector, quality = pdqhash.compute(rgb)
         bits = np.asarray(vector).astype(np.uint8)
     return np.packbits(bits, axis=-1), int(quality)
+
+
+PIXEL_TRANSFORMS: dict[str, Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]] = {
+    "original": lambda a: a,
+    "rotate_90": lambda a: np.rot90(a, 1),
+    "rotate_180": lambda a: np.rot90(a, 2),
+    "rotate_270": lambda a: np.rot90(a, 3),
+    "flip_top_bottom": lambda a: a[::-1],
+    "flip_left_right": lambda a: a[:, ::-1],
+    "transpose": lambda a: a.swapaxes(0, 1),
+    "transverse": lambda a: np.rot90(a, 2).swapaxes(0, 1),
+}
+"""Each of :data:`hashmatch.TRANSFORMS` on an ``(h, w, ...)`` array (as Pillow's transpose)."""
+
+
+def pdq_pixel_variants(pdqhash: Any, rgb: npt.NDArray[np.uint8]) -> tuple[Codes, int]:
+    """The 8 dihedral variants as the PDQ hashes of the 8 transformed pictures, and the
+    original's quality."""
+    hashed = [pdq_codes(pdqhash, PIXEL_TRANSFORMS[name](rgb), False) for name in TRANSFORMS]
+    return np.stack([codes for codes, _ in hashed]), hashed[0][1]
 
 
 # -------------------------------------------------------------------------------- batches
