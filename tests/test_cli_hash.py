@@ -99,6 +99,12 @@ def test_dihedral_rows_and_kinds(
     assert [row[1] for row in rows] == [f"{path}#transform={t}" for t in hm.TRANSFORMS]
     stack = hm.hash_image(path, dihedral=True).codes
     assert [row[0] for row in rows] == hm.to_hex(stack)
+    pixels = tmp_path / "px.csv"
+    args = [path, "--dihedral", "--dihedral-method", "pixels", "--out", str(pixels)]
+    assert hash_run(args, capsys)[0] == 0
+    exact = hm.hash_image(path, dihedral=True, dihedral_method="pixels").codes
+    header = ["hash", "key", "source", "quality", "transform"]
+    assert [row[0] for row in read_csv(pixels.read_text(), header)] == hm.to_hex(exact)
     phash = tmp_path / "p.csv"
     hash_run([path, "--kind", "phash", "--out", str(phash)], capsys)
     rows = read_csv(phash.read_text(), ["hash", "key", "source"])
