@@ -23,6 +23,9 @@ MODULES = [
     "hashmatch.media.borders",
     "hashmatch.media.images",
     "hashmatch.media.video",
+    "hashmatch._backend",
+    "hashmatch.results",
+    "hashmatch.videos",
 ]
 
 

@@ -54,6 +54,7 @@ from hashmatch.media import (
     hash_video,
 )
 from hashmatch.results import GroupedMatchResult, GroupMatch, Match, MatchResult
+from hashmatch.videos import Segment, VideoEntry, VideoIndex, VideoMatch, VideoMatchResult
 
 __version__ = "0.1.0"
 
@@ -92,6 +93,11 @@ __all__ = [
     "Pairs",
     "RangeSearchResult",
     "SearchResult",
+    "Segment",
+    "VideoEntry",
+    "VideoIndex",
+    "VideoMatch",
+    "VideoMatchResult",
     "__version__",
     "available_kernels",
     "cdist",
@@ -118,5 +124,6 @@ __all__ = [
 # Kinds of saved file beyond the built-in indexes: registered here, where every module is
 # imported, so no module registers itself as a side effect of being imported.
 register_kind("HashList", HashList._from_sections)
+register_kind("VideoIndex", VideoIndex._from_sections)
 
 _check_forced_kernel()
