@@ -1111,6 +1111,8 @@ def _segments(
     for end in np.lexsort((np.asarray(penalty), -np.asarray(length, np.int64))).tolist():
         if len(segments) >= 8 or (segments and length[end] < 2):
             break
+        if any(lo_ - eps <= q_list[end] <= hi + eps for lo_, hi in spans):
+            continue  # ends inside a segment already reported
         chain = []
         i = end
         while i >= 0:
