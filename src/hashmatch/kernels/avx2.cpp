@@ -153,11 +153,215 @@ void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16
   scan_impl<Avx2Ops>(q, db + i * nwords, n - i, nwords, out + i);
 }
 
+// ---- Multi-needle tiled scan (dihedral variant stacks: up to 8 needles per pass).
+// Counting each needle the single scan's way (XOR, split nibbles, two lookups, add) costs ~7
+// ops per needle, word and 4-code half, and 8 needles' accumulators overflow the 16 ymm
+// registers. Instead, blocks of 4 tiles (32 codes) are byte-transposed so that each 128-bit lane
+// holds one byte position of 16 codes. All 16 bytes of a lane then meet the same needle byte,
+// so the XOR folds into the lookup table: the table for needle byte x's low nibble is
+// popcount(i ^ (x & 15)), and a needle costs 2 lookups and 2 adds per byte position and 32
+// codes, with no XOR and no VPSADBW: each code's distance sits in one byte (saturating adds,
+// so a byte holds min(distance, 255): exact whenever it is <= a bound below 255).
+// Per chunk of 2 words (16 byte positions) the block is loaded once (16 registers), transposed
+// (4 rounds of byte unpacks), split into nibbles once, then counted against every needle; after
+// each chunk, a block whose 32 codes all exceed the bound for every needle is dropped (PDQ at
+// r = 31: nearly every block after the first chunk).
+namespace multi {
+
+constexpr size_t kBlockTiles = 4;
+constexpr size_t kBlockCodes = kBlockTiles * kTileCodes;  // 32: one byte per code in a register
+constexpr size_t kMaxWords = 8;                           // widest codes taking this path
+constexpr size_t kMaxChunks = kMaxWords / 2;
+
+// Transposition. Register x[i] starts as word 2c + w of codes 4h..4h+3 of tile t,
+// i = t << 2 | h << 1 | w; in a 128-bit lane L its byte j is byte j & 7 of code 4h + 2L + (j >> 3).
+// Each round interleaves the bytes of pairs of registers (unpacklo/hi), which moves one bit of
+// the register index into the byte index. After the 4 rounds below, register r holds byte
+// position p(r) of the chunk (see position()) and byte j of lane L belongs to code
+// code_of(L, j) of the block: the same code for a given (L, j) in every register.
+inline void transpose(__m256i x[16]) noexcept {
+  const auto round = [&](size_t bit) {
+    for (size_t a = 0; a < 16; ++a) {
+      if ((a & bit) != 0) continue;
+      const __m256i lo = _mm256_unpacklo_epi8(x[a], x[a | bit]);
+      const __m256i hi = _mm256_unpackhi_epi8(x[a], x[a | bit]);
+      x[a] = lo;
+      x[a | bit] = hi;
+    }
+  };
+  round(4);  // tile bit 0 into the byte index; register bit 2 now holds the code's lane half
+  round(8);  // tile bit 1
+  round(2);  // h
+  round(4);  // the code's lane half
+}
+
+// Byte position within the chunk (word w = p / 8, byte p % 8) held by transposed register r.
+constexpr size_t position(size_t r) { return (r & 1) * 8 + ((r >> 3) & 1) * 4 + ((r >> 1) & 1) * 2 + ((r >> 2) & 1); }
+
+// Code of the block (0..31) in byte j of lane L of every transposed register.
+constexpr size_t code_of(size_t lane, size_t j) {
+  return (((j >> 2) & 1) * 2 + ((j >> 3) & 1)) * kTileCodes + ((j >> 1) & 1) * 4 + lane * 2 + (j & 1);
+}
+
+struct SlotTable {
+  uint8_t slot[kBlockCodes];  // code -> byte of the 32-byte register (lane * 16 + j)
+  constexpr SlotTable() : slot() {
+    for (size_t s = 0; s < kBlockCodes; ++s) slot[code_of(s / 16, s % 16)] = static_cast<uint8_t>(s);
+  }
+};
+constexpr SlotTable kSlots{};
+
+// Lookup tables of a chunk: for transposed register r and needle v, 16 bytes for the low nibbles
+// then 16 for the high ones, entry i = popcount(i ^ needle nibble at position(r)).
+struct alignas(32) Luts {
+  uint8_t bytes[16][kMaxNeedles][32];
+};
+
+template <size_t NV>
+void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noexcept {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  const __m256i pc = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                      0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i iota = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (size_t v = 0; v < NV; ++v) {
+    const uint64_t* needle = qs + v * nwords;
+    const size_t w0 = 2 * chunk;
+    // Missing second word (odd widths): the code words are zero there too, so needle 0 adds 0.
+    const uint64_t a = load_word(needle + w0), b = w0 + 1 < nwords ? load_word(needle + w0 + 1) : 0;
+    const __m256i bytes = _mm256_setr_epi64x(static_cast<long long>(a), static_cast<long long>(b),
+                                             static_cast<long long>(a), static_cast<long long>(b));
+    // Lane 0: low nibbles, lane 1: high nibbles.
+    const __m256i nibbles = _mm256_blend_epi32(_mm256_and_si256(bytes, nib),
+                                               _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib), 0xF0);
+    for (size_t r = 0; r < 16; ++r) {
+      const __m256i at = _mm256_shuffle_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(position(r))));
+      const __m256i lut = _mm256_shuffle_epi8(pc, _mm256_xor_si256(at, iota));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), lut);
+    }
+  }
+}
+
+inline __m256i lut_half(const uint8_t* p) noexcept {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// acc[v] += distance of each code over transposed registers [r0, r1) to needle v (saturating).
+template <size_t NV>
+inline void count(const __m256i* x, const Luts& luts, size_t r0, size_t r1, __m256i* acc) noexcept {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  for (size_t r = r0; r < r1; ++r) {
+    const __m256i lo = _mm256_and_si256(x[r], nib);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x[r], 4), nib);
+    for (size_t v = 0; v < NV; ++v) {
+      const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut_half(luts.bytes[r][v]), lo),
+                                        _mm256_shuffle_epi8(lut_half(luts.bytes[r][v] + 16), hi));
+      acc[v] = _mm256_adds_epu8(acc[v], c);
+    }
+  }
+}
+
+// Bytes (codes) whose smallest distance over the needles is <= bound (< 255).
+template <size_t NV>
+inline uint32_t within(const __m256i* acc, __m256i bound) noexcept {
+  __m256i m = acc[0];
+  for (size_t v = 1; v < NV; ++v) m = _mm256_min_epu8(m, acc[v]);
+  return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(m, bound), m)));
+}
+
+// Codes [0, m) of the block at `tiles` (kBlockTiles whole tiles in memory), bound < 255 and
+// nwords <= kMaxWords. Appends the hits (block-relative indices + base) and returns how many.
+template <size_t NV>
+size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords, size_t base, uint32_t bound,
+             Luts* luts, bool* built, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  const __m256i boundv = _mm256_set1_epi8(static_cast<char>(bound));
+  __m256i acc[NV];
+  for (size_t v = 0; v < NV; ++v) acc[v] = _mm256_setzero_si256();
+  uint32_t hits = 0;
+  const size_t nchunks = (nwords + 1) / 2;
+  for (size_t c = 0; c < nchunks; ++c) {
+    __m256i x[16];
+    for (size_t i = 0; i < 16; ++i) {
+      const size_t t = i >> 2, h = (i >> 1) & 1, w = 2 * c + (i & 1);
+      x[i] = w < nwords ? Avx2Ops::load(tiles + (t * nwords + w) * kTileCodes + h * 4) : _mm256_setzero_si256();
+    }
+    transpose(x);
+    if (!built[c]) {
+      build_luts<NV>(qs, nwords, c, luts[c]);
+      built[c] = true;
+    }
+    count<NV>(x, luts[c], 0, 16, acc);
+    hits = within<NV>(acc, boundv);
+    if (hits == 0) return 0;
+  }
+  alignas(32) uint8_t d[NV][kBlockCodes];
+  for (size_t v = 0; v < NV; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(d[v]), acc[v]);
+  uint32_t codes = 0;  // hits, by code
+  for (; hits != 0; hits &= hits - 1) {
+    const unsigned s = static_cast<unsigned>(__builtin_ctz(hits));
+    codes |= uint32_t{1} << code_of(s / 16, s % 16);
+  }
+  if (m < kBlockCodes) codes &= (uint32_t{1} << m) - 1;
+  size_t count = 0;
+  for (; codes != 0; codes &= codes - 1) {
+    const unsigned code = static_cast<unsigned>(__builtin_ctz(codes));
+    const size_t s = kSlots.slot[code];
+    uint8_t best = d[0][s];
+    size_t first = 0;
+    for (size_t v = 1; v < NV; ++v) {
+      if (d[v][s] < best) best = d[v][s], first = v;
+    }
+    idx[count] = static_cast<uint32_t>(base + code);
+    dist[count] = best;
+    variant[count] = static_cast<uint8_t>(first);
+    ++count;
+  }
+  return count;
+}
+
+template <size_t NV>
+size_t scan_nv(const uint64_t* qs, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound, uint32_t* idx,
+               uint16_t* dist, uint8_t* variant) noexcept {
+  Luts luts[kMaxChunks];
+  bool built[kMaxChunks] = {};
+  size_t count = 0, t0 = 0;
+  for (; t0 + kBlockCodes <= n; t0 += kBlockCodes) {
+    count += block<NV>(qs, tiles + t0 * nwords, kBlockCodes, nwords, t0, bound, luts, built, idx + count,
+                       dist + count, variant + count);
+  }
+  if (t0 < n) {  // a partial block: its whole tiles, copied next to zero tiles
+    alignas(32) uint64_t pad[kBlockCodes * kMaxWords] = {};
+    const size_t ntiles = (n - t0 + kTileCodes - 1) / kTileCodes;
+    __builtin_memcpy(pad, tiles + t0 * nwords, ntiles * kTileCodes * nwords * sizeof(uint64_t));
+    count += block<NV>(qs, pad, n - t0, nwords, t0, bound, luts, built, idx + count, dist + count, variant + count);
+  }
+  return count;
+}
+
+}  // namespace multi
+
+size_t scan_tiles_variants_le(const uint64_t* qs, size_t nv, const uint64_t* tiles, size_t n, size_t nwords,
+                              uint32_t bound, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  if (nwords > multi::kMaxWords || bound >= 255) {
+    // Distances past a byte (kNN before its heap fills, wide codes): the shared template.
+    return scan_tiles_variants_le_impl<Avx2Ops>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+  }
+  switch (nv) {
+    case 1: return multi::scan_nv<1>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 2: return multi::scan_nv<2>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 3: return multi::scan_nv<3>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 4: return multi::scan_nv<4>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 5: return multi::scan_nv<5>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 6: return multi::scan_nv<6>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 7: return multi::scan_nv<7>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 8: return multi::scan_nv<8>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    default: return 0;  // outside the contract (1 <= nv <= kMaxNeedles): nothing matches
+  }
+}
+
 }  // namespace
 
-// The multi-needle scan (dihedral variant stacks) is the shared template over Avx2Ops: its
-// per-word VPSADBW costs more than the byte counters above, but each tile load serves 8 needles.
-const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le, scan_tiles_variants_le_impl<Avx2Ops>};
+const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le, scan_tiles_variants_le};
 
 }  // namespace kernels
 }  // namespace hashmatch
