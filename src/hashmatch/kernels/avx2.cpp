@@ -214,7 +214,7 @@ constexpr SlotTable kSlots{};
 // Lookup tables of a chunk: for transposed register r and needle v, 16 bytes for the low nibbles
 // then 16 for the high ones, entry i = popcount(i ^ needle nibble at position(r)).
 struct alignas(32) Luts {
-  uint8_t bytes[16][kMaxNeedles][32];
+  uint8_t bytes[16][kMaxNeedles][64];
 };
 
 template <size_t NV>
@@ -237,35 +237,124 @@ void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noex
     for (size_t r = 0; r < 16; ++r) {
       const __m256i at = _mm256_shuffle_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(position(r))));
       const __m256i lut = _mm256_shuffle_epi8(pc, _mm256_xor_si256(at, iota));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), lut);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), _mm256_permute2x128_si256(lut, lut, 0x00));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v] + 32), _mm256_permute2x128_si256(lut, lut, 0x11));
     }
   }
 }
 
-inline __m256i lut_half(const uint8_t* p) noexcept {
-  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
-}
+inline __m256i lut_half(const uint8_t* p) noexcept { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
-// acc[v] += distance of each code over transposed registers [r0, r1) to needle v (saturating).
-template <size_t NV>
-inline void count(const __m256i* x, const Luts& luts, size_t r0, size_t r1, __m256i* acc) noexcept {
+// Low and high nibbles of the transposed registers (the lookup indices), split once per chunk.
+struct Nibbles {
+  __m256i lo[16], hi[16];
+};
+
+inline void split(const __m256i* x, Nibbles& out) noexcept {
   const __m256i nib = _mm256_set1_epi8(0x0f);
-  for (size_t r = r0; r < r1; ++r) {
-    const __m256i lo = _mm256_and_si256(x[r], nib);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x[r], 4), nib);
-    for (size_t v = 0; v < NV; ++v) {
-      const __m256i c = _mm256_add_epi8(_mm256_shuffle_epi8(lut_half(luts.bytes[r][v]), lo),
-                                        _mm256_shuffle_epi8(lut_half(luts.bytes[r][v] + 16), hi));
-      acc[v] = _mm256_adds_epu8(acc[v], c);
-    }
+  for (size_t r = 0; r < 16; ++r) {
+    out.lo[r] = _mm256_and_si256(x[r], nib);
+    out.hi[r] = _mm256_and_si256(_mm256_srli_epi16(x[r], 4), nib);
   }
 }
 
-// Bytes (codes) whose smallest distance over the needles is <= bound (< 255).
+// Per-needle byte counters of a block. Named members, not an array: GCC keeps an array of
+// vector accumulators in memory and stores and reloads it on every loop iteration.
+struct Acc {
+  __m256i a0, a1, a2, a3, a4, a5, a6, a7;
+};
+
+template <size_t V>
+inline __m256i& at(Acc& acc) noexcept {
+  static_assert(V < kMaxNeedles, "needle");
+  if constexpr (V == 0) return acc.a0;
+  if constexpr (V == 1) return acc.a1;
+  if constexpr (V == 2) return acc.a2;
+  if constexpr (V == 3) return acc.a3;
+  if constexpr (V == 4) return acc.a4;
+  if constexpr (V == 5) return acc.a5;
+  if constexpr (V == 6) return acc.a6;
+  if constexpr (V == 7) return acc.a7;
+}
+
+// Needles V0 .. V0 + G - 1 (G <= 4: their counters, the nibbles and the tables in flight fit
+// the 16 ymm registers): counters += distance of each code over transposed registers [r0, r1),
+// saturating.
+template <size_t V0, size_t G>
+inline void count_group(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i a0 = at<V0>(acc), a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
+  if constexpr (G > 1) a1 = at<V0 + 1>(acc);
+  if constexpr (G > 2) a2 = at<V0 + 2>(acc);
+  if constexpr (G > 3) a3 = at<V0 + 3>(acc);
+  if constexpr (G > 4) a4 = at<V0 + 4>(acc);
+  if constexpr (G > 5) a5 = at<V0 + 5>(acc);
+  if constexpr (G > 6) a6 = at<V0 + 6>(acc);
+  if constexpr (G > 7) a7 = at<V0 + 7>(acc);
+  for (size_t r = r0; r < r1; ++r) {
+    const __m256i lo = nb.lo[r], hi = nb.hi[r];
+    const uint8_t* t = luts.bytes[r][V0];
+#define HM_ADD(a, v)                                                                                     \
+  a = _mm256_adds_epu8(a, _mm256_add_epi8(_mm256_shuffle_epi8(lut_half(t + 64 * (v)), lo),              \
+                                          _mm256_shuffle_epi8(lut_half(t + 64 * (v) + 32), hi)))
+    HM_ADD(a0, 0);
+    if constexpr (G > 1) HM_ADD(a1, 1);
+    if constexpr (G > 2) HM_ADD(a2, 2);
+    if constexpr (G > 3) HM_ADD(a3, 3);
+    if constexpr (G > 4) HM_ADD(a4, 4);
+    if constexpr (G > 5) HM_ADD(a5, 5);
+    if constexpr (G > 6) HM_ADD(a6, 6);
+    if constexpr (G > 7) HM_ADD(a7, 7);
+#undef HM_ADD
+  }
+  at<V0>(acc) = a0;
+  if constexpr (G > 1) at<V0 + 1>(acc) = a1;
+  if constexpr (G > 2) at<V0 + 2>(acc) = a2;
+  if constexpr (G > 3) at<V0 + 3>(acc) = a3;
+  if constexpr (G > 4) at<V0 + 4>(acc) = a4;
+  if constexpr (G > 5) at<V0 + 5>(acc) = a5;
+  if constexpr (G > 6) at<V0 + 6>(acc) = a6;
+  if constexpr (G > 7) at<V0 + 7>(acc) = a7;
+}
+
+#ifndef HM_GROUP
+#define HM_GROUP 4
+#endif
+template <size_t NV, size_t V0 = 0>
+inline void count(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
+  if constexpr (V0 < NV) {
+    constexpr size_t G = NV - V0 < HM_GROUP ? NV - V0 : HM_GROUP;
+    count_group<V0, G>(nb, luts, r0, r1, acc);
+    count<NV, V0 + G>(nb, luts, r0, r1, acc);
+  }
+}
+
+// Per code (byte), the smallest count over the needles.
 template <size_t NV>
-inline uint32_t within(const __m256i* acc, __m256i bound) noexcept {
-  __m256i m = acc[0];
-  for (size_t v = 1; v < NV; ++v) m = _mm256_min_epu8(m, acc[v]);
+inline __m256i lowest(Acc& acc) noexcept {
+  __m256i m = acc.a0;
+  if constexpr (NV > 1) m = _mm256_min_epu8(m, acc.a1);
+  if constexpr (NV > 2) m = _mm256_min_epu8(m, acc.a2);
+  if constexpr (NV > 3) m = _mm256_min_epu8(m, acc.a3);
+  if constexpr (NV > 4) m = _mm256_min_epu8(m, acc.a4);
+  if constexpr (NV > 5) m = _mm256_min_epu8(m, acc.a5);
+  if constexpr (NV > 6) m = _mm256_min_epu8(m, acc.a6);
+  if constexpr (NV > 7) m = _mm256_min_epu8(m, acc.a7);
+  return m;
+}
+
+template <size_t NV, size_t V = 0>
+inline void store_counts(Acc& acc, uint8_t (*d)[kBlockCodes]) noexcept {
+  if constexpr (V < NV) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(d[V]), at<V>(acc));
+    store_counts<NV, V + 1>(acc, d);
+  }
+}
+
+// Bytes (codes) whose smallest count over the needles is <= bound (< 255).
+template <size_t NV>
+inline uint32_t within(Acc& acc, __m256i bound) noexcept {
+  const __m256i m = lowest<NV>(acc);
   return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(m, bound), m)));
 }
 
@@ -275,8 +364,8 @@ template <size_t NV>
 size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords, size_t base, uint32_t bound,
              Luts* luts, bool* built, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
   const __m256i boundv = _mm256_set1_epi8(static_cast<char>(bound));
-  __m256i acc[NV];
-  for (size_t v = 0; v < NV; ++v) acc[v] = _mm256_setzero_si256();
+  const __m256i z = _mm256_setzero_si256();
+  Acc acc = {z, z, z, z, z, z, z, z};
   uint32_t hits = 0;
   const size_t nchunks = (nwords + 1) / 2;
   for (size_t c = 0; c < nchunks; ++c) {
@@ -290,12 +379,14 @@ size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords,
       build_luts<NV>(qs, nwords, c, luts[c]);
       built[c] = true;
     }
-    count<NV>(x, luts[c], 0, 16, acc);
+    Nibbles nb;
+    split(x, nb);
+    count<NV>(nb, luts[c], 0, 16, acc);
     hits = within<NV>(acc, boundv);
     if (hits == 0) return 0;
   }
-  alignas(32) uint8_t d[NV][kBlockCodes];
-  for (size_t v = 0; v < NV; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(d[v]), acc[v]);
+  alignas(32) uint8_t d[kMaxNeedles][kBlockCodes];
+  store_counts<NV>(acc, d);
   uint32_t codes = 0;  // hits, by code
   for (; hits != 0; hits &= hits - 1) {
     const unsigned s = static_cast<unsigned>(__builtin_ctz(hits));
