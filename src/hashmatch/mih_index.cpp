@@ -411,7 +411,7 @@ class MIHIndex::Query {
 
   // Every live slot in [begin, end): visit(slot, distance, variant). A plain query takes the
   // SIMD row kernel; a variant stack the multi-needle tiled kernel, over blocks of rows copied
-  // into the tiled layout (in L1), keeping codes within `bound()` (re-read per block).
+  // into the tiled layout (in L2), keeping codes within `bound()` (re-read per block).
   template <class Bound, class Visit>
   void scan(const Needles& q, size_t begin, size_t end, Bound&& bound, Visit&& visit) {
     const auto& k = active_kernels();
@@ -427,7 +427,9 @@ class MIHIndex::Query {
       }
       return;
     }
-    const size_t block = std::max<size_t>(64, 16384 / (nwords * 8)) / kernels::kTileCodes * kernels::kTileCodes;
+    // About 64 KiB of codes per call (L2-resident): a variant stack's scan does several times a
+    // plain query's work per code, and the kernel sets up per-needle state on each call.
+    const size_t block = std::max<size_t>(64, 65536 / (nwords * 8)) / kernels::kTileCodes * kernels::kTileCodes;
     tiles_.assign(block * nwords, 0);
     idx_.resize(block);
     distances_.resize(block);

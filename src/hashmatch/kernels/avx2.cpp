@@ -154,31 +154,36 @@ void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16
 }
 
 // ---- Multi-needle tiled scan (dihedral variant stacks: up to 8 needles per pass).
-// Counting each needle the single scan's way (XOR, split nibbles, two lookups, add) costs ~7
-// ops per needle, word and 4-code half, and 8 needles' accumulators overflow the 16 ymm
-// registers. Instead, blocks of 4 tiles (32 codes) are byte-transposed so that each 128-bit lane
-// holds one byte position of 16 codes. All 16 bytes of a lane then meet the same needle byte,
-// so the XOR folds into the lookup table: the table for needle byte x's low nibble is
-// popcount(i ^ (x & 15)), and a needle costs 2 lookups and 2 adds per byte position and 32
-// codes, with no XOR and no VPSADBW: each code's distance sits in one byte (saturating adds,
-// so a byte holds min(distance, 255): exact whenever it is <= a bound below 255).
-// Per chunk of 2 words (16 byte positions) the block is loaded once (16 registers), transposed
-// (4 rounds of byte unpacks), split into nibbles once, then counted against every needle; after
-// each chunk, a block whose 32 codes all exceed the bound for every needle is dropped (PDQ at
-// r = 31: nearly every block after the first chunk).
+// Counting each needle the single scan's way (XOR, split nibbles, two lookups, add, and a
+// VPSADBW per word) costs ~8 ops per needle, word and 4-code half, and 8 needles' accumulators
+// overflow the 16 ymm registers. Instead, blocks of 4 tiles (32 codes) are byte-transposed so
+// that each 128-bit lane holds one byte position of 16 codes. All 16 bytes of a lane then meet
+// the same needle byte, so the XOR folds into the lookup table (the table for a needle nibble x
+// is popcount(i ^ x)), and a needle costs 2 lookups and 2 adds per byte position and 32 codes:
+// no XOR, no per-needle nibble split and no VPSADBW, since each code's count sits in one byte.
+// Counts add with unsigned saturation, so a byte holds min(distance, 255): exact whenever it is
+// <= a bound below 255 (bounds of 255 and more take the shared template).
+// Per chunk of 2 words (16 byte positions), the block is loaded once (16 registers), transposed
+// (4 rounds of byte unpacks) and split into nibbles, then counted against the needles, 4 at a
+// time. A block whose 32 codes all exceed the bound for every needle is dropped: after the first
+// 12 bytes (96 bits: a random pair of 256-bit codes stays within 31 with p ~ 3e-4 there, so ~92%
+// of blocks of 32 codes x 8 needles stop) and after each chunk. Measured at 1M PDQ codes, r = 31
+// (benchmarks/RESULTS.md): ~1.3x one single-needle scan, against ~2.8x for 8 separate queries.
 namespace multi {
 
 constexpr size_t kBlockTiles = 4;
 constexpr size_t kBlockCodes = kBlockTiles * kTileCodes;  // 32: one byte per code in a register
 constexpr size_t kMaxWords = 8;                           // widest codes taking this path
 constexpr size_t kMaxChunks = kMaxWords / 2;
+constexpr size_t kGroup = 4;   // needles counted together (their counters stay in registers)
+constexpr size_t kFirst = 12;  // byte positions counted before the first early-exit check
 
 // Transposition. Register x[i] starts as word 2c + w of codes 4h..4h+3 of tile t,
 // i = t << 2 | h << 1 | w; in a 128-bit lane L its byte j is byte j & 7 of code 4h + 2L + (j >> 3).
 // Each round interleaves the bytes of pairs of registers (unpacklo/hi), which moves one bit of
 // the register index into the byte index. After the 4 rounds below, register r holds byte
-// position p(r) of the chunk (see position()) and byte j of lane L belongs to code
-// code_of(L, j) of the block: the same code for a given (L, j) in every register.
+// position position(r) of the chunk and byte j of lane L belongs to code code_of(L, j) of the
+// block: the same code for a given (L, j) in every register.
 inline void transpose(__m256i x[16]) noexcept {
   const auto round = [&](size_t bit) {
     for (size_t a = 0; a < 16; ++a) {
@@ -195,7 +200,7 @@ inline void transpose(__m256i x[16]) noexcept {
   round(4);  // the code's lane half
 }
 
-// Byte position within the chunk (word w = p / 8, byte p % 8) held by transposed register r.
+// Byte position within the chunk (word p / 8, byte p % 8) held by transposed register r.
 constexpr size_t position(size_t r) { return (r & 1) * 8 + ((r >> 3) & 1) * 4 + ((r >> 1) & 1) * 2 + ((r >> 2) & 1); }
 
 // Code of the block (0..31) in byte j of lane L of every transposed register.
@@ -211,14 +216,16 @@ struct SlotTable {
 };
 constexpr SlotTable kSlots{};
 
-// Lookup tables of a chunk: for transposed register r and needle v, 16 bytes for the low nibbles
-// then 16 for the high ones, entry i = popcount(i ^ needle nibble at position(r)).
+// Lookup tables of a chunk, built on first use in a call: for transposed register r and needle
+// v, 16 bytes for the low nibbles then 16 for the high ones, entry i = popcount(i ^ needle
+// nibble at position(r)). `built` registers [0, built) are ready.
 struct alignas(32) Luts {
-  uint8_t bytes[16][kMaxNeedles][64];
+  uint8_t bytes[16][kMaxNeedles][32];
+  size_t built;
 };
 
-template <size_t NV>
-void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noexcept {
+template <size_t NV, size_t R0, size_t R1>
+__attribute__((noinline)) void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noexcept {
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i pc = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
@@ -227,39 +234,43 @@ void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noex
   for (size_t v = 0; v < NV; ++v) {
     const uint64_t* needle = qs + v * nwords;
     const size_t w0 = 2 * chunk;
-    // Missing second word (odd widths): the code words are zero there too, so needle 0 adds 0.
+    // A missing second word (odd widths) is zero in the codes too: a zero needle word adds 0.
     const uint64_t a = load_word(needle + w0), b = w0 + 1 < nwords ? load_word(needle + w0 + 1) : 0;
     const __m256i bytes = _mm256_setr_epi64x(static_cast<long long>(a), static_cast<long long>(b),
                                              static_cast<long long>(a), static_cast<long long>(b));
-    // Lane 0: low nibbles, lane 1: high nibbles.
+    // Lane 0: the low nibbles of the chunk's 16 needle bytes, lane 1: the high ones.
     const __m256i nibbles = _mm256_blend_epi32(_mm256_and_si256(bytes, nib),
                                                _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib), 0xF0);
-    for (size_t r = 0; r < 16; ++r) {
-      const __m256i at = _mm256_shuffle_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(position(r))));
-      const __m256i lut = _mm256_shuffle_epi8(pc, _mm256_xor_si256(at, iota));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), _mm256_permute2x128_si256(lut, lut, 0x00));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v] + 32), _mm256_permute2x128_si256(lut, lut, 0x11));
+    for (size_t r = R0; r < R1; ++r) {  // constant bounds: unrolled (measured 10% of the scan otherwise)
+      const __m256i x = _mm256_shuffle_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(position(r))));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), _mm256_shuffle_epi8(pc, _mm256_xor_si256(x, iota)));
     }
   }
+  out.built = R1;
 }
 
-inline __m256i lut_half(const uint8_t* p) noexcept { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+// One 16-byte table in both lanes (VBROADCASTI128 from memory: a load, no shuffle). Measured
+// faster than pre-broadcast 32-byte tables: half the L1 footprint, half the stores to build.
+inline __m256i lut(const uint8_t* p) noexcept {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
-// Low and high nibbles of the transposed registers (the lookup indices), split once per chunk.
+// Low and high nibbles of the transposed registers (the lookup indices).
 struct Nibbles {
   __m256i lo[16], hi[16];
 };
 
-inline void split(const __m256i* x, Nibbles& out) noexcept {
+inline void split(const __m256i* x, size_t r0, size_t r1, Nibbles& out) noexcept {
   const __m256i nib = _mm256_set1_epi8(0x0f);
-  for (size_t r = 0; r < 16; ++r) {
+  for (size_t r = r0; r < r1; ++r) {
     out.lo[r] = _mm256_and_si256(x[r], nib);
     out.hi[r] = _mm256_and_si256(_mm256_srli_epi16(x[r], 4), nib);
   }
 }
 
 // Per-needle byte counters of a block. Named members, not an array: GCC keeps an array of
-// vector accumulators in memory and stores and reloads it on every loop iteration.
+// vector accumulators in memory and stores and reloads it on every loop iteration (a store
+// forwarding round trip on each add chain; measured 1.5x slower).
 struct Acc {
   __m256i a0, a1, a2, a3, a4, a5, a6, a7;
 };
@@ -277,61 +288,47 @@ inline __m256i& at(Acc& acc) noexcept {
   if constexpr (V == 7) return acc.a7;
 }
 
-// Needles V0 .. V0 + G - 1 (G <= 4: their counters, the nibbles and the tables in flight fit
-// the 16 ymm registers): counters += distance of each code over transposed registers [r0, r1),
-// saturating.
+// Counters of needles V0 .. V0 + G - 1 += each code's distance over transposed registers
+// [r0, r1), saturating. G <= kGroup: the counters, the nibbles and the tables in flight fit the
+// 16 ymm registers (all 8 needles at once spilled; 2 or 3 at a time reload the nibbles more).
 template <size_t V0, size_t G>
 inline void count_group(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
+  static_assert(G >= 1 && G <= kGroup, "group");
   const __m256i zero = _mm256_setzero_si256();
-  __m256i a0 = at<V0>(acc), a1 = zero, a2 = zero, a3 = zero, a4 = zero, a5 = zero, a6 = zero, a7 = zero;
+  __m256i a0 = at<V0>(acc), a1 = zero, a2 = zero, a3 = zero;
   if constexpr (G > 1) a1 = at<V0 + 1>(acc);
   if constexpr (G > 2) a2 = at<V0 + 2>(acc);
   if constexpr (G > 3) a3 = at<V0 + 3>(acc);
-  if constexpr (G > 4) a4 = at<V0 + 4>(acc);
-  if constexpr (G > 5) a5 = at<V0 + 5>(acc);
-  if constexpr (G > 6) a6 = at<V0 + 6>(acc);
-  if constexpr (G > 7) a7 = at<V0 + 7>(acc);
   for (size_t r = r0; r < r1; ++r) {
     const __m256i lo = nb.lo[r], hi = nb.hi[r];
     const uint8_t* t = luts.bytes[r][V0];
-#define HM_ADD(a, v)                                                                                     \
-  a = _mm256_adds_epu8(a, _mm256_add_epi8(_mm256_shuffle_epi8(lut_half(t + 64 * (v)), lo),              \
-                                          _mm256_shuffle_epi8(lut_half(t + 64 * (v) + 32), hi)))
-    HM_ADD(a0, 0);
-    if constexpr (G > 1) HM_ADD(a1, 1);
-    if constexpr (G > 2) HM_ADD(a2, 2);
-    if constexpr (G > 3) HM_ADD(a3, 3);
-    if constexpr (G > 4) HM_ADD(a4, 4);
-    if constexpr (G > 5) HM_ADD(a5, 5);
-    if constexpr (G > 6) HM_ADD(a6, 6);
-    if constexpr (G > 7) HM_ADD(a7, 7);
-#undef HM_ADD
+    const auto add = [&](__m256i a, size_t v) {
+      return _mm256_adds_epu8(a, _mm256_add_epi8(_mm256_shuffle_epi8(lut(t + 32 * v), lo),
+                                                 _mm256_shuffle_epi8(lut(t + 32 * v + 16), hi)));
+    };
+    a0 = add(a0, 0);
+    if constexpr (G > 1) a1 = add(a1, 1);
+    if constexpr (G > 2) a2 = add(a2, 2);
+    if constexpr (G > 3) a3 = add(a3, 3);
   }
   at<V0>(acc) = a0;
   if constexpr (G > 1) at<V0 + 1>(acc) = a1;
   if constexpr (G > 2) at<V0 + 2>(acc) = a2;
   if constexpr (G > 3) at<V0 + 3>(acc) = a3;
-  if constexpr (G > 4) at<V0 + 4>(acc) = a4;
-  if constexpr (G > 5) at<V0 + 5>(acc) = a5;
-  if constexpr (G > 6) at<V0 + 6>(acc) = a6;
-  if constexpr (G > 7) at<V0 + 7>(acc) = a7;
 }
 
-#ifndef HM_GROUP
-#define HM_GROUP 4
-#endif
 template <size_t NV, size_t V0 = 0>
 inline void count(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
   if constexpr (V0 < NV) {
-    constexpr size_t G = NV - V0 < HM_GROUP ? NV - V0 : HM_GROUP;
+    constexpr size_t G = NV - V0 < kGroup ? NV - V0 : kGroup;
     count_group<V0, G>(nb, luts, r0, r1, acc);
     count<NV, V0 + G>(nb, luts, r0, r1, acc);
   }
 }
 
-// Per code (byte), the smallest count over the needles.
+// Bytes (codes) whose smallest count over the needles is <= bound (< 255).
 template <size_t NV>
-inline __m256i lowest(Acc& acc) noexcept {
+inline uint32_t within(Acc& acc, __m256i bound) noexcept {
   __m256i m = acc.a0;
   if constexpr (NV > 1) m = _mm256_min_epu8(m, acc.a1);
   if constexpr (NV > 2) m = _mm256_min_epu8(m, acc.a2);
@@ -340,9 +337,11 @@ inline __m256i lowest(Acc& acc) noexcept {
   if constexpr (NV > 5) m = _mm256_min_epu8(m, acc.a5);
   if constexpr (NV > 6) m = _mm256_min_epu8(m, acc.a6);
   if constexpr (NV > 7) m = _mm256_min_epu8(m, acc.a7);
-  return m;
+  return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(m, bound), m)));
 }
 
+// Stores the counters one by one (copying them into an array first would bring back the
+// per-iteration spills above).
 template <size_t NV, size_t V = 0>
 inline void store_counts(Acc& acc, uint8_t (*d)[kBlockCodes]) noexcept {
   if constexpr (V < NV) {
@@ -351,18 +350,11 @@ inline void store_counts(Acc& acc, uint8_t (*d)[kBlockCodes]) noexcept {
   }
 }
 
-// Bytes (codes) whose smallest count over the needles is <= bound (< 255).
-template <size_t NV>
-inline uint32_t within(Acc& acc, __m256i bound) noexcept {
-  const __m256i m = lowest<NV>(acc);
-  return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(m, bound), m)));
-}
-
-// Codes [0, m) of the block at `tiles` (kBlockTiles whole tiles in memory), bound < 255 and
-// nwords <= kMaxWords. Appends the hits (block-relative indices + base) and returns how many.
+// Codes [0, m) of the block at `tiles` (kBlockTiles whole tiles in memory), for bound < 255 and
+// nwords <= kMaxWords: appends the hits (indices offset by base) and returns how many.
 template <size_t NV>
 size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords, size_t base, uint32_t bound,
-             Luts* luts, bool* built, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+             Luts* luts, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
   const __m256i boundv = _mm256_set1_epi8(static_cast<char>(bound));
   const __m256i z = _mm256_setzero_si256();
   Acc acc = {z, z, z, z, z, z, z, z};
@@ -375,19 +367,25 @@ size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords,
       x[i] = w < nwords ? Avx2Ops::load(tiles + (t * nwords + w) * kTileCodes + h * 4) : _mm256_setzero_si256();
     }
     transpose(x);
-    if (!built[c]) {
-      build_luts<NV>(qs, nwords, c, luts[c]);
-      built[c] = true;
-    }
     Nibbles nb;
-    split(x, nb);
-    count<NV>(nb, luts[c], 0, 16, acc);
+    size_t r = 0;
+    if (c == 0) {  // the first 12 bytes, then a first check
+      if (luts[c].built == 0) build_luts<NV, 0, kFirst>(qs, nwords, c, luts[c]);
+      split(x, 0, kFirst, nb);
+      count<NV>(nb, luts[c], 0, kFirst, acc);
+      if (within<NV>(acc, boundv) == 0) return 0;
+      r = kFirst;
+    }
+    if (luts[c].built == 0) build_luts<NV, 0, 16>(qs, nwords, c, luts[c]);
+    if (luts[c].built == kFirst) build_luts<NV, kFirst, 16>(qs, nwords, c, luts[c]);
+    split(x, r, 16, nb);
+    count<NV>(nb, luts[c], r, 16, acc);
     hits = within<NV>(acc, boundv);
     if (hits == 0) return 0;
   }
   alignas(32) uint8_t d[kMaxNeedles][kBlockCodes];
   store_counts<NV>(acc, d);
-  uint32_t codes = 0;  // hits, by code
+  uint32_t codes = 0;  // the hits, by code
   for (; hits != 0; hits &= hits - 1) {
     const unsigned s = static_cast<unsigned>(__builtin_ctz(hits));
     codes |= uint32_t{1} << code_of(s / 16, s % 16);
@@ -400,7 +398,7 @@ size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords,
     uint8_t best = d[0][s];
     size_t first = 0;
     for (size_t v = 1; v < NV; ++v) {
-      if (d[v][s] < best) best = d[v][s], first = v;
+      if (d[v][s] < best) best = d[v][s], first = v;  // strict: the first needle reaching it
     }
     idx[count] = static_cast<uint32_t>(base + code);
     dist[count] = best;
@@ -414,17 +412,17 @@ template <size_t NV>
 size_t scan_nv(const uint64_t* qs, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound, uint32_t* idx,
                uint16_t* dist, uint8_t* variant) noexcept {
   Luts luts[kMaxChunks];
-  bool built[kMaxChunks] = {};
+  for (auto& l : luts) l.built = 0;
   size_t count = 0, t0 = 0;
   for (; t0 + kBlockCodes <= n; t0 += kBlockCodes) {
-    count += block<NV>(qs, tiles + t0 * nwords, kBlockCodes, nwords, t0, bound, luts, built, idx + count,
-                       dist + count, variant + count);
+    count += block<NV>(qs, tiles + t0 * nwords, kBlockCodes, nwords, t0, bound, luts, idx + count, dist + count,
+                       variant + count);
   }
-  if (t0 < n) {  // a partial block: its whole tiles, copied next to zero tiles
+  if (t0 < n) {  // a partial block: its whole tiles (never more), then zero tiles
     alignas(32) uint64_t pad[kBlockCodes * kMaxWords] = {};
     const size_t ntiles = (n - t0 + kTileCodes - 1) / kTileCodes;
     __builtin_memcpy(pad, tiles + t0 * nwords, ntiles * kTileCodes * nwords * sizeof(uint64_t));
-    count += block<NV>(qs, pad, n - t0, nwords, t0, bound, luts, built, idx + count, dist + count, variant + count);
+    count += block<NV>(qs, pad, n - t0, nwords, t0, bound, luts, idx + count, dist + count, variant + count);
   }
   return count;
 }
