@@ -41,9 +41,9 @@ constexpr double kVerifyNs = 110;
 constexpr double kScanWordNs = 0.8;
 // A variant stack (see MIHIndex::range_search_variants) probes each variant's balls and
 // checks each candidate against the variants that found it: nv times a query's cost. Its scan
-// is one multi-needle pass over the rows, memory-bound on AVX-512 (8 variants cost about one
-// single scan there; scalar and AVX2 cost more): each extra variant adds kScanVariantShare of
-// a single scan (benchmarks/RESULTS.md, "Dihedral queries").
+// is one multi-needle pass over the rows (8 variants cost about 0.75x one single scan on
+// AVX-512, 1.2x on AVX2, more on scalar): each extra variant adds kScanVariantShare of a single
+// scan (benchmarks/RESULTS.md, "Dihedral queries").
 constexpr double kScanVariantShare = 0.15;
 
 using bits::ball_size;

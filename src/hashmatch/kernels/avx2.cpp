@@ -168,7 +168,7 @@ void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16
 // time. A block whose 32 codes all exceed the bound for every needle is dropped: after the first
 // 12 bytes (96 bits: a random pair of 256-bit codes stays within 31 with p ~ 3e-4 there, so ~92%
 // of blocks of 32 codes x 8 needles stop) and after each chunk. Measured at 1M PDQ codes, r = 31
-// (benchmarks/RESULTS.md): ~1.3x one single-needle scan, against ~2.8x for 8 separate queries.
+// (benchmarks/RESULTS.md): ~1.2x one single-needle scan, against ~2.7x for 8 separate queries.
 namespace multi {
 
 constexpr size_t kBlockTiles = 4;
