@@ -94,6 +94,52 @@ def test_every_kernel_matches_oracle(kernel: str, bits: int, rng: np.random.Gene
             )
 
 
+def flipped(rng: np.random.Generator, code: np.ndarray, nflips: int) -> np.ndarray:
+    """code with exactly nflips distinct bits flipped."""
+    bits = np.unpackbits(code)
+    where = rng.choice(len(bits), min(nflips, len(bits)), replace=False)
+    bits[where] ^= 1
+    return np.packbits(bits)
+
+
+@pytest.mark.parametrize("bits", [64, 192, 256, 320, 512, 4096])
+@pytest.mark.parametrize("nv", [1, 3, 5, 8])
+def test_kernel_shapes_and_byte_counters(
+    kernel: str, bits: int, nv: int, rng: np.random.Generator
+) -> None:
+    """Stacks of 1 to 8 variants (through the core: the public API takes 8), widths of 1 to
+    64 words, an index whose last tile (and last block of 4 tiles) is partial, and distances
+    placed right at bounds around 255: the AVX2 scan counts in saturating bytes, 255 meaning
+    "255 or more", so a code at 255 or 256 must not pass a bound of 254, and wide codes (4096
+    bits) must never wrap a byte counter."""
+    nbytes = bits // 8
+    db = rng.integers(0, 256, (299, nbytes), dtype=np.uint8)  # 37 tiles + 3 codes
+    db[::7] = ~db[::7]  # dense and sparse codes: distances up to the full width
+    db[1::11] = 0
+    stacks = rng.integers(0, 256, (6, nv, nbytes), dtype=np.uint8)
+    targets = [0, 31, 128, 254, 255, 256, bits - 1, bits]
+    for q in range(len(stacks)):
+        for j, t in enumerate(targets):  # stored codes at exact distances from some variant
+            db[(40 * q + 9 * j + 5) % len(db)] = flipped(rng, stacks[q, (q + j) % nv], t)
+    stacks[-1] = stacks[-1, :1]  # all variants identical: variant 0 reported
+    ids = np.arange(len(db), dtype=np.int64)
+    flat = hm.FlatIndex(bits)
+    flat.add(db, ids)
+    mih = hm.MIHIndex(bits)
+    mih.add(db, ids)  # unbuilt: searched by the multi-needle scan too
+    for index in (flat, mih):  # the core's entry points: the public API takes 8 variants
+        for r in sorted({r for r in (0, 31, 127, 128, 253, 254, 255, 256, 257, bits) if r <= bits}):
+            assert_range(
+                tuple(index.range_search_variants_validated(stacks, r, 2)),
+                variant_range_search(db, ids, stacks, r),
+            )
+        for k in (1, 40):
+            assert_knn(
+                tuple(index._search_variants_validated(stacks, k, 2)),
+                variant_knn(db, ids, stacks, k),
+            )
+
+
 @pytest.mark.parametrize("bits", [64, 256])
 def test_removed_ids_are_never_reported(kernel: str, bits: int, rng: np.random.Generator) -> None:
     db = random_db(rng, 3000, bits // 8, duplicates=50)

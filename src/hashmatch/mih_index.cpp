@@ -41,9 +41,9 @@ constexpr double kVerifyNs = 110;
 constexpr double kScanWordNs = 0.8;
 // A variant stack (see MIHIndex::range_search_variants) probes each variant's balls and
 // checks each candidate against the variants that found it: nv times a query's cost. Its scan
-// is one multi-needle pass over the rows, memory-bound on AVX-512 (8 variants cost about one
-// single scan there; scalar and AVX2 cost more): each extra variant adds kScanVariantShare of
-// a single scan (benchmarks/RESULTS.md, "Dihedral queries").
+// is one multi-needle pass over the rows (8 variants cost about 0.75x one single scan on
+// AVX-512, 1.2x on AVX2, more on scalar): each extra variant adds kScanVariantShare of a single
+// scan (benchmarks/RESULTS.md, "Dihedral queries").
 constexpr double kScanVariantShare = 0.15;
 
 using bits::ball_size;
@@ -411,7 +411,7 @@ class MIHIndex::Query {
 
   // Every live slot in [begin, end): visit(slot, distance, variant). A plain query takes the
   // SIMD row kernel; a variant stack the multi-needle tiled kernel, over blocks of rows copied
-  // into the tiled layout (in L1), keeping codes within `bound()` (re-read per block).
+  // into the tiled layout (in L2), keeping codes within `bound()` (re-read per block).
   template <class Bound, class Visit>
   void scan(const Needles& q, size_t begin, size_t end, Bound&& bound, Visit&& visit) {
     const auto& k = active_kernels();
@@ -427,7 +427,9 @@ class MIHIndex::Query {
       }
       return;
     }
-    const size_t block = std::max<size_t>(64, 16384 / (nwords * 8)) / kernels::kTileCodes * kernels::kTileCodes;
+    // About 64 KiB of codes per call (L2-resident): a variant stack's scan does several times a
+    // plain query's work per code, and the kernel sets up per-needle state on each call.
+    const size_t block = std::max<size_t>(64, 65536 / (nwords * 8)) / kernels::kTileCodes * kernels::kTileCodes;
     tiles_.assign(block * nwords, 0);
     idx_.resize(block);
     distances_.resize(block);

@@ -153,11 +153,317 @@ void scan(const uint64_t* q, const uint64_t* db, size_t n, size_t nwords, uint16
   scan_impl<Avx2Ops>(q, db + i * nwords, n - i, nwords, out + i);
 }
 
+// ---- Multi-needle tiled scan (dihedral variant stacks: up to 8 needles per pass).
+// Counting each needle the single scan's way (XOR, split nibbles, two lookups, add, and a
+// VPSADBW per word) costs ~8 ops per needle, word and 4-code half, and 8 needles' accumulators
+// overflow the 16 ymm registers. Instead, blocks of 4 tiles (32 codes) are byte-transposed so
+// that each 128-bit lane holds one byte position of 16 codes. All 16 bytes of a lane then meet
+// the same needle byte, so the XOR folds into the lookup table (the table for a needle nibble x
+// is popcount(i ^ x)), and a needle costs 2 lookups and 2 adds per byte position and 32 codes:
+// no XOR, no per-needle nibble split and no VPSADBW, since each code's count sits in one byte.
+// Counts add with unsigned saturation, so a byte holds min(distance, 255): exact whenever it is
+// <= a bound below 255 (bounds of 255 and more take the shared template).
+// Per chunk of 2 words (16 byte positions), the block is loaded once (16 registers), transposed
+// (4 rounds of byte unpacks) and split into nibbles, then counted against the needles, 4 at a
+// time. A block whose 32 codes all exceed the bound for every needle is dropped: after the first
+// 12 bytes (96 bits: a random pair of 256-bit codes stays within 31 with p ~ 3e-4 there, so ~92%
+// of blocks of 32 codes x 8 needles stop) and after each chunk. Measured at 1M PDQ codes, r = 31
+// (benchmarks/RESULTS.md): ~1.2x one single-needle scan, against ~2.7x for 8 separate queries.
+namespace multi {
+
+constexpr size_t kBlockTiles = 4;
+constexpr size_t kBlockCodes = kBlockTiles * kTileCodes;  // 32: one byte per code in a register
+constexpr size_t kMaxWords = 8;                           // widest codes taking this path
+constexpr size_t kMaxChunks = kMaxWords / 2;
+constexpr size_t kGroup = 4;   // needles counted together (their counters stay in registers)
+constexpr size_t kFirst = 12;  // byte positions counted before the first early-exit check
+constexpr size_t kPrefetchBlocks = 4;  // software prefetch distance (measured: 2 to 8 similar)
+
+// Transposition. Register x[i] starts as word 2c + w of codes 4h..4h+3 of tile t,
+// i = t << 2 | h << 1 | w; in a 128-bit lane L its byte j is byte j & 7 of code 4h + 2L + (j >> 3).
+// Each round interleaves the bytes of pairs of registers (unpacklo/hi), which moves one bit of
+// the register index into the byte index. After the 4 rounds below, register r holds byte
+// position position(r) of the chunk and byte j of lane L belongs to code code_of(L, j) of the
+// block: the same code for a given (L, j) in every register.
+inline void transpose(__m256i x[16]) noexcept {
+  const auto round = [&](size_t bit) {
+    for (size_t a = 0; a < 16; ++a) {
+      if ((a & bit) != 0) continue;
+      const __m256i lo = _mm256_unpacklo_epi8(x[a], x[a | bit]);
+      const __m256i hi = _mm256_unpackhi_epi8(x[a], x[a | bit]);
+      x[a] = lo;
+      x[a | bit] = hi;
+    }
+  };
+  round(4);  // tile bit 0 into the byte index; register bit 2 now holds the code's lane half
+  round(8);  // tile bit 1
+  round(2);  // h
+  round(4);  // the code's lane half
+}
+
+// Byte position within the chunk (word p / 8, byte p % 8) held by transposed register r.
+constexpr size_t position(size_t r) { return (r & 1) * 8 + ((r >> 3) & 1) * 4 + ((r >> 1) & 1) * 2 + ((r >> 2) & 1); }
+
+// Code of the block (0..31) in byte j of lane L of every transposed register.
+constexpr size_t code_of(size_t lane, size_t j) {
+  return (((j >> 2) & 1) * 2 + ((j >> 3) & 1)) * kTileCodes + ((j >> 1) & 1) * 4 + lane * 2 + (j & 1);
+}
+
+struct SlotTable {
+  uint8_t slot[kBlockCodes];  // code -> byte of the 32-byte register (lane * 16 + j)
+  constexpr SlotTable() : slot() {
+    for (size_t s = 0; s < kBlockCodes; ++s) slot[code_of(s / 16, s % 16)] = static_cast<uint8_t>(s);
+  }
+};
+constexpr SlotTable kSlots{};
+
+// Lookup tables of a chunk, built on first use in a call: for transposed register r and needle
+// v, 16 bytes for the low nibbles then 16 for the high ones, entry i = popcount(i ^ needle
+// nibble at position(r)). `built` registers [0, built) are ready.
+struct alignas(32) Luts {
+  uint8_t bytes[16][kMaxNeedles][32];
+  size_t built;
+};
+
+template <size_t NV, size_t R0, size_t R1>
+__attribute__((noinline)) void build_luts(const uint64_t* qs, size_t nwords, size_t chunk, Luts& out) noexcept {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  const __m256i pc = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                      0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i iota = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (size_t v = 0; v < NV; ++v) {
+    const uint64_t* needle = qs + v * nwords;
+    const size_t w0 = 2 * chunk;
+    // A missing second word (odd widths) is zero in the codes too: a zero needle word adds 0.
+    const uint64_t a = load_word(needle + w0), b = w0 + 1 < nwords ? load_word(needle + w0 + 1) : 0;
+    const __m256i bytes = _mm256_setr_epi64x(static_cast<long long>(a), static_cast<long long>(b),
+                                             static_cast<long long>(a), static_cast<long long>(b));
+    // Lane 0: the low nibbles of the chunk's 16 needle bytes, lane 1: the high ones.
+    const __m256i nibbles = _mm256_blend_epi32(_mm256_and_si256(bytes, nib),
+                                               _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib), 0xF0);
+    for (size_t r = R0; r < R1; ++r) {  // constant bounds: unrolled (measured 10% of the scan otherwise)
+      const __m256i x = _mm256_shuffle_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(position(r))));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bytes[r][v]), _mm256_shuffle_epi8(pc, _mm256_xor_si256(x, iota)));
+    }
+  }
+  out.built = R1;
+}
+
+// One 16-byte table in both lanes (VBROADCASTI128 from memory: a load, no shuffle). Measured
+// faster than pre-broadcast 32-byte tables: half the L1 footprint, half the stores to build.
+inline __m256i lut(const uint8_t* p) noexcept {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Low and high nibbles of the transposed registers (the lookup indices).
+struct Nibbles {
+  __m256i lo[16], hi[16];
+};
+
+inline void split(const __m256i* x, size_t r0, size_t r1, Nibbles& out) noexcept {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  for (size_t r = r0; r < r1; ++r) {
+    out.lo[r] = _mm256_and_si256(x[r], nib);
+    out.hi[r] = _mm256_and_si256(_mm256_srli_epi16(x[r], 4), nib);
+  }
+}
+
+// Per-needle byte counters of a block. Named members, not an array: GCC keeps an array of
+// vector accumulators in memory and stores and reloads it on every loop iteration (a store
+// forwarding round trip on each add chain; measured 1.5x slower).
+struct Acc {
+  __m256i a0, a1, a2, a3, a4, a5, a6, a7;
+};
+
+template <size_t V>
+inline __m256i& at(Acc& acc) noexcept {
+  static_assert(V < kMaxNeedles, "needle");
+  if constexpr (V == 0) return acc.a0;
+  if constexpr (V == 1) return acc.a1;
+  if constexpr (V == 2) return acc.a2;
+  if constexpr (V == 3) return acc.a3;
+  if constexpr (V == 4) return acc.a4;
+  if constexpr (V == 5) return acc.a5;
+  if constexpr (V == 6) return acc.a6;
+  if constexpr (V == 7) return acc.a7;
+}
+
+// Counters of needles V0 .. V0 + G - 1 += each code's distance over transposed registers
+// [r0, r1), saturating. G <= kGroup: the counters, the nibbles and the tables in flight fit the
+// 16 ymm registers (all 8 needles at once spilled; 2 or 3 at a time reload the nibbles more).
+template <size_t V0, size_t G>
+inline void count_group(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
+  static_assert(G >= 1 && G <= kGroup, "group");
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i a0 = at<V0>(acc), a1 = zero, a2 = zero, a3 = zero;
+  if constexpr (G > 1) a1 = at<V0 + 1>(acc);
+  if constexpr (G > 2) a2 = at<V0 + 2>(acc);
+  if constexpr (G > 3) a3 = at<V0 + 3>(acc);
+  for (size_t r = r0; r < r1; ++r) {
+    const __m256i lo = nb.lo[r], hi = nb.hi[r];
+    const uint8_t* t = luts.bytes[r][V0];
+    const auto add = [&](__m256i a, size_t v) {
+      return _mm256_adds_epu8(a, _mm256_add_epi8(_mm256_shuffle_epi8(lut(t + 32 * v), lo),
+                                                 _mm256_shuffle_epi8(lut(t + 32 * v + 16), hi)));
+    };
+    a0 = add(a0, 0);
+    if constexpr (G > 1) a1 = add(a1, 1);
+    if constexpr (G > 2) a2 = add(a2, 2);
+    if constexpr (G > 3) a3 = add(a3, 3);
+  }
+  at<V0>(acc) = a0;
+  if constexpr (G > 1) at<V0 + 1>(acc) = a1;
+  if constexpr (G > 2) at<V0 + 2>(acc) = a2;
+  if constexpr (G > 3) at<V0 + 3>(acc) = a3;
+}
+
+template <size_t NV, size_t V0 = 0>
+inline void count(const Nibbles& nb, const Luts& luts, size_t r0, size_t r1, Acc& acc) noexcept {
+  if constexpr (V0 < NV) {
+    constexpr size_t G = NV - V0 < kGroup ? NV - V0 : kGroup;
+    count_group<V0, G>(nb, luts, r0, r1, acc);
+    count<NV, V0 + G>(nb, luts, r0, r1, acc);
+  }
+}
+
+// Bytes (codes) whose smallest count over the needles is <= bound (< 255).
+template <size_t NV>
+inline uint32_t within(Acc& acc, __m256i bound) noexcept {
+  __m256i m = acc.a0;
+  if constexpr (NV > 1) m = _mm256_min_epu8(m, acc.a1);
+  if constexpr (NV > 2) m = _mm256_min_epu8(m, acc.a2);
+  if constexpr (NV > 3) m = _mm256_min_epu8(m, acc.a3);
+  if constexpr (NV > 4) m = _mm256_min_epu8(m, acc.a4);
+  if constexpr (NV > 5) m = _mm256_min_epu8(m, acc.a5);
+  if constexpr (NV > 6) m = _mm256_min_epu8(m, acc.a6);
+  if constexpr (NV > 7) m = _mm256_min_epu8(m, acc.a7);
+  return static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(m, bound), m)));
+}
+
+// Stores the counters one by one (copying them into an array first would bring back the
+// per-iteration spills above).
+template <size_t NV, size_t V = 0>
+inline void store_counts(Acc& acc, uint8_t (*d)[kBlockCodes]) noexcept {
+  if constexpr (V < NV) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(d[V]), at<V>(acc));
+    store_counts<NV, V + 1>(acc, d);
+  }
+}
+
+// Codes [0, m) of the block at `tiles` (kBlockTiles whole tiles in memory), for bound < 255 and
+// nwords <= kMaxWords: appends the hits (indices offset by base) and returns how many.
+template <size_t NV>
+size_t block(const uint64_t* qs, const uint64_t* tiles, size_t m, size_t nwords, size_t base, uint32_t bound,
+             Luts* luts, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  const __m256i boundv = _mm256_set1_epi8(static_cast<char>(bound));
+  const __m256i z = _mm256_setzero_si256();
+  Acc acc = {z, z, z, z, z, z, z, z};
+  uint32_t hits = 0;
+  const size_t nchunks = (nwords + 1) / 2;
+  for (size_t c = 0; c < nchunks; ++c) {
+    __m256i x[16];
+    for (size_t i = 0; i < 16; ++i) {
+      const size_t t = i >> 2, h = (i >> 1) & 1, w = 2 * c + (i & 1);
+      x[i] = w < nwords ? Avx2Ops::load(tiles + (t * nwords + w) * kTileCodes + h * 4) : _mm256_setzero_si256();
+    }
+    transpose(x);
+    Nibbles nb;
+    size_t r = 0;
+    if (c == 0) {  // the first 12 bytes, then a first check
+      if (luts[c].built == 0) build_luts<NV, 0, kFirst>(qs, nwords, c, luts[c]);
+      split(x, 0, kFirst, nb);
+      count<NV>(nb, luts[c], 0, kFirst, acc);
+      if (within<NV>(acc, boundv) == 0) return 0;
+      r = kFirst;
+    }
+    if (luts[c].built == 0) build_luts<NV, 0, 16>(qs, nwords, c, luts[c]);
+    if (luts[c].built == kFirst) build_luts<NV, kFirst, 16>(qs, nwords, c, luts[c]);
+    split(x, r, 16, nb);
+    count<NV>(nb, luts[c], r, 16, acc);
+    hits = within<NV>(acc, boundv);
+    if (hits == 0) return 0;
+  }
+  alignas(32) uint8_t d[kMaxNeedles][kBlockCodes];
+  store_counts<NV>(acc, d);
+  uint32_t codes = 0;  // the hits, by code
+  for (; hits != 0; hits &= hits - 1) {
+    const unsigned s = static_cast<unsigned>(__builtin_ctz(hits));
+    codes |= uint32_t{1} << code_of(s / 16, s % 16);
+  }
+  if (m < kBlockCodes) codes &= (uint32_t{1} << m) - 1;
+  size_t count = 0;
+  for (; codes != 0; codes &= codes - 1) {
+    const unsigned code = static_cast<unsigned>(__builtin_ctz(codes));
+    const size_t s = kSlots.slot[code];
+    uint8_t best = d[0][s];
+    size_t first = 0;
+    for (size_t v = 1; v < NV; ++v) {
+      if (d[v][s] < best) best = d[v][s], first = v;  // strict: the first needle reaching it
+    }
+    idx[count] = static_cast<uint32_t>(base + code);
+    dist[count] = best;
+    variant[count] = static_cast<uint8_t>(first);
+    ++count;
+  }
+  return count;
+}
+
+template <size_t NV>
+size_t scan_nv(const uint64_t* qs, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound, uint32_t* idx,
+               uint16_t* dist, uint8_t* variant) noexcept {
+  Luts luts[kMaxChunks];
+  for (auto& l : luts) l.built = 0;
+  size_t count = 0, t0 = 0;
+  for (; t0 + kBlockCodes <= n; t0 += kBlockCodes) {
+    // Software prefetch of the first chunk 4 blocks ahead. The early exit reads 128 of every
+    // 256 bytes (PDQ); unless the codes are 64-byte aligned that touches 3 of every 4 cache
+    // lines, and the hardware prefetcher then falls behind: 3.2 ms instead of 1.7 ms at 1M
+    // codes 16 bytes off a line (std::vector storage), measured; aligned codes are unaffected.
+    if (t0 + (kPrefetchBlocks + 1) * kBlockCodes <= n) {
+      const char* ahead = reinterpret_cast<const char*>(tiles + (t0 + kPrefetchBlocks * kBlockCodes) * nwords);
+      for (size_t t = 0; t < kBlockTiles; ++t, ahead += kTileCodes * nwords * sizeof(uint64_t)) {
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        _mm_prefetch(ahead + 127, _MM_HINT_T0);  // words 0-1: bytes [0, 128) of the tile
+      }
+    }
+    count += block<NV>(qs, tiles + t0 * nwords, kBlockCodes, nwords, t0, bound, luts, idx + count, dist + count,
+                       variant + count);
+  }
+  if (t0 < n) {  // a partial block: its whole tiles (never more), then zero tiles
+    alignas(32) uint64_t pad[kBlockCodes * kMaxWords] = {};
+    const size_t ntiles = (n - t0 + kTileCodes - 1) / kTileCodes;
+    __builtin_memcpy(pad, tiles + t0 * nwords, ntiles * kTileCodes * nwords * sizeof(uint64_t));
+    count += block<NV>(qs, pad, n - t0, nwords, t0, bound, luts, idx + count, dist + count, variant + count);
+  }
+  return count;
+}
+
+}  // namespace multi
+
+size_t scan_tiles_variants_le(const uint64_t* qs, size_t nv, const uint64_t* tiles, size_t n, size_t nwords,
+                              uint32_t bound, uint32_t* idx, uint16_t* dist, uint8_t* variant) noexcept {
+  if (nwords > multi::kMaxWords || bound >= 255) {
+    // Distances past a byte (kNN before its heap fills, wide codes): the shared template.
+    return scan_tiles_variants_le_impl<Avx2Ops>(qs, nv, tiles, n, nwords, bound, idx, dist, variant);
+  }
+  switch (nv) {
+    case 1: return multi::scan_nv<1>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 2: return multi::scan_nv<2>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 3: return multi::scan_nv<3>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 4: return multi::scan_nv<4>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 5: return multi::scan_nv<5>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 6: return multi::scan_nv<6>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 7: return multi::scan_nv<7>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    case 8: return multi::scan_nv<8>(qs, tiles, n, nwords, bound, idx, dist, variant);
+    default: return 0;  // outside the contract (1 <= nv <= kMaxNeedles): nothing matches
+  }
+}
+
 }  // namespace
 
-// The multi-needle scan (dihedral variant stacks) is the shared template over Avx2Ops: its
-// per-word VPSADBW costs more than the byte counters above, but each tile load serves 8 needles.
-const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le, scan_tiles_variants_le_impl<Avx2Ops>};
+const KernelTable kAvx2 = {"avx2", rows_impl<Avx2Ops>, scan, scan_tiles_le, scan_tiles_variants_le};
 
 }  // namespace kernels
 }  // namespace hashmatch
