@@ -310,3 +310,28 @@ def test_save_load_and_pickle(rng: np.random.Generator, tmp_path: Path, mmap: bo
         loaded.add(videos[1], key="b")  # a loaded bank takes new videos
         assert loaded.match(videos[1])[0].key == "b"
     assert isinstance(hm.load(path), hm.VideoIndex)
+
+
+def test_matcher_finds_banked_images_in_a_video(rng: np.random.Generator) -> None:
+    pytest.importorskip("pandas")
+    images = hm.HashList("pdq", name="images")
+    banned = hm.datasets.random_codes(3, seed=8)
+    images.add(banned, keys=["a", "b", "c"])
+    video = scenes(rng, 30)
+    codes = video[0].copy()
+    codes[[5, 6, 20]] = hm.datasets.flip_bits(banned[[0, 0, 2]], [3, 5, 9])
+    qualities = video[1].copy()
+    qualities[6] = 10  # not searched
+    result = hm.Matcher({"images": images}).match_video((codes, qualities, video[2]))
+    assert [(m.query, m.key, m.distance) for m in result] == [(5, "a", 3), (20, "c", 9)]
+    assert result.skipped.tolist() == [6]
+    assert result.to_pandas()["time"].tolist() == [5.0, 20.0]
+    stacks = np.repeat(codes[:, None], 8, axis=1)
+    stacks[:, 0] = hm.datasets.random_codes(30, seed=9)
+    flipped = hm.Matcher({"images": images}).match_video(
+        (stacks, qualities, video[2]), dihedral=True
+    )
+    assert [(m.query, m.key, m.transform) for m in flipped] == [
+        (5, "a", "rotate_90"),
+        (20, "c", "rotate_90"),
+    ]

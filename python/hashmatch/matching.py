@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -193,6 +194,65 @@ class Matcher:
             queries.groups,
             dihedral=queries.codes.ndim == 3,
         )
+
+    def match_video(
+        self,
+        video: object,
+        *,
+        hash_type: str | None = None,
+        min_quality: int = 50,
+        dihedral: bool = False,
+        threads: int | None = None,
+    ) -> MatchResult:
+        """Match every frame of a video against the registered lists of still images (PDQ):
+        a frame of an upload that matches a banked image is a match.
+
+        Parameters
+        ----------
+        video : frames
+            A :class:`hashmatch.HashedVideo`, vPDQ frames read from a file, or ``(codes,
+            qualities, timestamps)``.
+        hash_type : str, optional
+            Which lists to search, as in :meth:`match` (needed when both ``"pdq"`` and
+            ``"vpdq"`` lists are registered).
+        min_quality : int, default 50
+            Frames of lower quality are not searched (listed in ``result.skipped``).
+        dihedral : bool, default False
+            The frames are 8-variant stacks (``hash_video(..., dihedral=True)``).
+        threads : int, optional
+            Threads to use.
+
+        Returns
+        -------
+        MatchResult
+            One record per (frame, entry); ``queries`` are frame numbers in the video and
+            ``query_times`` their timestamps (``to_pandas()`` has a ``time`` column).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> images = hm.HashList("pdq", name="images")
+        >>> banned = hm.datasets.random_codes(2, seed=4)
+        >>> _ = images.add(banned, keys=["poster", "flag"])
+        >>> frames = hm.datasets.random_codes(5, seed=5)
+        >>> frames[3] = banned[1]  # the flag is shown at 3 s
+        >>> result = hm.Matcher({"images": images}).match_video(
+        ...     (frames, np.full(5, 90), np.arange(5.0)))
+        >>> [(m.key, float(result.query_times[m.query])) for m in result]
+        [('flag', 3.0)]
+        """
+        from hashmatch.videos import as_frames
+
+        frames = as_frames(video, "video", dihedral=check_dihedral(dihedral))
+        result = self.match(
+            frames.codes,
+            hash_type=hash_type,
+            qualities=frames.qualities,
+            min_quality=min_quality,
+            dihedral=dihedral,
+            threads=threads,
+        )
+        return dataclasses.replace(result, query_times=frames.timestamps)
 
 
 def _unpickle(lists: dict[str, tuple[HashList, int]]) -> Matcher:

@@ -145,6 +145,9 @@ class MatchResult(_EntryColumns):
     variants : numpy.ndarray or None
         uint8 per match with ``dihedral=True``: the query's variant that matched, an index
         into :data:`hashmatch.TRANSFORMS` (:attr:`transforms` names it); else None.
+    query_times : numpy.ndarray or None
+        float64 per query hash of the batch when the queries are a video's frames
+        (:meth:`hashmatch.Matcher.match_video`): its timestamp in seconds; else None.
     """
 
     queries: npt.NDArray[np.int64]
@@ -153,6 +156,7 @@ class MatchResult(_EntryColumns):
     query_groups: npt.NDArray[np.int64] | None = None
     list_names: tuple[str, ...] = ()
     variants: npt.NDArray[np.uint8] | None = None
+    query_times: npt.NDArray[np.float64] | None = None
 
     @staticmethod
     def from_hits(
@@ -209,8 +213,8 @@ class MatchResult(_EntryColumns):
 
     def to_pandas(self) -> pandas.DataFrame:
         """The matches as a DataFrame with columns query, list, id, key, distance, labels,
-        source (and group, when the queries were grouped; transform, with ``dihedral=True``);
-        needs the ``pandas`` extra."""
+        source (and group, when the queries were grouped; transform, with ``dihedral=True``;
+        time, for a video's frames); needs the ``pandas`` extra."""
         pd = _pandas()
         frame = {
             "query": self.queries,
@@ -225,6 +229,8 @@ class MatchResult(_EntryColumns):
             frame["group"] = self.groups
         if self.variants is not None:
             frame["transform"] = pd.Categorical.from_codes(self.variants, TRANSFORMS)
+        if self.query_times is not None:
+            frame["time"] = self.query_times[self.queries]
         return pd.DataFrame(frame)
 
     def by_group(self) -> GroupedMatchResult:
