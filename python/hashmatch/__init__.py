@@ -31,6 +31,8 @@ from hashmatch.errors import (
     InvalidType,
     MediaError,
 )
+from hashmatch.formats.vpdq import read_vpdq, write_vpdq
+from hashmatch.frames import VideoFrames
 from hashmatch.hashtypes import HASH_TYPES, HashType, hash_type
 from hashmatch.indexes import (
     DihedralRangeSearchResult,
@@ -92,6 +94,7 @@ __all__ = [
     "Pairs",
     "RangeSearchResult",
     "SearchResult",
+    "VideoFrames",
     "__version__",
     "available_kernels",
     "cdist",
@@ -109,10 +112,12 @@ __all__ = [
     "load",
     "plan_index",
     "plan_join",
+    "read_vpdq",
     "save",
     "set_kernel",
     "to_bits",
     "to_hex",
+    "write_vpdq",
 ]
 
 # Kinds of saved file beyond the built-in indexes: registered here, where every module is
