@@ -71,10 +71,36 @@ def load(tmp: Path) -> None:
         put("load", f"{name}-repair", 4 | 2, data)
 
 
+def vpdq() -> None:
+    frames = hm.VideoFrames([A, B, A], [100, 40, 90], [0, 30, 60], [0.0, 1.0, 123.4])
+    put("vpdq", "lines", 128, hm.formats.format_vpdq(frames).encode())
+    put(
+        "vpdq",
+        "lines-crlf-gz",
+        128 | 1,
+        hm.formats.format_vpdq(frames).replace("\n", "\r\n").encode(),
+    )
+    put(
+        "vpdq",
+        "pytx",
+        128,
+        hm.formats.format_vpdq(frames, format="pytx", timestamps="rounded").encode(),
+    )
+    put(
+        "vpdq",
+        "pytx-dict",
+        128 | (3 << 1),
+        hm.formats.format_vpdq(frames, format="pytx-dict").encode(),
+    )
+    put("vpdq", "empty", 8, b"")
+    put("vpdq", "bad", 16, f"0,100,{A},0.000\n1,100,{A[1:]},x\n".encode())
+
+
 if __name__ == "__main__":
     import tempfile
 
     formats()
     from_hex()
+    vpdq()
     with tempfile.TemporaryDirectory() as tmp:
         load(Path(tmp))

@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 artifacts="${FUZZ_ARTIFACTS:-$work/artifacts}"
 mkdir -p "$artifacts"
 
-for harness in formats from_hex load; do
+for harness in formats from_hex load vpdq; do
   mkdir -p "$work/$harness"  # new inputs go here, not into the committed seeds
   echo "fuzz: $harness for ${seconds}s"
   if ! "$python" "fuzz/fuzz_$harness.py" -max_total_time="$seconds" -timeout=10 \

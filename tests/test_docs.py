@@ -12,6 +12,8 @@ MODULES = [
     "hashmatch.cpu",
     "hashmatch.datasets",
     "hashmatch.formats",
+    "hashmatch.formats.vpdq",
+    "hashmatch.frames",
     "hashmatch.distance",
     "hashmatch.indexes",
     "hashmatch.io",

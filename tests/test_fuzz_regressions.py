@@ -17,7 +17,7 @@ from hashmatch.formats import read_hashes
 import hashmatch as hm
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
-HARNESSES = ("formats", "from_hex", "load")
+HARNESSES = ("formats", "from_hex", "load", "vpdq")
 
 KNOWN: dict[str, str] = {}
 """``<harness>/<file>`` of a regression input whose bug is not fixed yet: why."""

@@ -31,6 +31,8 @@ from hashmatch.errors import (
     InvalidType,
     MediaError,
 )
+from hashmatch.formats.vpdq import read_vpdq, write_vpdq
+from hashmatch.frames import VideoFrames
 from hashmatch.hashtypes import HASH_TYPES, HashType, hash_type
 from hashmatch.indexes import (
     DihedralRangeSearchResult,
@@ -95,6 +97,7 @@ __all__ = [
     "SearchResult",
     "Segment",
     "VideoEntry",
+    "VideoFrames",
     "VideoIndex",
     "VideoMatch",
     "VideoMatchResult",
@@ -115,10 +118,12 @@ __all__ = [
     "load",
     "plan_index",
     "plan_join",
+    "read_vpdq",
     "save",
     "set_kernel",
     "to_bits",
     "to_hex",
+    "write_vpdq",
 ]
 
 # Kinds of saved file beyond the built-in indexes: registered here, where every module is

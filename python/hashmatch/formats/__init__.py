@@ -33,6 +33,12 @@ width for the whole file), as :func:`hashmatch.from_hex` does, except that white
 hash is removed; errors name ``path:line`` and hint at a ``0x`` prefix or whitespace inside a
 hash.
 
+vPDQ
+----
+A video's vPDQ frames (one PDQ hash, quality and timestamp per sampled frame) have their own
+files: Meta's vpdq text lines and python-threatexchange's JSON, read by :func:`read_vpdq` and
+written by :func:`write_vpdq` (:mod:`hashmatch.formats.vpdq`).
+
 Columns
 -------
 ``write_hashes`` writes the canonical names ``hash, id, key, labels, source, quality`` and
@@ -78,9 +84,21 @@ from __future__ import annotations
 from .names import COLUMN_ALIASES
 from .reader import HashReader, read_hashes
 from .records import HashRecords
+from .vpdq import VPDQ_FORMATS, format_vpdq, parse_vpdq, read_vpdq, write_vpdq
 from .writer import write_hashes
 
-__all__ = ["COLUMN_ALIASES", "HashReader", "HashRecords", "read_hashes", "write_hashes"]
+__all__ = [
+    "COLUMN_ALIASES",
+    "VPDQ_FORMATS",
+    "HashReader",
+    "HashRecords",
+    "format_vpdq",
+    "parse_vpdq",
+    "read_hashes",
+    "read_vpdq",
+    "write_hashes",
+    "write_vpdq",
+]
 
 # The examples of the submodules' public objects run with this package's (tests/test_docs.py).
 __test__ = {
@@ -90,3 +108,4 @@ __test__ = {
     "read_hashes": read_hashes,
     "write_hashes": write_hashes,
 }
+# (hashmatch.formats.vpdq's examples run as a module of their own)

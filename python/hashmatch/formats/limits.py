@@ -4,12 +4,9 @@ and fields) at which a parse batch or a chunk ends early."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hashmatch.errors import HashFormatError
-
-if TYPE_CHECKING:
-    from .reader import HashReader
 
 __all__ = [
     "BATCH_WEIGHT",
@@ -17,6 +14,7 @@ __all__ = [
     "FIELD_WEIGHT",
     "MAX_COLUMNS",
     "MAX_LINE_CHARS",
+    "Limited",
     "check_length",
     "shown",
 ]
@@ -36,7 +34,17 @@ CHUNK_WEIGHT = 1 << 30
 a gzip file that expands to many long rows is streamed in chunks of bounded memory."""
 
 
-def check_length(reader: HashReader, size: int, last: str, line: int) -> None:
+class Limited(Protocol):
+    """A reader with a line limit (:class:`~hashmatch.formats.HashReader`, the vPDQ reader)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def max_line_chars(self) -> int: ...
+
+
+def check_length(reader: Limited, size: int, last: str, line: int) -> None:
     """Raise if ``size`` characters (a line, or the lines of a CSV/TSV row from ``line`` on,
     ending with the line ``last``) are more than ``max_line_chars``, the final line end not
     counted; called when ``size`` is more than that, so rarely."""

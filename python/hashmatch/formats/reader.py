@@ -33,7 +33,7 @@ from .limits import CHUNK_WEIGHT, MAX_COLUMNS, MAX_LINE_CHARS, check_length, sho
 from .names import NOT_HEX, format_of_name, parse_labels
 from .records import HashRecords, SeenIds, joined
 
-__all__ = ["HashReader", "check_format", "read_hashes"]
+__all__ = ["HashReader", "check_format", "check_positive", "read_hashes"]
 
 READ_FORMATS = ("auto", "hex", "csv", "tsv")
 DIALECTS: dict[str, Callable[[HashReader, Iterator[str]], Iterator[HashRecords | None]]] = {
@@ -188,9 +188,9 @@ class HashReader:
         self._width_from = f", {bits_from or f'from bits={bits}'}" if bits is not None else ""
         self.text_ids = bool(text_ids)
         self.bits_option = bits_option
-        self.chunk_size = _positive("chunk_size", chunk_size)
-        self.max_line_chars = _positive("max_line_chars", max_line_chars)
-        self.max_columns = _positive("max_columns", max_columns)
+        self.chunk_size = check_positive("chunk_size", chunk_size)
+        self.max_line_chars = check_positive("max_line_chars", max_line_chars)
+        self.max_columns = check_positive("max_columns", max_columns)
         self._weight = 0  # of the rows read for the chunk being built (set by the dialects)
         self._batch_rows = min(_PARSE_ROWS, self.chunk_size)  # rows the next batch may have
         self.skip_invalid = bool(skip_invalid)
@@ -472,8 +472,8 @@ def _head(reader: HashReader, lines: Iterator[str]) -> list[str]:
     return head
 
 
-def _positive(name: str, value: object) -> int:
-    """``value``, an integer >= 1."""
+def check_positive(name: str, value: object) -> int:
+    """``value``, an integer >= 1 (a limit or chunk size)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidType(f"{name}: expected an integer >= 1, got {value!r}")
     if value < 1:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, cast
 
 import numpy as np
@@ -20,7 +21,7 @@ from .names import EXTENSIONS, FIELD_OF, format_of_name, normalise
 from .reader import check_format
 from .records import HashRecords, SeenIds
 
-__all__ = ["write_format", "write_hashes"]
+__all__ = ["output", "write_format", "write_hashes"]
 
 WRITE_FORMATS = ("csv", "tsv", "hex", "auto")
 
@@ -96,13 +97,7 @@ def write_hashes(
         raise InvalidType(
             f"records: expected HashRecords or an iterable of them, got {type(records).__name__}"
         )
-    compress = path.lower().endswith(".gz")
-    with atomic_write(path, streams=True) as raw:
-        stream: IO[bytes] | gzip.GzipFile = (
-            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0)
-            if compress
-            else raw
-        )
+    with output(path) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         try:
             writer = _RowWriter(text, format)
@@ -111,9 +106,19 @@ def write_hashes(
             writer.finish()
         finally:
             text.detach()  # flushes; the file stays open for the fsync
-            if compress:
-                stream.close()
     return writer.rows
+
+
+@contextlib.contextmanager
+def output(path: str) -> Iterator[IO[bytes]]:
+    """The bytes of a file written through :func:`~hashmatch.files.atomic_write`,
+    gzip-compressed (reproducibly: no name, no time) when ``path`` ends in ``.gz``."""
+    with atomic_write(path, streams=True) as raw:
+        if not path.lower().endswith(".gz"):
+            yield raw
+            return
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) as zipped:
+            yield cast(IO[bytes], zipped)
 
 
 def write_format(path: str, format: object) -> str:

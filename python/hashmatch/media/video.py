@@ -35,8 +35,9 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch.codes import to_hex
 from hashmatch.errors import InvalidArgument, InvalidType, MediaError
+from hashmatch.formats.vpdq import text_lines
+from hashmatch.frames import VideoFrames
 from hashmatch.progress import bar
 
 from . import borders
@@ -98,21 +99,17 @@ class HashedVideo:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def to_frames(self) -> VideoFrames:
+        """The frames as :class:`~hashmatch.VideoFrames` (what vPDQ files hold, for
+        :func:`hashmatch.write_vpdq`): the original variant only."""
+        codes = self.codes[:, 0] if self.codes.ndim == 3 else self.codes
+        return VideoFrames(codes, self.qualities, self.frames, self.timestamps)
+
     def to_lines(self) -> list[str]:
         """The frames in the text format of Meta's vpdq tools and sample hashes:
-        ``frame,quality,hex,seconds`` (three decimals); the original variant only."""
-        codes = self.codes[:, 0] if self.codes.ndim == 3 else self.codes
-        hexes = to_hex(codes)
-        return [
-            f"{frame},{quality},{text},{seconds:.3f}"
-            for frame, quality, text, seconds in zip(
-                self.frames.tolist(),
-                self.qualities.tolist(),
-                hexes,
-                self.timestamps.tolist(),
-                strict=True,
-            )
-        ]
+        ``frame,quality,hex,seconds`` (three decimals, as vpdq writes them); the original
+        variant only. :func:`hashmatch.write_vpdq` writes them to a file."""
+        return text_lines(self.to_frames(), rounded=True)
 
 
 def hash_video(
