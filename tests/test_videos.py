@@ -8,41 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import vpdq_oracle as oracle
 
 import hashmatch as hm
 
 DATA = Path(__file__).parent / "data" / "vpdq"
 
 
-def read_lines(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = [line.strip().split(",") for line in path.read_text().splitlines() if line.strip()]
-    codes = hm.from_hex([r[2] for r in rows])
-    return codes, np.array([int(r[1]) for r in rows]), np.array([float(r[3]) for r in rows])
-
-
 def brute(query, compared, *, quality=50, distance=31, semantics="pytx"):  # type: ignore[no-untyped-def]
-    """Both percentages by brute force: pytx (dedupe by exact hash keeping the first, then
-    the quality filter, distance <= d) or Meta's C++ (no dedupe, distance < d)."""
-
-    def prep(video):  # type: ignore[no-untyped-def]
-        codes, qualities, _ = video
-        keep = np.arange(len(codes))
-        if semantics == "pytx":
-            seen: set[bytes] = set()
-            firsts = []
-            for i, code in enumerate(codes):
-                if bytes(code) not in seen:
-                    seen.add(bytes(code))
-                    firsts.append(i)
-            keep = np.array(firsts, dtype=int)
-        return codes[keep[qualities[keep] >= quality]]
-
-    a, b = prep(query), prep(compared)
-    if not len(a) or not len(b):
+    """Both percentages by brute force (tests/vpdq_oracle.py), 0 where a side has no frame."""
+    frames = [hm.VideoFrames(v[0], v[1], None, v[2]) for v in (query, compared)]
+    function = oracle.numpy_percentages if semantics == "pytx" else oracle.cpp_percentages
+    try:
+        result = function(*frames, quality, distance)
+    except ZeroDivisionError:
         return 0.0, 0.0
-    d = hm.cdist(a, b).astype(int)
-    ok = d <= distance if semantics == "pytx" else d < distance
-    return 100 * ok.any(1).sum() / len(a), 100 * ok.any(0).sum() / len(b)
+    return tuple(0.0 if np.isnan(x) else x for x in result)
 
 
 def scenes(rng: np.random.Generator, seconds: int, fps: float = 1.0, scene: int = 4) -> tuple:
@@ -69,21 +50,52 @@ def frames_at(
     )
 
 
-def test_percentages_equal_brute_force_on_meta_samples() -> None:
-    videos = {p.name: read_lines(p) for p in sorted(DATA.glob("*.txt"))}
-    assert len(videos) >= 3
+def one_per_second(frames: hm.VideoFrames) -> hm.VideoFrames:
+    seconds = np.floor(frames.timestamps)
+    keep = np.flatnonzero(np.r_[True, seconds[1:] != seconds[:-1]])
+    return hm.VideoFrames(
+        frames.codes[keep], frames.qualities[keep], frames.frames[keep], frames.timestamps[keep]
+    )
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, hm.VideoFrames]:
+    return {p.name: hm.read_vpdq(p) for p in sorted(DATA.glob("*.txt"))}
+
+
+def test_percentages_equal_pytx_on_every_pair_of_meta_samples(
+    samples: dict[str, hm.VideoFrames],
+) -> None:
+    oracle.pytx_vpdq()  # skips without threatexchange
+    videos = {name: one_per_second(frames) for name, frames in samples.items()}
     bank = hm.VideoIndex()
     names = list(videos)
     bank.add_many([videos[n] for n in names], keys=names)
-    for semantics in ("pytx", "cpp"):
-        for query in names:
-            got = {
-                m.key: (m.query_pct, m.compared_pct)
-                for m in bank.match(videos[query], min_compared_pct=0, semantics=semantics)
-            }
-            for compared in names:
-                expected = brute(videos[query], videos[compared], semantics=semantics)
-                assert got.get(compared, (0.0, 0.0)) == pytest.approx(expected), (query, compared)
+    for query in names:
+        got = {m.key: (m.query_pct, m.compared_pct) for m in bank.match(videos[query])}
+        for compared in names:
+            expected = oracle.pytx_percentages(videos[query], videos[compared])
+            assert got.get(compared, (0.0, 0.0)) == expected, (query, compared)
+
+
+@pytest.mark.parametrize("semantics", ["pytx", "cpp"])
+def test_percentages_equal_brute_force_on_whole_meta_samples(
+    samples: dict[str, hm.VideoFrames], semantics: str
+) -> None:
+    bank = hm.VideoIndex()
+    names = list(samples)
+    bank.add_many([samples[n] for n in names], keys=names)
+    for query in names[::3]:
+        result = bank.match(samples[query], min_compared_pct=0, semantics=semantics)
+        got = {m.key: (m.query_pct, m.compared_pct) for m in result}
+        for compared in names:
+            q, c = samples[query], samples[compared]
+            expected = brute(
+                (q.codes, q.qualities, q.timestamps),
+                (c.codes, c.qualities, c.timestamps),
+                semantics=semantics,
+            )
+            assert got.get(compared, (0.0, 0.0)) == pytest.approx(expected), (query, compared)
 
 
 def test_percentages_equal_brute_force_on_synthetic_videos(rng: np.random.Generator) -> None:
