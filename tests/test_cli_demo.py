@@ -51,7 +51,11 @@ def test_demo_matches_edited_media(capsys: pytest.CaptureFixture[str]) -> None:
     assert table["rotated 90 degrees clockwise"][1:4] == ["100/100", "transform", "rotate_90"]
     assert table["re-encoded (JPEG 50, 75% size)"][:2] == ["100/100", "100/100"]
     assert table["pillarboxed to 16:9"][1] == table["mirrored and pillarboxed"][1] == "100/100"
-    assert report_line(out, "video").endswith("0/8 frames matched by plain vPDQ, 8/8 by hashmatch")
+    assert "a 12 s clip banked among 2,000 videos" in report_line(out, "video")
+    lines = out.splitlines()
+    verdict = lines[lines.index(report_line(out, "video")) + 1]
+    assert verdict.startswith("  plain vPDQ: not matched; hashmatch")
+    assert "-> MATCH (flip_left_right); upload 20-31 s = banked 0-11 s" in verdict
 
 
 def test_demo_fails_when_rotations_are_not_matched(

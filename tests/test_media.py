@@ -518,3 +518,17 @@ def test_vpdq_package_agrees(tmp_path: Path) -> None:
             int(f.frame_number): (int(f.quality), str(f.hex), float(f.timestamp)) for f in features
         }
         check_against(hm.hash_video(path, seconds_per_hash=seconds), expected)
+
+
+def test_codec_ringing_at_a_bar_edge_is_cut_with_the_bar() -> None:
+    """Lines just inside a bar that a codec block blurred (faint next to the content) are bar."""
+    frame = np.zeros((120, 213), np.uint8)
+    frame[:, 53:160] = (np.arange(120)[:, None] * 5 + np.arange(107)) % 200 + 40
+    frame[:, 48:53] = np.array([3, 8, 12, 9, 14], np.uint8)  # ringing: faint, not flat
+    assert borders.find_content(frame) == (53, 0, 160, 120)
+    frame[:, 160:165] = 10  # and on the other side
+    assert borders.find_content(frame) == (53, 0, 160, 120)
+    dark = frame.copy()  # dark content next to the faint lines: they are not cut as ringing
+    dark[:, 53:160] = 14 + (np.arange(120)[:, None] + np.arange(107)) % 3 * 8
+    box = borders.find_content(dark)
+    assert box is not None and box[0] == 50  # the bar proper (lines of luma <= 10) only

@@ -10,8 +10,9 @@ for bars of any one colour: on each side, the outermost line of pixels (a row or
 luma, 0.299 R + 0.587 G + 0.114 B) sets the bar colour, its median; lines are bar while they
 stay close to that colour (mean absolute difference at most :data:`MEAN_TOLERANCE`, and at
 most :data:`SPIKE_FRACTION` of their pixels more than :data:`SPIKE` away: compression noise
-and a logo's few pixels pass, picture content does not). The crop keeps what is between the
-bars. Bars are cut in pairs only, one at each end of an axis, of one colour and about one
+and a logo's few pixels pass, picture content does not), and a few faint lines just past the
+edge (a codec block straddling it rings) still count as bar when clearly fainter than the
+content after them. The crop keeps what is between the bars. Bars are cut in pairs only, one at each end of an axis, of one colour and about one
 thickness (:data:`PAIR_COLOUR`, :data:`PAIR_RATIO`): letterboxes and pillarboxes are centred,
 while a picture's own uniform edge (a clear sky above a landscape) is on one side only and is
 kept. A picture that is one colour throughout, or whose bars would leave less than
@@ -34,6 +35,7 @@ import numpy.typing as npt
 __all__ = [
     "MEAN_TOLERANCE",
     "MIN_KEPT",
+    "RINGING",
     "SPIKE",
     "SPIKE_FRACTION",
     "Box",
@@ -53,6 +55,10 @@ SPIKE_FRACTION = 0.03
 """...and a line with more than this fraction of such pixels is not bar."""
 MIN_KEPT = 0.2
 """Bars are not cut if less than this fraction of the width (or height) would be left."""
+RINGING = 8
+"""Lines past a bar's edge that compression ringing may blur (one 8x8 codec block)..."""
+RINGING_SHARE = 0.25
+"""...each fainter than this share of the content line after them."""
 PAIR_COLOUR = 16.0
 """Largest luma difference between the colours of the two bars of a pair."""
 PAIR_SLACK = 2
@@ -78,7 +84,24 @@ def _bar_lines(lines: npt.NDArray[np.float32]) -> tuple[int, float]:
         (deviation > SPIKE).mean(axis=1) <= SPIKE_FRACTION
     )
     count = len(lines) if uniform.all() else int(np.argmin(uniform))  # first non-bar line
-    return count, colour
+    return _past_ringing(deviation.mean(axis=1), count), colour
+
+
+def _past_ringing(mean_deviation: npt.NDArray[np.float32], count: int) -> int:
+    """Where the content really starts when a lossy codec's ringing (a block straddling the
+    bar's edge) blurs the last few bar lines: up to :data:`RINGING` lines past ``count``, the
+    first line that is clearly content (deviation over ``4 * MEAN_TOLERANCE``), if every line
+    before it is faint next to it (under :data:`RINGING_SHARE` of its deviation)."""
+    if count == 0 or count >= len(mean_deviation):
+        return count
+    ahead = mean_deviation[count : count + RINGING + 1]
+    strong = np.flatnonzero(ahead > 4 * MEAN_TOLERANCE)
+    if not len(strong) or strong[0] == 0:
+        return count
+    edge = int(strong[0])
+    if (ahead[:edge] < RINGING_SHARE * ahead[edge]).all():
+        return count + edge
+    return count
 
 
 def _axis(lines: npt.NDArray[np.float32]) -> tuple[int, int]:
