@@ -12,10 +12,11 @@ stay close to that colour (mean absolute difference at most :data:`MEAN_TOLERANC
 most :data:`SPIKE_FRACTION` of their pixels more than :data:`SPIKE` away: compression noise
 and a logo's few pixels pass, picture content does not), and a few faint lines just past the
 edge (a codec block straddling it rings) still count as bar when clearly fainter than the
-content after them. The crop keeps what is between the bars. Bars are cut in pairs only, one at each end of an axis, of one colour and about one
-thickness (:data:`PAIR_COLOUR`, :data:`PAIR_RATIO`): letterboxes and pillarboxes are centred,
-while a picture's own uniform edge (a clear sky above a landscape) is on one side only and is
-kept. A picture that is one colour throughout, or whose bars would leave less than
+content after them. The crop keeps what is between the bars. Bars are cut in pairs only, one at
+each end of an axis, of one colour and about one thickness (:data:`PAIR_COLOUR`,
+:data:`PAIR_RATIO`): letterboxes and pillarboxes are centred, while a picture's own uniform
+edge (a clear sky above a landscape) is on one side only and is kept. A picture that is one
+colour throughout, or whose bars would leave less than
 :data:`MIN_KEPT` of a dimension, is not cut (on that axis).
 
 A video is cropped once for all its frames, by the union of the boxes found on several
