@@ -347,3 +347,16 @@ def test_matcher_finds_banked_images_in_a_video(rng: np.random.Generator) -> Non
         (5, "a", "rotate_90"),
         (20, "c", "rotate_90"),
     ]
+
+
+def test_adds_wait_for_the_next_read_and_keep_their_checks(rng: np.random.Generator) -> None:
+    bank = hm.VideoIndex()
+    videos = [scenes(rng, 6) for _ in range(30)]
+    for i, v in enumerate(videos):  # one at a time: merged once, by the first read
+        assert bank.add(v, key=f"v{i}") == i
+    with pytest.raises(hm.InvalidArgument, match="key 'v3' is already banked"):
+        bank.add(videos[0], key="v3")
+    with pytest.raises(hm.InvalidArgument, match="id 7 is already banked"):
+        bank.add(videos[0], id=7)
+    assert len(bank) == 30 and bank.match(videos[17])[0].key == "v17"
+    assert bank.remove(keys=["v17"]) == 1 and bank.add(videos[17], key="v17") == 30

@@ -48,6 +48,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -195,6 +196,14 @@ class _Bank:
     def frame_video(self) -> npt.NDArray[np.int64]:
         counts = np.diff(self.video_start)
         return np.repeat(np.arange(self.nvideos, dtype=np.int64), counts)
+
+    @cached_property
+    def live_ids(self) -> frozenset[int]:
+        return frozenset(self.ids[self.alive].tolist())
+
+    @cached_property
+    def live_keys(self) -> frozenset[str]:
+        return frozenset(k for k, a in zip(self.keys, self.alive.tolist(), strict=True) if a and k)
 
     def row_of(self, video_id: int) -> int:
         rows = np.flatnonzero((self.ids == video_id) & self.alive)
@@ -383,6 +392,12 @@ class VideoIndex:
         self._min_quality = _check_quality(min_quality, "min_quality")
         self._bank = _empty_bank()
         self._lock = threading.Lock()
+        # videos added since the last read, merged into the bank by the next read (so a loop
+        # of add() calls rebuilds the frame structures once, not once per video)
+        self._pending: list[tuple[Frames, int, str | None, tuple[str, ...], str | None]] = []
+        self._pending_ids: set[int] = set()
+        self._pending_keys: set[str] = set()
+        self._pending_next = 0
 
     # ------------------------------------------------------------ reading
 
@@ -399,28 +414,28 @@ class VideoIndex:
         return self._min_quality
 
     def __len__(self) -> int:
-        return int(self._bank.alive.sum())
+        return int(self._settled().alive.sum())
 
     def __contains__(self, video_id: object) -> bool:
         if isinstance(video_id, bool) or not isinstance(video_id, (int, np.integer)):
             return False
-        return self._bank.row_of(int(video_id)) >= 0
+        return self._settled().row_of(int(video_id)) >= 0
 
     @property
     def ids(self) -> npt.NDArray[np.int64]:
         """Ids of the banked videos, ascending."""
-        bank = self._bank
+        bank = self._settled()
         return np.sort(bank.ids[bank.alive])
 
     @property
     def frames(self) -> int:
         """Frames banked (of every live video)."""
-        bank = self._bank
+        bank = self._settled()
         counts = np.diff(bank.video_start)
         return int(counts[bank.alive].sum())
 
     def __repr__(self) -> str:
-        bank = self._bank
+        bank = self._settled()
         return (
             f"VideoIndex({self._name!r}: {len(self)} videos, {self.frames} frames,"
             f" {len(bank.unique_codes)} distinct frame hashes)"
@@ -428,7 +443,7 @@ class VideoIndex:
 
     def get(self, video_id: int) -> VideoEntry:
         """The banked video with this id."""
-        bank = self._bank
+        bank = self._settled()
         row = bank.row_of(int(video_id))
         if row < 0:
             raise EntryNotFound(f"video_id: no banked video has id {video_id}")
@@ -436,7 +451,7 @@ class VideoIndex:
 
     def get_key(self, key: str) -> VideoEntry:
         """The banked video with this key."""
-        bank = self._bank
+        bank = self._settled()
         row = bank.row_of_key(key)
         if row < 0:
             raise EntryNotFound(f"key: no banked video has key {key!r}")
@@ -499,20 +514,51 @@ class VideoIndex:
         key_list = [check_text(k, f"keys[{i}]") for i, k in enumerate(key_list)]
         with self._lock:
             bank = self._bank
-            new_ids = self._new_ids(bank, ids, n)
-            taken = {k for k, a in zip(bank.keys, bank.alive.tolist(), strict=True) if a and k}
+            next_id = max(bank.next_id, self._pending_next)
+            taken_ids = bank.live_ids | self._pending_ids
+            new_ids = self._new_ids(next_id, taken_ids, ids, n)
+            taken = bank.live_keys | self._pending_keys
+            seen: set[str] = set()
             for i, k in enumerate(key_list):
-                if k is not None and k in taken:
+                if k is not None and (k in taken or k in seen):
                     raise InvalidArgument(f"keys[{i}]: key {k!r} is already banked")
                 if k is not None:
-                    taken.add(k)
-            self._bank = _extended(bank, frames, new_ids, key_list, label_list, source_list)
+                    seen.add(k)
+            self._pending.extend(
+                zip(frames, new_ids.tolist(), key_list, label_list, source_list, strict=True)
+            )
+            self._pending_ids.update(new_ids.tolist())
+            self._pending_keys.update(seen)
+            if n:
+                self._pending_next = max(next_id, int(new_ids.max()) + 1)
         return new_ids
 
+    def _settled(self) -> _Bank:
+        """The current bank, with videos added since the last read merged in."""
+        if self._pending:
+            with self._lock:
+                self._merge_pending()
+        return self._bank
+
+    def _merge_pending(self) -> None:
+        """Merge the pending videos into the bank (the caller holds the lock)."""
+        if not self._pending:
+            return
+        frames, ids, keys, labels, sources = zip(*self._pending, strict=True)
+        self._bank = _extended(
+            self._bank, list(frames), np.array(ids, np.int64), list(keys), list(labels),
+            list(sources),
+        )  # fmt: skip
+        self._pending = []
+        self._pending_ids = set()
+        self._pending_keys = set()
+
     @staticmethod
-    def _new_ids(bank: _Bank, ids: Sequence[int] | None, n: int) -> npt.NDArray[np.int64]:
+    def _new_ids(
+        next_id: int, taken: frozenset[int] | set[int], ids: Sequence[int] | None, n: int
+    ) -> npt.NDArray[np.int64]:
         if ids is None:
-            return np.arange(bank.next_id, bank.next_id + n, dtype=np.int64)
+            return np.arange(next_id, next_id + n, dtype=np.int64)
         arr = np.asarray(ids)
         if arr.shape != (n,) or (n and arr.dtype.kind not in "iu"):
             raise InvalidArgument(f"ids: expected {n} integers, got {ids!r}")
@@ -521,9 +567,8 @@ class VideoIndex:
             raise InvalidArgument(f"ids: expected ids >= 0, got {int(arr.min())}")
         if len(np.unique(arr)) != n:
             raise InvalidArgument("ids: an id is given twice")
-        live = set(bank.ids[bank.alive].tolist())
         for i, v in enumerate(arr.tolist()):
-            if v in live:
+            if v in taken:
                 raise InvalidArgument(f"ids[{i}]: id {v} is already banked (remove it first)")
         return arr
 
@@ -532,6 +577,7 @@ class VideoIndex:
         id_set = set() if ids is None else {int(i) for i in ids}
         key_set = set() if keys is None else set(keys)
         with self._lock:
+            self._merge_pending()
             bank = self._bank
             hit = bank.alive & (
                 np.isin(bank.ids, list(id_set)) | np.array([k in key_set for k in bank.keys], bool)
@@ -555,6 +601,7 @@ class VideoIndex:
     ) -> None:
         """Change a banked video's frames, labels or source (its id and key stay)."""
         with self._lock:
+            self._merge_pending()
             bank = self._bank
             row = bank.row_of(int(video_id))
             if row < 0:
@@ -578,6 +625,7 @@ class VideoIndex:
     def compact(self) -> None:
         """Drop removed videos' frames and hashes (done automatically past a quarter)."""
         with self._lock:
+            self._merge_pending()
             self._bank = _compacted(self._bank)
 
     # ------------------------------------------------------------ matching
@@ -691,7 +739,7 @@ class VideoIndex:
             if not alternatives:
                 raise InvalidArgument(f"videos[{i}]: expected at least one hashing of the video")
             queries.append([as_frames(a, f"videos[{i}]", dihedral=dihedral) for a in alternatives])
-        bank = self._bank  # one consistent state for the whole call
+        bank = self._settled()  # one consistent state for the whole call
         rows: list[VideoMatch] = []
         for number, alternatives in enumerate(queries):
             best: dict[int, VideoMatch] = {}
@@ -730,6 +778,7 @@ class VideoIndex:
 
     def _to_sections(self) -> tuple[dict[str, Any], dict[str, Any]]:
         with self._lock:
+            self._merge_pending()
             bank = self._bank
             if not bank.alive.all():
                 bank = _compacted(bank)
