@@ -360,3 +360,27 @@ def test_adds_wait_for_the_next_read_and_keep_their_checks(rng: np.random.Genera
         bank.add(videos[0], id=7)
     assert len(bank) == 30 and bank.match(videos[17])[0].key == "v17"
     assert bank.remove(keys=["v17"]) == 1 and bank.add(videos[17], key="v17") == 30
+
+
+def test_inconsistent_saved_banks_are_refused(rng: np.random.Generator) -> None:
+    bank = hm.VideoIndex()
+    bank.add_many([scenes(rng, 6) for _ in range(3)], keys=["a", "b", "c"])
+    meta, sections = bank._to_sections()
+    assert len(hm.VideoIndex._from_sections(meta, sections, "f")) == 3
+
+    def broken(**changes: object) -> None:
+        m = {**meta, **{k: v for k, v in changes.items() if k in meta}}
+        sec = {**sections, **{k: v for k, v in changes.items() if k in sections}}
+        with pytest.raises(hm.IndexFormatError, match="f: "):
+            hm.VideoIndex._from_sections(m, sec, "f")
+
+    broken(keys=["a", "a", "c"])
+    broken(keys=["a", 3, "c"])
+    broken(labels=[["x"], [1], []])
+    broken(ids=np.array([0, 0, 2], np.int64))
+    broken(frame_quality=np.full(18, 101, np.int16))
+    broken(frame_time=np.full(18, np.nan))
+    broken(video_start=np.array([0, 6, 12, 17], np.int64))
+    broken(frame_unique=np.full(18, 10**6, np.int64))
+    broken(unique_codes=np.zeros((2, 32), np.uint8))
+    broken(max_distance="31")

@@ -837,6 +837,9 @@ class VideoIndex:
             and (nf == 0 or (frame_unique.min() >= 0 and frame_unique.max() < nu))
         ):  # fmt: skip
             raise IndexFormatError(f"{where}: VideoIndex arrays do not fit together")
+        _check_saved_columns(where, ids, keys, labels, sources, times, quality)
+        if n:
+            next_id = max(next_id, int(ids.max()) + 1)
         backend = None
         if "index" in meta:
             prefix = "index."
@@ -876,6 +879,37 @@ class VideoIndex:
 
 def _unpickle(meta: dict[str, Any], sections: dict[str, Any]) -> VideoIndex:
     return VideoIndex._from_sections(meta, sections, "pickled VideoIndex")
+
+
+def _check_saved_columns(
+    where: str,
+    ids: npt.NDArray[np.int64],
+    keys: tuple[Any, ...],
+    labels: tuple[Any, ...],
+    sources: tuple[Any, ...],
+    times: npt.NDArray[np.float64],
+    quality: npt.NDArray[np.int16],
+) -> None:
+    """Raise IndexFormatError unless a saved bank's columns hold what a live one can."""
+
+    def bad(what: str) -> IndexFormatError:
+        return IndexFormatError(f"{where}: VideoIndex {what}")
+
+    if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+        raise bad("ids must be unique and >= 0")
+    if not all(k is None or isinstance(k, str) for k in keys):
+        raise bad("keys must be strings or null")
+    given = [k for k in keys if k is not None]
+    if len(set(given)) != len(given):
+        raise bad("keys must be unique")
+    if not all(s is None or isinstance(s, str) for s in sources):
+        raise bad("sources must be strings or null")
+    if not all(all(isinstance(x, str) for x in lab) for lab in labels):
+        raise bad("labels must be lists of strings")
+    if len(quality) and (quality.min() < 0 or quality.max() > 100):
+        raise bad("frame qualities must be 0 to 100")
+    if len(times) and not (np.isfinite(times).all() and times.min() >= 0):
+        raise bad("frame times must be finite seconds >= 0")
 
 
 # ------------------------------------------------------------------------------ building
