@@ -49,7 +49,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,13 @@ from hashmatch._validation import (
     check_threads,
 )
 from hashmatch.backends import backend_from_sections, make_backend
-from hashmatch.errors import EntryNotFound, IndexFormatError, InvalidArgument, InvalidType
+from hashmatch.errors import (
+    EntryNotFound,
+    HashmatchError,
+    IndexFormatError,
+    InvalidArgument,
+    InvalidType,
+)
 from hashmatch.schema import check_text, label_set
 
 if TYPE_CHECKING:
@@ -187,6 +193,7 @@ class _Bank:
     unique_frames: npt.NDArray[np.int64]
     index: Any
     next_id: int
+    index_planned: int = 0  # distinct hashes the frame index was planned for (re-planned at 2x)
 
     @property
     def nvideos(self) -> int:
@@ -272,8 +279,9 @@ class Segment(NamedTuple):
 
     @property
     def duration(self) -> float:
-        """Seconds of the query the segment spans."""
-        return self.query_end - self.query_start
+        """Seconds the segment spans on both sides (the shorter span): a long stretch of the
+        query on one banked frame (a black or frozen frame) is no long alignment."""
+        return min(self.query_end - self.query_start, self.banked_end - self.banked_start)
 
 
 class VideoMatch(NamedTuple):
@@ -558,13 +566,19 @@ class VideoIndex:
         next_id: int, taken: frozenset[int] | set[int], ids: Sequence[int] | None, n: int
     ) -> npt.NDArray[np.int64]:
         if ids is None:
+            if next_id + n - 1 > MAX_ID:
+                raise InvalidArgument(
+                    f"ids: default ids would pass {MAX_ID} (they continue after the largest id);"
+                    " pass ids= explicitly"
+                )
             return np.arange(next_id, next_id + n, dtype=np.int64)
-        arr = np.asarray(ids)
-        if arr.shape != (n,) or (n and arr.dtype.kind not in "iu"):
+        items = list(ids)
+        if len(items) != n or not all(_is_int(v) for v in items):
             raise InvalidArgument(f"ids: expected {n} integers, got {ids!r}")
-        arr = arr.astype(np.int64)
-        if n and arr.min() < 0:
-            raise InvalidArgument(f"ids: expected ids >= 0, got {int(arr.min())}")
+        bad = [v for v in items if not 0 <= int(v) <= MAX_ID]
+        if bad:
+            raise InvalidArgument(f"ids: expected ids from 0 to {MAX_ID}, got {int(bad[0])}")
+        arr = np.array([int(v) for v in items], dtype=np.int64)
         if len(np.unique(arr)) != n:
             raise InvalidArgument("ids: an id is given twice")
         for i, v in enumerate(arr.tolist()):
@@ -572,10 +586,13 @@ class VideoIndex:
                 raise InvalidArgument(f"ids[{i}]: id {v} is already banked (remove it first)")
         return arr
 
-    def remove(self, ids: Iterable[int] | None = None, *, keys: Iterable[str] | None = None) -> int:
-        """Remove banked videos by id and/or key (unknown ones ignored); returns how many."""
-        id_set = set() if ids is None else {int(i) for i in ids}
-        key_set = set() if keys is None else set(keys)
+    def remove(
+        self, ids: int | Iterable[int] | None = None, *, keys: str | Iterable[str] | None = None
+    ) -> int:
+        """Remove banked videos by id and/or key (one or an iterable of them; unknown ones
+        ignored); returns how many."""
+        id_set = set() if ids is None else set(_id_list(ids))
+        key_set = set() if keys is None else set(_key_list(keys))
         with self._lock:
             self._merge_pending()
             bank = self._bank
@@ -729,7 +746,7 @@ class VideoIndex:
             min_compared_pct=_check_pct(min_compared_pct, "min_compared_pct"),
             min_duration=_check_seconds(min_duration, "min_duration"),
             max_gap=None if max_gap is None else _check_seconds(max_gap, "max_gap"),
-            common_videos=int(common_videos),
+            common_videos=_check_count(common_videos, "common_videos"),
             threads=check_threads(threads),
             dihedral=dihedral,
         )
@@ -824,7 +841,7 @@ class VideoIndex:
             quality = typed_section(sections["frame_quality"], "<i2", "frame_quality", where)
             codes = np.frombuffer(sections["unique_codes"], np.uint8).reshape(-1, PDQ_BYTES)
             keys = tuple(meta["keys"])
-            labels = tuple(tuple(x) for x in meta["labels"])
+            labels = tuple(meta["labels"])
             sources = tuple(meta["sources"])
             next_id = int(meta["next_id"])
         except (KeyError, TypeError, ValueError) as error:
@@ -837,7 +854,12 @@ class VideoIndex:
             and (nf == 0 or (frame_unique.min() >= 0 and frame_unique.max() < nu))
         ):  # fmt: skip
             raise IndexFormatError(f"{where}: VideoIndex arrays do not fit together")
-        _check_saved_columns(where, ids, keys, labels, sources, times, quality)
+        _check_saved_columns(where, ids, keys, labels, sources, times, quality, start)
+        labels = tuple(tuple(x) for x in labels)
+        if verify and nu:
+            rows = np.ascontiguousarray(codes).view(np.dtype((np.void, PDQ_BYTES))).ravel()
+            if len(np.unique(rows)) != nu:
+                raise IndexFormatError(f"{where}: VideoIndex distinct frame hashes repeat")
         if n:
             next_id = max(next_id, int(ids.max()) + 1)
         backend = None
@@ -849,15 +871,28 @@ class VideoIndex:
                 f"{where} (frame index)",
                 verify=verify,
             )
+            if getattr(backend, "name", None) not in ("flat", "mih"):
+                raise IndexFormatError(f"{where}: the frame index must be exact (flat or mih)")
             if len(backend) != nu:
                 raise IndexFormatError(f"{where}: frame index holds {len(backend)} of {nu} hashes")
+            if verify:
+                stored_ids, stored_codes = cast(Any, backend).contents()
+                if not (
+                    np.array_equal(np.sort(stored_ids), np.arange(nu))
+                    and np.array_equal(stored_codes, codes[stored_ids])
+                ):
+                    raise IndexFormatError(
+                        f"{where}: the frame index does not hold the distinct frame hashes"
+                    )
+        elif nu:
+            raise IndexFormatError(f"{where}: VideoIndex frame hashes without a frame index")
         first = _first_in_video(frame_unique.astype(np.int64), start, nu)
         ustart, uframes = _csr(frame_unique.astype(np.int64), nu)
         index._bank = _Bank(
             ids=ids, keys=keys, labels=labels, sources=sources, alive=np.ones(n, bool),
             video_start=start, frame_unique=frame_unique, frame_time=times, frame_quality=quality,
             frame_first=first, unique_codes=codes, unique_start=ustart, unique_frames=uframes,
-            index=backend, next_id=next_id,
+            index=backend, next_id=next_id, index_planned=nu,
         )  # fmt: skip
         return index
 
@@ -889,6 +924,7 @@ def _check_saved_columns(
     sources: tuple[Any, ...],
     times: npt.NDArray[np.float64],
     quality: npt.NDArray[np.int16],
+    start: npt.NDArray[np.int64],
 ) -> None:
     """Raise IndexFormatError unless a saved bank's columns hold what a live one can."""
 
@@ -904,12 +940,22 @@ def _check_saved_columns(
         raise bad("keys must be unique")
     if not all(s is None or isinstance(s, str) for s in sources):
         raise bad("sources must be strings or null")
-    if not all(all(isinstance(x, str) for x in lab) for lab in labels):
-        raise bad("labels must be lists of strings")
+    for lab in labels:
+        try:
+            ok = isinstance(lab, list) and label_set(lab, "labels") == tuple(lab)
+        except HashmatchError:
+            ok = False
+        if not ok:
+            raise bad("labels must be lists of distinct, non-empty strings")
     if len(quality) and (quality.min() < 0 or quality.max() > 100):
         raise bad("frame qualities must be 0 to 100")
     if len(times) and not (np.isfinite(times).all() and times.min() >= 0):
         raise bad("frame times must be finite seconds >= 0")
+    steps = np.diff(times)
+    within = np.ones(len(steps), bool)
+    within[start[1:-1][(start[1:-1] > 0) & (start[1:-1] < len(times))] - 1] = False
+    if (steps[within] < 0).any():
+        raise bad("frame times must never decrease within a video")
 
 
 # ------------------------------------------------------------------------------ building
@@ -950,9 +996,11 @@ def _extended(
     known[fresh] = nu + np.arange(int(fresh.sum()))
     new_codes = distinct_codes[fresh]
     unique_codes = np.concatenate([bank.unique_codes, new_codes])
-    index = bank.index
-    if index is None or (len(unique_codes) > 2 * max(len(bank.unique_codes), 1024)):
+    index, planned = bank.index, bank.index_planned
+    if index is None or len(unique_codes) > 2 * max(planned, 1024):
+        # a new plan (flat or multi-index) for the size the bank has grown to
         index = make_backend("auto", 256, max_distance=31, n=len(unique_codes))
+        planned = len(unique_codes)
         if len(unique_codes):
             index.add(unique_codes, np.arange(len(unique_codes), dtype=np.int64))
     elif len(new_codes):
@@ -977,6 +1025,7 @@ def _extended(
         unique_frames=uframes,
         index=index,
         next_id=max(bank.next_id, int(ids.max()) + 1 if len(ids) else 0),
+        index_planned=planned,
     )
 
 
@@ -1021,8 +1070,20 @@ def _rank(m: VideoMatch) -> tuple[Any, ...]:
     return (not m.matched, -m.compared_pct, -m.query_pct, -m.longest, m.id)
 
 
+SEGMENT_FRAMES = 4
+"""Banked frames of one hash in one video that segments consider (evenly spaced, first and
+last included): a static scene repeats one hash many times, and its frames add nothing to the
+alignment but cost."""
+
+
 def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[VideoMatch]:
-    """The candidate banked videos of one query video."""
+    """The candidate banked videos of one query video.
+
+    The frame search gives (query frame, distinct hash) pairs. Percentages need, per (hash,
+    banked video), only whether the hash counts there (pytx: its first frame in the video has
+    the quality; C++: how many of its frames have it), so pairs are joined with that small
+    table; segments join them with a few of the hash's frames in the video (their times).
+    """
     if bank.index is None or not len(query.codes) or not bank.alive.any():
         return []
     searched = query.qualities >= s.floor
@@ -1045,68 +1106,142 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
     known = uniq < len(bank.unique_codes)  # a later add may have extended the shared index
     if not known.all():
         qrow, dist, uniq, variants = qrow[known], dist[known], uniq[known], variants[known]
-    # (query frame, unique hash) -> every banked frame with that hash
-    per = bank.unique_start[uniq + 1] - bank.unique_start[uniq]
-    pair = np.repeat(np.arange(len(uniq)), per)
-    offsets = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
-    frame = bank.unique_frames[np.repeat(bank.unique_start[uniq], per) + offsets]
-    video = np.searchsorted(bank.video_start, frame, side="right") - 1
-    keep = bank.alive[video] & (bank.frame_quality[frame] >= s.floor)
-    q, f, v = qrow[pair][keep], frame[keep], video[keep]
-    d, var = dist[pair][keep].astype(np.int32), variants[pair][keep]
-    if not len(q):
+    if not len(uniq):
         return []
+    table = _HashVideos.of(bank, np.unique(uniq), s)
+    if not len(table.videos):
+        return []
+    # join: each (query frame, hash) pair with every (hash, video) entry of its hash
+    slot = np.searchsorted(table.hashes, uniq)
+    count = table.start[slot + 1] - table.start[slot]
+    pair = np.repeat(np.arange(len(uniq)), count)
+    entry = np.repeat(table.start[slot], count) + _ranks(count)
+    jq, jv = qrow[pair], table.videos[entry]
     # how many banked videos each query frame matched (common frames)
-    qv = np.unique(q * bank.nvideos + v)
+    qv = np.unique(jq * bank.nvideos + jv)
     videos_per_query = np.bincount(qv // bank.nvideos, minlength=len(query.codes))
-    order = np.argsort(v, kind="stable")
-    q, f, v, d, var = q[order], f[order], v[order], d[order], var[order]
-    cuts = np.flatnonzero(np.diff(v)) + 1
-    out = []
     gap = s.max_gap
-    if gap is None:
-        gap = 3.0 * _interval(query.timestamps)
-    for part in np.split(np.arange(len(v)), cuts):
-        row = int(v[part[0]])
+    order = np.argsort(jv, kind="stable")
+    pair, entry, jq, jv = pair[order], entry[order], jq[order], jv[order]
+    out = []
+    for part in np.split(np.arange(len(jv)), np.flatnonzero(np.diff(jv)) + 1):
+        row = int(jv[part[0]])
+        p, e, qq = pair[part], entry[part], jq[part]
+        lo, hi = int(bank.video_start[row]), int(bank.video_start[row + 1])
+        banked_times = bank.frame_time[lo:hi]
+        video_gap = (
+            gap
+            if gap is not None
+            else 3.0 * max(_interval(query.timestamps), _interval(banked_times))
+        )
+        # the banked frames a segment may use: a few per (hash, video) entry
+        frames = table.sample[e]  # (n, SEGMENT_FRAMES), -1 padded
+        k = frames >= 0
+        seg_q = np.broadcast_to(qq[:, None], frames.shape)[k]
+        seg_d = np.broadcast_to(dist[p][:, None], frames.shape)[k]
         out.append(
-            _pair_result(bank, row, query, number, s, q[part], f[part], d[part], var[part],
-                         counted, n_query, videos_per_query, gap)
+            _pair_result(
+                bank, row, number, s, qq, e, table, counted, n_query, videos_per_query,
+                _segments(query.timestamps[seg_q], bank.frame_time[frames[k]],
+                          seg_d.astype(np.int32), video_gap),
+                variants[p],
+            )
         )  # fmt: skip
     return out
+
+
+def _ranks(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """0, 1, ..., c - 1 for each count c, concatenated."""
+    total = int(counts.sum())
+    return np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+@dataclass(frozen=True)
+class _HashVideos:
+    """Per (matched hash, live banked video): whether and how much the hash counts there.
+
+    Entries are sorted by hash, then video; ``start[i]:start[i + 1]`` are hash ``hashes[i]``'s.
+    ``weight``: pytx, 1 when the hash's first frame in the video has the quality, else 0; C++,
+    its frames with the quality. ``sample``: up to SEGMENT_FRAMES of those frames (-1 padded).
+    """
+
+    hashes: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+    videos: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.int64]
+    sample: npt.NDArray[np.int64]
+
+    @staticmethod
+    def of(bank: _Bank, hashes: npt.NDArray[np.int64], s: _Settings) -> _HashVideos:
+        per = bank.unique_start[hashes + 1] - bank.unique_start[hashes]
+        owner = np.repeat(np.arange(len(hashes)), per)
+        frame = bank.unique_frames[np.repeat(bank.unique_start[hashes], per) + _ranks(per)]
+        video = np.searchsorted(bank.video_start, frame, side="right") - 1
+        live = bank.alive[video]
+        owner, frame, video = owner[live], frame[live], video[live]
+        good = bank.frame_quality[frame] >= s.floor
+        counts = (bank.frame_first[frame] & good) if s.dedupe else good
+        key = owner * bank.nvideos + video
+        order = np.lexsort((frame, key))  # by entry, frames in time order
+        key, frame, good, counts = key[order], frame[order], good[order], counts[order]
+        entries, inverse = np.unique(key, return_inverse=True)
+        weight = np.bincount(inverse, weights=counts, minlength=len(entries)).astype(np.int64)
+        # the entry's frames with the quality, evenly spaced (first and last included)
+        good_rows = np.flatnonzero(good)
+        good_entry = inverse[good_rows]
+        n_good = np.bincount(good_entry, minlength=len(entries))
+        good_start = np.concatenate([[0], np.cumsum(n_good)])
+        picks = np.arange(SEGMENT_FRAMES)
+        steps = (n_good[:, None] - 1) * picks[None, :] // max(SEGMENT_FRAMES - 1, 1)
+        position = good_start[:-1, None] + steps
+        sample = np.where(
+            (n_good[:, None] > 0) & (picks[None, :] < n_good[:, None]),
+            frame[good_rows[np.minimum(position, max(len(good_rows) - 1, 0))]]
+            if len(good_rows)
+            else -1,
+            -1,
+        )
+        entry_hash = entries // bank.nvideos
+        return _HashVideos(
+            hashes=hashes,
+            start=np.searchsorted(entry_hash, np.arange(len(hashes) + 1)),
+            videos=entries % bank.nvideos,
+            weight=weight,
+            sample=sample.astype(np.int64),
+        )
 
 
 def _pair_result(
     bank: _Bank,
     row: int,
-    query: Frames,
     number: int,
     s: _Settings,
     q: npt.NDArray[np.int64],
-    f: npt.NDArray[np.int64],
-    d: npt.NDArray[np.int32],
-    var: npt.NDArray[np.uint8],
+    e: npt.NDArray[np.int64],
+    table: _HashVideos,
     counted: npt.NDArray[np.bool_],
     n_query: int,
     videos_per_query: npt.NDArray[np.int64],
-    gap_query: float,
+    aligned: tuple[list[Segment], list[float]],
+    var: npt.NDArray[np.uint8],
 ) -> VideoMatch:
+    """One (query, banked video) result from its joined pairs (query frame ``q``, entry ``e``)."""
     lo, hi = int(bank.video_start[row]), int(bank.video_start[row + 1])
     quality_ok = bank.frame_quality[lo:hi] >= s.floor
-    banked_counted = quality_ok & (bank.frame_first[lo:hi] if s.dedupe else True)
-    n_banked = int(banked_counted.sum())
-    in_pct = counted[q] & banked_counted[f - lo]
+    n_banked = int((quality_ok & bank.frame_first[lo:hi]).sum() if s.dedupe else quality_ok.sum())
+    in_pct = counted[q] & (table.weight[e] > 0)
     query_matched = len(np.unique(q[in_pct]))
-    compared_matched = len(np.unique(f[in_pct]))
+    matched_entries = np.unique(e[in_pct])
+    compared_matched = int(table.weight[matched_entries].sum())
     query_pct = 100.0 * query_matched / n_query if n_query else 0.0
     compared_pct = 100.0 * compared_matched / n_banked if n_banked else 0.0
-    gap = max(gap_query, 3.0 * _interval(bank.frame_time[lo:hi]))
-    segments, offsets = _segments(query.timestamps[q], bank.frame_time[f], d, gap)
+    segments, offsets = aligned
     longest = max((sg.duration for sg in segments), default=0.0)
     matched = (
         query_pct >= s.min_query_pct
         and compared_pct >= s.min_compared_pct
         and longest >= s.min_duration
-        and (query_matched > 0)
+        and query_matched > 0
     )
     common = int((videos_per_query[np.unique(q)] > s.common_videos).sum())
     transform = None
@@ -1222,6 +1357,44 @@ def _segments(
 
 
 # ------------------------------------------------------------------------------ checks
+
+
+MAX_ID = 2**62 - 1
+"""The largest video id (default ids continue after the largest one)."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _id_list(ids: object) -> list[int]:
+    if _is_int(ids):
+        return [int(ids)]  # type: ignore[call-overload]
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InvalidType(f"ids: expected an iterable of integer ids, got {type(ids).__name__}")
+    items = list(ids)
+    for i, v in enumerate(items):
+        if not _is_int(v):
+            raise InvalidType(f"ids[{i}]: expected an integer id, got {v!r}")
+    return [int(v) for v in items]
+
+
+def _key_list(keys: object) -> list[str]:
+    if isinstance(keys, str):
+        return [keys]  # one key, not its characters
+    if isinstance(keys, bytes) or not isinstance(keys, Iterable):
+        raise InvalidType(f"keys: expected a key or an iterable of keys, got {type(keys).__name__}")
+    items = list(keys)
+    for i, k in enumerate(items):
+        if not isinstance(k, str):
+            raise InvalidType(f"keys[{i}]: expected a str, got {type(k).__name__}")
+    return items
+
+
+def _check_count(value: object, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 0:
+        raise InvalidArgument(f"{name}: expected an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def _per_video(values: Sequence[Any] | None, n: int, name: str, default: Any = None) -> list[Any]:
