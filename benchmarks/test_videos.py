@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-
-import hashmatch as hm
-import hashmatch.videos
 from hashmatch.formats import format_vpdq
 
+import hashmatch as hm
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import vpdq_oracle  # noqa: E402  (the stand-in vpdq module that lets pytx's index import)
+# tests/vpdq_oracle.py: the stand-in vpdq module that lets pytx's index import
+import vpdq_oracle
 
 if TYPE_CHECKING:
     from conftest import Scale
@@ -168,7 +168,7 @@ def describe(benchmark: BenchmarkFixture, videos: Videos, scale: Scale, library:
         library=library,
         scale=scale.name,
         videos=len(videos.banked),
-        frames=len(videos.banked) * FRAMES,
+        n=len(videos.banked) * FRAMES,  # stored (frame) hashes, as the other suites say
         query_frames=FRAMES,
         build_seconds=videos.build_seconds[library],
         memory_bytes=videos.memory_bytes[library],
@@ -242,7 +242,7 @@ def test_hashmatch_query_without_segments(
 ) -> None:
     benchmark.group = "video-query-nosegments"
     describe(benchmark, videos, scale, "hashmatch")
-    monkeypatch.setattr(hashmatch.videos, "_segments", lambda *args: ([], []))
+    monkeypatch.setattr("hashmatch.videos._segments", lambda *args: ([], []))
     benchmark.pedantic(
         lambda q: videos.ours.match(q, threads=2),
         setup=_cycle(videos.queries),
