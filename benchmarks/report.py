@@ -39,7 +39,8 @@ def header(run: dict[str, Any]) -> str:
     if described:
         batch = max(e.get("queries", 0) for e in described)
         queries = f", {batch:,} queries per batch" if batch else ""
-        corpus = f"Scale `{described[0]['scale']}`: {described[0]['n']:,} stored hashes{queries}; "
+        stored = described[0].get("n", described[0].get("frames", 0))  # test_videos: frames
+        corpus = f"Scale `{described[0]['scale']}`: {stored:,} stored hashes{queries}; "
     return (
         f"{corpus}{cpu}, {run['machine_info']['cpu'].get('count', '?')} CPUs; commit {revision}; "
         f"{run['datetime']}."
@@ -48,7 +49,10 @@ def header(run: dict[str, Any]) -> str:
 
 def kind(group: str) -> str:
     """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load),
-    ``join`` (test_join), ``dihedral`` (test_dihedral) or ``flat`` (test_flat)."""
+    ``join`` (test_join), ``dihedral`` (test_dihedral), ``video`` (test_videos) or ``flat``
+    (test_flat)."""
+    if group.startswith("video-"):
+        return "video"
     if group.startswith("dihedral-"):
         return "dihedral"
     if group.startswith(("mih-", "backends-")):
@@ -245,6 +249,40 @@ def join_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def video_table(run: dict[str, Any]) -> str:
+    """Video matching (benchmarks/test_videos.py): each library's median (and p90 of single
+    query videos) per group, and pytx's time over hashmatch's."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for bench in run["benchmarks"]:
+        if kind(bench["group"]) == "video":
+            extra = bench["extra_info"]
+            name = extra.get("how") or extra["library"]
+            rows.setdefault(bench["group"], {})[name] = bench
+    if not rows:
+        return ""
+    lines = [
+        "| group | library | median | p90 | rounds | pytx / hashmatch |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, by_name in rows.items():
+        ours = next(
+            (b["stats"]["median"] for n, b in by_name.items() if not n.startswith("pytx")), None
+        )
+        for name, bench in by_name.items():
+            stats = bench["stats"]
+            data = sorted(stats.get("data", []))
+            p90 = format_time(data[int(0.9 * (len(data) - 1))]) if len(data) >= 10 else "-"
+            ratio = (
+                format_ratio(stats["median"] / ours) if name.startswith("pytx") and ours else "-"
+            )
+            cells = [
+                f"`{group}`", name, format_time(stats["median"]), p90, str(stats["rounds"]),
+                ratio,
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -253,7 +291,7 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    parts = (table, mih_table, list_table, load_table, join_table, dihedral_table)
+    parts = (table, mih_table, list_table, load_table, join_table, dihedral_table, video_table)
     for part in (make(run) for make in parts):
         if part:
             print()

@@ -28,6 +28,7 @@ MODULES = [
     "hashmatch._backend",
     "hashmatch.results",
     "hashmatch.videos",
+    "hashmatch.cli.video_match",
 ]
 
 

@@ -109,3 +109,92 @@ def test_plots_on_given_axes_and_without_duplicates() -> None:
     empty = hm.find_duplicates(np.empty((0, 32), np.uint8), 31).plot()
     assert empty.axes[1].get_yscale() == "linear"  # nothing to put on a log scale
     plt.close("all")
+
+
+# ------------------------------------------------------------------------ video matches
+
+
+def clip(codes: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A video at 1 frame a second from ``start``, quality 100."""
+    n = len(codes)
+    return codes, np.full(n, 100), start + np.arange(n, dtype=float)
+
+
+def test_video_match_plot_draws_the_distance_matrix_segments_and_offsets() -> None:
+    from hashmatch.plotting import plot_video_match
+
+    codes = hm.datasets.random_codes(40, seed=5)
+    banked = clip(codes)
+    edited = hm.datasets.flip_bits(codes[10:30], [3] * 20, seed=6)
+    other = hm.datasets.random_codes(8, seed=7)
+    upload = clip(np.concatenate([other, edited]))  # seconds 10-29 shown at 8-27
+    match = hm.VideoIndex()
+    match.add(banked)
+    (expected,) = match.match(upload)
+    figure = plot_video_match(upload, banked)
+    (axis, colorbar) = figure.axes
+    image = axis.images[0]
+    distances = hm.cdist(upload[0], codes).T  # banked frames as rows
+    data = image.get_array()
+    np.testing.assert_array_equal(data.data, distances)
+    np.testing.assert_array_equal(data.mask, distances > 31)
+    assert image.get_extent() == [-0.5, 27.5, -0.5, 39.5]
+    boxes = axis.patches
+    assert len(boxes) == len(expected.segments) >= 1
+    for box, segment in zip(boxes, expected.segments, strict=True):
+        assert box.get_xy() == (segment.query_start, segment.banked_start)
+        assert box.get_width() == segment.query_end - segment.query_start
+        assert box.get_height() == segment.banked_end - segment.banked_start
+    assert (expected.segments[0].query_start, expected.segments[0].banked_start) == (8.0, 10.0)
+    lines = axis.get_lines()
+    assert len(lines) == len(expected.offsets)
+    for line, offset in zip(lines, expected.offsets, strict=True):
+        x, y = line.get_data()
+        np.testing.assert_allclose(np.asarray(y) - np.asarray(x), offset)
+    assert axis.get_xlabel() == "query time (s)" and axis.get_ylabel() == "banked time (s)"
+    assert colorbar.get_ylabel() == "Hamming distance"
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert legend[0] == "aligned segments (1)" and legend[1].startswith("best offsets (+2.00 s")
+    assert axis.get_title() == (
+        f"query {expected.query_pct:.1f}% found, banked {expected.compared_pct:.1f}% found;"
+        f" no match, longest {expected.longest:.1f} s"
+    )
+    assert_no_overlap(axis)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_video_match_plot_options() -> None:
+    import matplotlib.pyplot as plt
+    from hashmatch.plotting import MAX_CELLS, plot_video_match
+
+    codes = hm.datasets.random_codes(30, seed=8)
+    banked = clip(codes)
+    # a given match is drawn as given, on given axes, at another radius
+    bank = hm.VideoIndex()
+    bank.add(banked)
+    (match,) = bank.match(clip(codes[5:20]), max_distance=5)
+    figure, axis = plt.subplots()
+    assert (
+        plot_video_match(clip(codes[5:20]), banked, match=match, max_distance=5, axes=axis)
+        is figure
+    )
+    assert len(axis.patches) == len(match.segments) and axis.images[0].get_clim() == (0, 5)
+    # nothing within the radius: the matrix only, and the title says so
+    unrelated = plot_video_match(clip(hm.datasets.random_codes(5, seed=9)), banked)
+    assert unrelated.axes[0].get_title() == "no frame within max_distance"
+    assert not unrelated.axes[0].patches and unrelated.axes[0].images[0].get_array().mask.all()
+    # a dihedral query: its original variants are drawn
+    stacks = np.repeat(codes[:10, None, :], 8, axis=1)
+    stacks[:, 1:] ^= 0xFF
+    drawn = plot_video_match(clip(stacks), banked).axes[0].images[0].get_array()
+    np.testing.assert_array_equal(drawn.data, hm.cdist(codes[:10], codes).T)
+    # long videos: each cell the minimum over a block of frames
+    long = hm.datasets.random_codes(3 * MAX_CELLS + 1, seed=10)
+    big = plot_video_match(clip(long[:50]), clip(long)).axes[0].images[0].get_array()
+    full = hm.cdist(long[:50], long).T
+    assert big.shape == (-(-len(long) // 4), 50)
+    np.testing.assert_array_equal(big.data[:-1], full[:-1].reshape(-1, 4, 50).min(axis=1))
+    np.testing.assert_array_equal(big.data[-1], full[-1])
+    plt.close("all")

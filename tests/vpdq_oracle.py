@@ -58,6 +58,7 @@ __all__ = [
     "pytx_features",
     "pytx_percentages",
     "pytx_vpdq",
+    "pytx_vpdq_index",
 ]
 
 QUALITY = 50  # pytx's VPDQ_QUALITY_THRESHOLD
@@ -95,9 +96,9 @@ class _VpdqStandIn(types.ModuleType):
         raise RuntimeError("vpdq stand-in (tests/vpdq_oracle.py): cannot hash videos")
 
 
-@functools.cache
-def pytx_vpdq() -> types.SimpleNamespace:
-    """pytx's ``vpdq_util`` and ``vpdq_brute_matcher`` modules (skip without threatexchange)."""
+def _pytx_modules(*names: str) -> list[types.ModuleType]:
+    """``threatexchange.extensions.vpdq.<name>`` modules, imported with the stand-in ``vpdq``
+    (skip without threatexchange)."""
     pytest.importorskip("threatexchange")
     stand_in = None
     try:
@@ -105,12 +106,27 @@ def pytx_vpdq() -> types.SimpleNamespace:
     except ImportError:
         stand_in = sys.modules["vpdq"] = _VpdqStandIn("vpdq")
     try:
-        util = importlib.import_module("threatexchange.extensions.vpdq.vpdq_util")
-        brute = importlib.import_module("threatexchange.extensions.vpdq.vpdq_brute_matcher")
+        return [importlib.import_module(f"threatexchange.extensions.vpdq.{n}") for n in names]
     finally:
         if stand_in is not None and sys.modules.get("vpdq") is stand_in:
             del sys.modules["vpdq"]
+
+
+@functools.cache
+def pytx_vpdq() -> types.SimpleNamespace:
+    """pytx's ``vpdq_util`` and ``vpdq_brute_matcher`` modules (skip without threatexchange)."""
+    util, brute = _pytx_modules("vpdq_util", "vpdq_brute_matcher")
     return types.SimpleNamespace(util=util, brute=brute)
+
+
+@functools.cache
+def pytx_vpdq_index() -> Any:
+    """pytx's ``VPDQIndex`` class (``vpdq_index.py``: a faiss ``IndexBinaryFlat`` of the
+    distinct frame hashes; skip without threatexchange or faiss). Its ``add`` and ``query``
+    never call ``vpdq``."""
+    pytest.importorskip("faiss")
+    (module,) = _pytx_modules("vpdq_index")
+    return module.VPDQIndex
 
 
 def pytx_features(frames: Frames) -> list[Any]:

@@ -53,7 +53,9 @@ def image_extensions() -> frozenset[str]:
 
 def walk(paths: list[str], extensions: frozenset[str]) -> Iterator[str]:
     """The files named, and those under the directories named (recursively, sorted, hidden
-    names skipped) whose extension is in ``extensions``."""
+    names skipped) whose name ends with one of ``extensions`` (any case: ``.mp4``,
+    ``.txt.gz``)."""
+    endings = tuple(extensions)
     for path in paths:
         if not os.path.isdir(path):
             yield path  # a missing or unreadable one is reported as a failure
@@ -61,7 +63,7 @@ def walk(paths: list[str], extensions: frozenset[str]) -> Iterator[str]:
         for root, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
-                if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions:
+                if not name.startswith(".") and name.lower().endswith(endings):
                     yield os.path.join(root, name)
 
 
