@@ -66,7 +66,9 @@ void scan_range(const kernels::KernelTable& k, const Queries& queries, size_t q0
     const uint64_t* tiles = codes + b0 * nwords;
     for (size_t q = q0; q < q1; ++q) {
       if (queries.nv == 0) {
-        const size_t hits = k.scan_tiles_le(queries.of(q), tiles, count, nwords, bound(q), idx.data(), dist.data());
+        // The first query of the group brings the block in (prefetching), the others find it in L1.
+        const size_t hits =
+            k.scan_tiles_le(queries.of(q), tiles, count, nwords, bound(q), idx.data(), dist.data(), q == q0);
         for (size_t j = 0; j < hits; ++j) visit(q, dist[j], b0 + idx[j], uint8_t{0});
       } else {
         const size_t hits = k.scan_tiles_variants_le(queries.of(q), queries.nv, tiles, count, nwords, bound(q),

@@ -382,7 +382,7 @@ struct Join::State {
         if (lo >= c1) continue;
         lo -= lo % kernels::kTileCodes;
         const size_t hits = k.scan_tiles_le(a.row(i), tiles.data() + lo * nwords, c1 - lo, nwords, radius,
-                                            idx.data(), dist.data());
+                                            idx.data(), dist.data(), i == i0);  // then the chunk is in L2
         for (size_t h = 0; h < hits; ++h) {
           const size_t j = lo + idx[h];
           if (self && j <= i) continue;

@@ -48,7 +48,8 @@ struct Avx2Ops {
 // counts of up to 31 words accumulate in bytes (8 * 31 < 256) before one VPSADBW turns them
 // into the four 64-bit per-code distances: about 8 vector ops per code and word-pair for PDQ,
 // no shuffles besides the nibble lookups. Early exit: with a tight bound (PDQ range search),
-// a tile whose 8 codes all exceed the bound after half the words is dropped.
+// a tile whose 8 codes all exceed the bound after half the words is dropped. Tiles are
+// prefetched 16 KiB ahead when the caller asks (scan_impl.h: prefetch_tile_ahead).
 
 inline __m256i lane_sums(__m256i byte_counts) noexcept { return _mm256_sad_epu8(byte_counts, _mm256_setzero_si256()); }
 
@@ -80,7 +81,7 @@ inline unsigned above(__m256i d0, __m256i d1, __m256i bound) noexcept {
 // NW > 0: the width as a compile-time constant (loops unroll fully); NW == 0: any width.
 template <size_t NW>
 size_t scan_tiles_le_w(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords_dynamic, uint32_t bound,
-                       uint32_t* idx, uint16_t* dist) noexcept {
+                       uint32_t* idx, uint16_t* dist, bool prefetch) noexcept {
   const size_t nwords = NW > 0 ? NW : nwords_dynamic;
   const __m256i boundv = _mm256_set1_epi64x(static_cast<long long>(bound));
   const bool early_exit = nwords >= 2 && bound < nwords * 16;  // a random code expects nwords*16 in half
@@ -88,6 +89,7 @@ size_t scan_tiles_le_w(const uint64_t* q, const uint64_t* tiles, size_t n, size_
   size_t count = 0;
   for (size_t t0 = 0; t0 < n; t0 += kTileCodes) {
     const uint64_t* tile = tiles + t0 * nwords;
+    if (prefetch) prefetch_tile_ahead(tiles, t0 * nwords, nwords);
     __m256i d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
     if (early_exit) {
       accumulate_words(q, tile, 0, half, d0, d1);
@@ -111,13 +113,13 @@ size_t scan_tiles_le_w(const uint64_t* q, const uint64_t* tiles, size_t n, size_
 }
 
 size_t scan_tiles_le(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords, uint32_t bound,
-                     uint32_t* idx, uint16_t* dist) noexcept {
+                     uint32_t* idx, uint16_t* dist, bool prefetch) noexcept {
   switch (nwords) {
-    case 1: return scan_tiles_le_w<1>(q, tiles, n, nwords, bound, idx, dist);
-    case 2: return scan_tiles_le_w<2>(q, tiles, n, nwords, bound, idx, dist);
-    case 4: return scan_tiles_le_w<4>(q, tiles, n, nwords, bound, idx, dist);
-    case 8: return scan_tiles_le_w<8>(q, tiles, n, nwords, bound, idx, dist);
-    default: return scan_tiles_le_w<0>(q, tiles, n, nwords, bound, idx, dist);
+    case 1: return scan_tiles_le_w<1>(q, tiles, n, nwords, bound, idx, dist, prefetch);
+    case 2: return scan_tiles_le_w<2>(q, tiles, n, nwords, bound, idx, dist, prefetch);
+    case 4: return scan_tiles_le_w<4>(q, tiles, n, nwords, bound, idx, dist, prefetch);
+    case 8: return scan_tiles_le_w<8>(q, tiles, n, nwords, bound, idx, dist, prefetch);
+    default: return scan_tiles_le_w<0>(q, tiles, n, nwords, bound, idx, dist, prefetch);
   }
 }
 

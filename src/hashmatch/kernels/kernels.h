@@ -3,7 +3,8 @@
 // Codes are stored as `nwords` 64-bit words per hash (a hash of nbytes bytes is zero-padded to a
 // whole word; the padding XORs to zero so it never changes a distance). Loads are unaligned, so
 // any 8-byte-strided buffer works. Kernels are noexcept, never allocate and never read past
-// `n * nwords` words.
+// `n * nwords` words (the tiled scans prefetch ahead, possibly past the codes: a hint that
+// neither faults nor reads).
 #pragma once
 
 #include <cstddef>
@@ -32,9 +33,12 @@ constexpr size_t kTileCodes = 8;
 /// within `bound` (inclusive): writes idx[j], dist[j] for every i < n with
 /// popcount(q ^ code_i) <= bound, in increasing i, and returns how many it wrote (idx and dist
 /// must hold n rounded up to a whole tile). Kernels may stop counting a tile early once every
-/// code in it exceeds `bound`.
+/// code in it exceeds `bound`. With `prefetch` (the codes are likely not cached: the first of
+/// several queries over them), kernels prefetch ahead of the tile they count, possibly past
+/// the codes (into the next block a caller will scan); without it (the codes were just read by
+/// another query), they do not spend instructions on prefetches.
 using ScanTilesLeFn = size_t (*)(const uint64_t* q, const uint64_t* tiles, size_t n, size_t nwords,
-                                 uint32_t bound, uint32_t* idx, uint16_t* dist) noexcept;
+                                 uint32_t bound, uint32_t* idx, uint16_t* dist, bool prefetch) noexcept;
 
 /// Most needles one multi-needle scan compares at once (a dihedral variant stack).
 constexpr size_t kMaxNeedles = 8;
