@@ -16,7 +16,8 @@ in order), then to those of quality >= ``min_quality`` (50). Then
 - ``compared_pct``: the same from the banked video's side.
 
 ``semantics="cpp"`` gives Meta's C++ ``matchTwoHashBrute`` instead: no deduplication, and a
-strict ``distance < max_distance``.
+strict ``distance < max_distance``. A side with no frame left after the quality filter has 0%
+(pytx raises ZeroDivisionError there, the C++ gives NaN); such a banked video never matches.
 
 Verdict: the thresholds, by side
 --------------------------------
