@@ -252,6 +252,7 @@ size_t scan_tiles_variants_nv(const uint64_t* qs, const uint64_t* tiles, size_t 
   size_t count = 0;
   for (size_t t0 = 0; t0 < n; t0 += kTileCodes) {
     const uint64_t* tile = tiles + t0 * nwords;
+    prefetch_tile_ahead(tiles, t0 * nwords, nwords);  // the early exit reads half a tile
     V acc[NV][G];
     for (size_t v = 0; v < NV; ++v) {
       for (size_t g = 0; g < G; ++g) acc[v][g] = Ops::zero();
