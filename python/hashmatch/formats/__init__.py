@@ -81,6 +81,7 @@ Examples
 
 from __future__ import annotations
 
+from .feeds import FeedBatch, Rejected
 from .names import COLUMN_ALIASES
 from .reader import HashReader, read_hashes
 from .records import HashRecords
@@ -90,8 +91,10 @@ from .writer import write_hashes
 __all__ = [
     "COLUMN_ALIASES",
     "VPDQ_FORMATS",
+    "FeedBatch",
     "HashReader",
     "HashRecords",
+    "Rejected",
     "format_vpdq",
     "parse_vpdq",
     "read_hashes",
