@@ -16,6 +16,7 @@ quarantined or rows skipped (lenient mode: the others are applied), 2 an error (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import os
 import sys
@@ -48,15 +49,7 @@ def read_hash_batch(
     keys: list[str | None] = [
         k if k else bytes(code).hex() for k, code in zip(given, records.codes, strict=True)
     ]
-    upserts = HashRecords(
-        records.codes,
-        keys=keys,
-        labels=records.labels,
-        sources=records.sources,
-        qualities=records.qualities,
-        extras=records.extras,
-        lines=records.lines,
-    )
+    upserts = dataclasses.replace(records, keys=keys)
     return FeedBatch(upserts, rejected=rejected)
 
 
