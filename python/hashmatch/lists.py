@@ -1113,12 +1113,15 @@ def _plan_feed(
     last = {key: i for i, key in enumerate(keys)}  # the last upsert of a key wins
     final = [i for i, key in enumerate(keys) if last[key] == i and key not in deleted]
     rows = [i for i in final if i not in reasons]
-    columns, bad = _feed_columns(snap, records, rows, keys)
+    listed = _Listed.of(snap, [keys[i] for i in rows])
+    columns, bad = _feed_columns(records, rows, keys, listed)
     for i, message in bad.items():
         reasons[i] = _refuse(strict, Rejected(where_of(records, i, where), keys[i], message))
     if bad:
+        keep = np.asarray([i not in bad for i in rows], bool)
         rows = [i for i in rows if i not in bad]
-        columns, _ = _feed_columns(snap, records, rows, keys)
+        listed = listed.take(keep)
+        columns, _ = _feed_columns(records, rows, keys, listed)
     quarantined += [reasons[i] for i in sorted(reasons)]
     winners = {keys[i] for i in rows}
     refused = {keys[i]: reasons[i] for i in final if i in reasons and reasons[i].key is not None}
@@ -1128,19 +1131,12 @@ def _plan_feed(
     keyless = [r for r in quarantined if r.key is None]
 
     # Compare with the entries listed now: unchanged upserts are left out.
-    row_array = np.asarray(rows, dtype=np.int64)
-    codes = records.codes[row_array] if len(rows) else np.zeros((0, bits // 8), np.uint8)
-    seg, srow = snap.locate_keys([keys[i] for i in rows])
-    ids = np.full(len(rows), -1, np.int64)
-    changed = np.ones(len(rows), bool)
+    codes = records.codes[rows] if rows else np.zeros((0, bits // 8), np.uint8)
     values = columns.decoded(np.arange(len(rows)))
-    for j in np.flatnonzero(seg >= 0).tolist():
-        segment, r = snap.segments[int(seg[j])], int(srow[j])
-        ids[j] = segment.ids[r]
-        changed[j] = not np.array_equal(segment.codes[r], codes[j]) or any(
-            f.decode(segment.columns[f.name], [r])[0] != values[f.name][j] for f in FIELDS
-        )
-    new = ids < 0
+    changed = ~listed.found | (listed.codes != codes).any(axis=1)
+    for j in np.flatnonzero(~changed).tolist():
+        changed[j] = any(listed.values[f.name][j] != values[f.name][j] for f in FIELDS)
+    ids, new = listed.ids.copy(), ~listed.found
     start = snap.next_id
     if start + int(new.sum()) - 1 > np.iinfo(np.int64).max:
         raise InvalidArgument("ids: new entries would pass id 2**63 - 1; nothing was applied")
@@ -1159,24 +1155,54 @@ def _plan_feed(
     )
 
 
+@dataclass
+class _Listed:
+    """The entries listed under some keys: found or not, and the id, code and field values
+    of each (zeros and None where not found)."""
+
+    found: npt.NDArray[np.bool_]
+    ids: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.uint8]
+    values: dict[str, list[Any]]
+
+    @staticmethod
+    def of(snap: Snapshot, keys: list[str]) -> _Listed:
+        """Looked up in ``snap``, one segment at a time."""
+        seg, srow = snap.locate_keys(keys)
+        n = len(keys)
+        nbytes = snap.segments[0].codes.shape[1]
+        ids = np.full(n, -1, np.int64)
+        codes = np.zeros((n, nbytes), np.uint8)
+        values: dict[str, list[Any]] = {f.name: [None] * n for f in FIELDS}
+        for i in np.unique(seg[seg >= 0]).tolist():
+            at = np.flatnonzero(seg == i)
+            segment, rows = snap.segments[i], srow[at]
+            ids[at], codes[at] = segment.ids[rows], segment.codes[rows]
+            for name, decoded in segment.columns.decoded(rows).items():
+                column = values[name]
+                for j, value in zip(at.tolist(), decoded, strict=True):
+                    column[j] = value
+        return _Listed(seg >= 0, ids, codes, values)
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> _Listed:
+        at = np.flatnonzero(keep).tolist()
+        values = {name: [v[j] for j in at] for name, v in self.values.items()}
+        return _Listed(self.found[keep], self.ids[keep], self.codes[keep], values)
+
+
 def _feed_columns(
-    snap: Snapshot, records: HashRecords, rows: list[int], keys: list[str]
+    records: HashRecords, rows: list[int], keys: list[str], listed: _Listed
 ) -> tuple[Columns, dict[int, str]]:
     """The columns of the upserts at ``rows`` (a column the records lack keeps the listed
-    entry's value), and the reason each row with a bad value has (then the columns are
-    those of no row)."""
-    row_keys = [keys[i] for i in rows]
-    seg, srow = snap.locate_keys(row_keys)
-    given: dict[str, list[Any]] = {"keys": row_keys}
+    entry's value, ``listed``), and the reason each row with a bad value has (then the
+    columns are those of no row)."""
+    given: dict[str, list[Any]] = {"keys": [keys[i] for i in rows]}
     for f in FIELDS:
         if f.name == "key":
             continue
         column = getattr(records, f.column)
         if column is None:  # keep the listed value; none for new entries
-            values: list[Any] = [
-                f.decode(snap.segments[int(s)].columns[f.name], [int(r)])[0] if s >= 0 else None
-                for s, r in zip(seg.tolist(), srow.tolist(), strict=True)
-            ]
+            values = listed.values[f.name]
             if f.name == "labels":
                 values = [() if v is None else v for v in values]
         elif f.name == "quality":
