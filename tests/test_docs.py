@@ -19,6 +19,7 @@ MODULES = [
     "hashmatch.io",
     "hashmatch.backends",
     "hashmatch.lists",
+    "hashmatch.hygiene",
     "hashmatch.matching",
     "hashmatch.dedup",
     "hashmatch.plotting",

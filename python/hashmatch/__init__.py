@@ -45,7 +45,7 @@ from hashmatch.indexes import (
     plan_index,
 )
 from hashmatch.io import load, register_kind, save
-from hashmatch.lists import Entry, HashList
+from hashmatch.lists import ApplyReport, Entry, HashList
 from hashmatch.matching import Matcher
 from hashmatch.media import (
     HashedImage,
@@ -63,6 +63,7 @@ __version__ = "0.1.0"
 __all__ = [
     "HASH_TYPES",
     "TRANSFORMS",
+    "ApplyReport",
     "ChecksumError",
     "Clusters",
     "DihedralRangeSearchResult",

@@ -25,7 +25,10 @@ little-endian, each 64-byte aligned so ``load(mmap=True)`` views them in place):
 ``meta`` (JSON) holds ``kind: "HashList"``, ``list_format`` (1), the hash type, width, match
 radius, backend and its parameters, name, ``next_id``, ``count``, the ``sources`` and
 ``labelsets`` tables and the index's own meta under ``index`` (lists written before the backend
-protocol have ``{"faiss": true}`` there for a faiss backend; they still load).
+protocol have ``{"faiss": true}`` there for a faiss backend; they still load). A list that
+follows a feed also has ``checkpoint`` (a string) and ``quarantine`` (``[where, key, reason]``
+lists: :attr:`HashList.quarantined`); each is written only when set, and a list without them
+loads with no checkpoint and an empty quarantine.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ META_FIELDS = frozenset(
         "next_id",
         "count",
         "index",
+        "checkpoint",
+        "quarantine",
         *(f.table for f in FIELDS if f.table),
     }
 )

@@ -17,6 +17,13 @@ all of the write or none of it and in-flight queries finish on the old one. New 
 a new small segment; removed ones are masked. Segments are merged by a compaction once the
 small ones or the removed entries pass an eighth of the list, which keeps the cost of writes
 amortised and queries close to one index's speed.
+
+Feeds
+-----
+:meth:`HashList.apply` applies one batch of an exchange feed (:class:`~hashmatch.formats.FeedBatch`:
+records created, updated and deleted, keyed by the exchange's record id) as one such write, and
+keeps the feed's checkpoint (:attr:`HashList.checkpoint`) and the records it refused
+(:attr:`HashList.quarantined`, see :mod:`hashmatch.hygiene`) with the list, in its file too.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashmatch._backend import HashWidth
+from hashmatch._columns import Interned
 from hashmatch._listfile import LIST_FORMAT, segment_from_sections, segment_sections
 from hashmatch._validation import (
     as_codes,
@@ -49,12 +57,14 @@ from hashmatch.codes import to_hex
 from hashmatch.errors import (
     EntryNotFound,
     HashmatchError,
+    HashTypeMismatch,
     IndexFormatError,
     InvalidArgument,
     InvalidType,
 )
-from hashmatch.formats import HashRecords, read_hashes, write_hashes
+from hashmatch.formats import FeedBatch, HashRecords, Rejected, read_hashes, write_hashes
 from hashmatch.hashtypes import HASH_TYPES, resolve
+from hashmatch.hygiene import MinQuality, min_quality_for, screen, where_of
 from hashmatch.indexes import DihedralSearchResult, SearchResult
 from hashmatch.io import load, save
 from hashmatch.queries import Queries
@@ -63,7 +73,7 @@ from hashmatch.schema import FIELDS, Columns, check_text, label_set
 from hashmatch.schema import field as field_named
 from hashmatch.storage import Hits, Segment, Snapshot, compacted, compaction_due
 
-__all__ = ["HASH_TYPES", "Entry", "HashList", "ImportResult"]
+__all__ = ["HASH_TYPES", "ApplyReport", "Entry", "HashList", "ImportResult"]
 
 _EXACT_BACKENDS = ("auto", "flat", "mih")
 _FAISS_BACKENDS = ("faiss-hnsw", "faiss-ivf", "faiss-multihash")
@@ -189,6 +199,8 @@ class HashList(HashWidth):
         self._auto_compact = bool(auto_compact)
         self._write_lock = threading.RLock()
         self._pending: _Pending | None = None
+        self._checkpoint: str | None = None
+        self._quarantine: dict[object, Rejected] = {}  # key (or where, reason) -> record
         empty = self._segment(np.zeros((0, self.nbytes), np.uint8), np.zeros(0, np.int64))
         self._snapshot = Snapshot((empty,), (None,), 0)
 
@@ -214,6 +226,21 @@ class HashList(HashWidth):
         """The list's name, if any."""
         return self._name
 
+    @property
+    def checkpoint(self) -> str | None:
+        """The position of the feed this list follows (its cursor or last update time), as
+        the last :meth:`apply` of a batch with a checkpoint set it; saved with the list."""
+        return self._checkpoint
+
+    @property
+    def quarantined(self) -> tuple[Rejected, ...]:
+        """The records :meth:`apply` refused and that the feed has not replaced since.
+
+        One record per key: the latest refused version of a record (a later valid version or
+        a deletion of its key takes it out), plus the refused records without a key (each
+        once). Saved with the list. See :mod:`hashmatch.hygiene` for the rules."""
+        return tuple(self._quarantine.values())
+
     def __len__(self) -> int:
         return self._snapshot.live
 
@@ -233,8 +260,26 @@ class HashList(HashWidth):
         )
 
     def stats(self) -> dict[str, Any]:
-        """Internal layout: entries, segments and their sizes, removed entries awaiting
-        compaction, and the index kind of each segment."""
+        """What the list holds and how it is laid out.
+
+        Returns
+        -------
+        dict
+            ``entries``; ``segments`` (the entries, removed entries awaiting compaction and
+            index kind of each); ``next_id``; the live entries counted by ``labels`` (label ->
+            entries with it; ``unlabelled``: entries without any), by ``sources`` (source ->
+            entries; ``unsourced``: entries without one) and by ``quality`` band
+            (``missing``, ``0-49``, ``50-79``, ``80-100``); ``quarantined``: the number of
+            records in :attr:`quarantined`.
+
+        Examples
+        --------
+        >>> hl = hm.HashList("pdq")
+        >>> _ = hl.add(["ab" * 32, "cd" * 32], labels=[["spam"], []], quality=[90, None])
+        >>> s = hl.stats()
+        >>> s["labels"], s["unlabelled"], s["quality"]
+        ({'spam': 1}, 1, {'missing': 1, '0-49': 0, '50-79': 0, '80-100': 1})
+        """
         snap = self._snapshot
         return {
             "entries": snap.live,
@@ -247,6 +292,8 @@ class HashList(HashWidth):
                 for s, d in snap.live_parts()
             ],
             "next_id": snap.next_id,
+            **_profile(snap),
+            "quarantined": len(self._quarantine),
         }
 
     # ------------------------------------------------------------ reading
@@ -569,6 +616,118 @@ class HashList(HashWidth):
             self._commit(_Pending(removes=[ids], adds=[(new_codes.copy(), ids, columns)]))
             return self.get(old.id)
 
+    def apply(
+        self,
+        batch: FeedBatch,
+        *,
+        strict: bool = False,
+        min_quality: MinQuality = "auto",
+        where: str | None = None,
+    ) -> ApplyReport:
+        """Apply one batch of an exchange feed as one atomic, idempotent refresh.
+
+        Each upsert is matched to the list by its key: a new key adds an entry (with a new
+        id), a known key whose hash or metadata differ updates its entry (keeping its id), an
+        identical one changes nothing. Deleted keys are removed (unknown ones are ignored).
+        Everything is checked before anything changes, and the result is published in one
+        snapshot (as :meth:`batch`), so queries see the whole batch or none of it, and
+        applying the same batch again changes nothing.
+
+        Records that may not enter the index (see :mod:`hashmatch.hygiene`: a hash of the
+        wrong length, all zeros or all ones, a quality below the floor; or a bad key, label,
+        source or extra) and the batch's own ``rejected`` records are *quarantined*: listed
+        in the report and in :attr:`quarantined`, never indexed. A quarantined version of a
+        known key also removes that key's entry: the list then holds what the feed holds.
+
+        Parameters
+        ----------
+        batch : FeedBatch
+            Upserts (keyed records), deleted keys, the checkpoint and rejected records.
+        strict : bool, default False
+            Raise at the first record that would be quarantined (naming it and why), and
+            change nothing.
+        min_quality : "auto", int or None, default "auto"
+            Quarantine hashes whose known quality is below this: ``"auto"`` is 50 for PDQ
+            and vPDQ and no floor for types without a quality; None is no floor.
+        where : str, optional
+            What to call the upserts in reasons and errors (a file path): a record is then
+            ``where:line`` when the records have line numbers, else ``where[row]``; by
+            default ``upserts[row]``.
+
+        Returns
+        -------
+        ApplyReport
+            Counts of entries added, updated, removed and unchanged, the records quarantined
+            by this batch and the list's checkpoint after it.
+
+        Notes
+        -----
+        Within one batch the last upsert of a key wins, and a key both upserted and deleted
+        is deleted. A column the upserts do not carry at all (``labels=None``,
+        ``sources=None``...) keeps the entry's current value (new entries get none); a
+        column they carry replaces it. The upserts' ``ids`` are not used: entries are known
+        by their keys. A batch without a checkpoint keeps the list's.
+
+        Raises
+        ------
+        InvalidArgument
+            ``strict=True`` and a record would be quarantined (nothing is applied); or
+            ``apply`` inside :meth:`batch`.
+        HashTypeMismatch
+            ``strict=True`` and the upserts are hashes of another width.
+
+        Examples
+        --------
+        >>> from hashmatch.formats import FeedBatch, HashRecords
+        >>> hl = hm.HashList("pdq")
+        >>> page = HashRecords(["ab" * 32, "00" * 32], keys=["te:1", "te:2"], labels=[("t",), ()])
+        >>> report = hl.apply(FeedBatch(page, checkpoint="2026-12-01T10:00"))
+        >>> report.added, [(r.key, r.reason) for r in report.quarantined], hl.checkpoint
+        (1, [('te:2', 'all-zero hash')], '2026-12-01T10:00')
+        >>> hl.apply(FeedBatch(page)).unchanged  # applying it again changes nothing
+        1
+        >>> hl.apply(FeedBatch(HashRecords(["cd" * 32], keys=["te:1"]), deletes=("te:9",))).updated
+        1
+        """
+        if not isinstance(batch, FeedBatch):
+            raise InvalidType(f"batch: expected a FeedBatch, got {type(batch).__name__}")
+        floor = min_quality_for(self._hash_type, min_quality)
+        name = "upserts" if where is None else str(where)
+        with self._write_lock:
+            if self._pending is not None:
+                raise InvalidArgument("apply: a feed batch cannot be applied inside batch()")
+            snap = self._snapshot
+            plan = _plan_feed(snap, self._bits, batch, name, floor, bool(strict))
+            deleted = list(dict.fromkeys(batch.deletes))
+            gone = [k for k, s in zip(deleted, snap.locate_keys(deleted)[0], strict=True) if s >= 0]
+            refused = list(plan.refused)
+            dropped = [
+                k for k, s in zip(refused, snap.locate_keys(refused)[0], strict=True) if s >= 0
+            ]
+            pending = _Pending(remove_keys=gone + dropped)
+            if len(plan.ids):
+                pending.removes.append(plan.ids[~plan.new])
+                pending.adds.append((plan.codes, plan.ids, plan.columns))
+            if pending.remove_keys or pending.adds:
+                self._commit(pending)  # one snapshot; a failure leaves the list as it was
+            for key in (*deleted, *plan.winners):
+                self._quarantine.pop(key, None)
+            for key, record in plan.refused.items():
+                self._quarantine.pop(key, None)  # the latest version last
+                self._quarantine[key] = record
+            for record in plan.keyless:
+                self._quarantine.setdefault((record.where, record.reason), record)
+            if batch.checkpoint is not None:
+                self._checkpoint = batch.checkpoint
+            return ApplyReport(
+                added=int(plan.new.sum()),
+                updated=int((~plan.new).sum()),
+                removed=len(gone) + len(dropped),
+                unchanged=plan.unchanged,
+                quarantined=plan.quarantined,
+                checkpoint=self._checkpoint,
+            )
+
     @contextmanager
     def batch(self) -> Iterator[HashList]:
         """Group writes into one atomic refresh: queries see all of them or none.
@@ -813,6 +972,11 @@ class HashList(HashWidth):
             name=self._name,
             next_id=int(snap.next_id),
         )
+        # Written only when set: a list that follows no feed stays readable by older versions.
+        if self._checkpoint is not None:
+            meta["checkpoint"] = self._checkpoint
+        if self._quarantine:
+            meta["quarantine"] = [list(r) for r in self._quarantine.values()]
         return meta, sections
 
     @classmethod
@@ -859,6 +1023,7 @@ class HashList(HashWidth):
             verify=verify,
         )
         hash_list._publish(Snapshot((segment,), (None,), next_id))
+        hash_list._checkpoint, hash_list._quarantine = _feed_meta(meta, where)
         return hash_list
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -879,6 +1044,226 @@ class ImportResult(NamedTuple):
     """(line, reason) of each bad row skipped (``skip_invalid=True``)."""
 
 
+class ApplyReport(NamedTuple):
+    """What :meth:`HashList.apply` did with one feed batch."""
+
+    added: int
+    """Entries added (new keys)."""
+    updated: int
+    """Entries whose hash or metadata changed (their ids stay)."""
+    removed: int
+    """Entries removed: deleted keys that were listed, and listed keys whose new version was
+    quarantined."""
+    unchanged: int
+    """Upserts identical to their entry."""
+    quarantined: list[Rejected]
+    """Every record of the batch refused (the batch's own ``rejected`` first), with where it
+    was and why."""
+    checkpoint: str | None
+    """The list's checkpoint after the batch."""
+
+
+@dataclass
+class _FeedPlan:
+    """The changes a feed batch makes, computed and checked before any of them is made."""
+
+    codes: npt.NDArray[np.uint8]  # the entries to add or replace
+    ids: npt.NDArray[np.int64]
+    new: npt.NDArray[np.bool_]  # True: a new entry, False: replaces the entry of that id
+    columns: Columns
+    unchanged: int
+    winners: set[str]  # keys whose (final) upsert is listed after the batch
+    refused: dict[str, Rejected]  # keys whose final version is quarantined
+    keyless: list[Rejected]  # refused records without a key
+    quarantined: list[Rejected]  # every refused record, for the report
+
+
+def _refuse(strict: bool, record: Rejected) -> Rejected:
+    """``record``, or in strict mode an error naming it."""
+    if strict:
+        key = "" if record.key is None else f" (key {record.key!r})"
+        raise InvalidArgument(f"{record.where}{key}: {record.reason}; nothing was applied")
+    return record
+
+
+def _plan_feed(
+    snap: Snapshot, bits: int, batch: FeedBatch, where: str, floor: int | None, strict: bool
+) -> _FeedPlan:
+    """The changes ``batch`` makes to ``snap`` (see :meth:`HashList.apply`)."""
+    records = batch.upserts
+    n = len(records)
+    quarantined = [_refuse(strict, r) for r in batch.rejected]
+    if strict and n and records.codes.shape[1] * 8 != bits:
+        raise HashTypeMismatch(
+            f"{where}: expected {bits}-bit hashes, got {records.codes.shape[1] * 8} bits;"
+            " nothing was applied"
+        )
+    kept, screened = screen(records, bits=bits, min_quality=floor, where=where)
+    reasons: dict[int, Rejected] = {}
+    screened_rows = np.flatnonzero(~kept).tolist()
+    for i, record in zip(screened_rows, screened, strict=True):
+        reasons[i] = _refuse(strict, record)
+    keys: list[str] = [str(k) for k in (records.keys or [])]
+    for i, key in enumerate(keys):
+        if i not in reasons and ("\0" in key or not key):
+            reasons[i] = _refuse(
+                strict, Rejected(where_of(records, i, where), None, f"bad key {key!r}")
+            )
+    deleted = set(batch.deletes)
+    last = {key: i for i, key in enumerate(keys)}  # the last upsert of a key wins
+    final = [i for i, key in enumerate(keys) if last[key] == i and key not in deleted]
+    rows = [i for i in final if i not in reasons]
+    listed = _Listed.of(snap, [keys[i] for i in rows])
+    columns, bad = _feed_columns(records, rows, keys, listed)
+    for i, message in bad.items():
+        reasons[i] = _refuse(strict, Rejected(where_of(records, i, where), keys[i], message))
+    if bad:
+        keep = np.asarray([i not in bad for i in rows], bool)
+        rows = [i for i in rows if i not in bad]
+        listed = listed.take(keep)
+        columns, _ = _feed_columns(records, rows, keys, listed)
+    quarantined += [reasons[i] for i in sorted(reasons)]
+    winners = {keys[i] for i in rows}
+    refused = {keys[i]: reasons[i] for i in final if i in reasons and reasons[i].key is not None}
+    for record in batch.rejected:
+        if record.key is not None and record.key not in winners and record.key not in deleted:
+            refused.setdefault(record.key, record)
+    keyless = [r for r in quarantined if r.key is None]
+
+    # Compare with the entries listed now: unchanged upserts are left out.
+    codes = records.codes[rows] if rows else np.zeros((0, bits // 8), np.uint8)
+    values = columns.decoded(np.arange(len(rows)))
+    changed = ~listed.found | (listed.codes != codes).any(axis=1)
+    for j in np.flatnonzero(~changed).tolist():
+        changed[j] = any(listed.values[f.name][j] != values[f.name][j] for f in FIELDS)
+    ids, new = listed.ids.copy(), ~listed.found
+    start = snap.next_id
+    if start + int(new.sum()) - 1 > np.iinfo(np.int64).max:
+        raise InvalidArgument("ids: new entries would pass id 2**63 - 1; nothing was applied")
+    ids[new] = np.arange(start, start + int(new.sum()), dtype=np.int64)
+    take = np.flatnonzero(changed)
+    return _FeedPlan(
+        codes=np.ascontiguousarray(codes[take]),
+        ids=ids[take],
+        new=new[take],
+        columns=columns.take(take),
+        unchanged=len(rows) - len(take),
+        winners=winners,
+        refused=refused,
+        keyless=keyless,
+        quarantined=quarantined,
+    )
+
+
+@dataclass
+class _Listed:
+    """The entries listed under some keys: found or not, and the id, code and field values
+    of each (zeros and None where not found)."""
+
+    found: npt.NDArray[np.bool_]
+    ids: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.uint8]
+    values: dict[str, list[Any]]
+
+    @staticmethod
+    def of(snap: Snapshot, keys: list[str]) -> _Listed:
+        """Looked up in ``snap``, one segment at a time."""
+        seg, srow = snap.locate_keys(keys)
+        n = len(keys)
+        nbytes = snap.segments[0].codes.shape[1]
+        ids = np.full(n, -1, np.int64)
+        codes = np.zeros((n, nbytes), np.uint8)
+        values: dict[str, list[Any]] = {f.name: [None] * n for f in FIELDS}
+        for i in np.unique(seg[seg >= 0]).tolist():
+            at = np.flatnonzero(seg == i)
+            segment, rows = snap.segments[i], srow[at]
+            ids[at], codes[at] = segment.ids[rows], segment.codes[rows]
+            for name, decoded in segment.columns.decoded(rows).items():
+                column = values[name]
+                for j, value in zip(at.tolist(), decoded, strict=True):
+                    column[j] = value
+        return _Listed(seg >= 0, ids, codes, values)
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> _Listed:
+        at = np.flatnonzero(keep).tolist()
+        values = {name: [v[j] for j in at] for name, v in self.values.items()}
+        return _Listed(self.found[keep], self.ids[keep], self.codes[keep], values)
+
+
+def _feed_columns(
+    records: HashRecords, rows: list[int], keys: list[str], listed: _Listed
+) -> tuple[Columns, dict[int, str]]:
+    """The columns of the upserts at ``rows`` (a column the records lack keeps the listed
+    entry's value, ``listed``), and the reason each row with a bad value has (then the
+    columns are those of no row)."""
+    given: dict[str, list[Any]] = {"keys": [keys[i] for i in rows]}
+    for f in FIELDS:
+        if f.name == "key":
+            continue
+        column = getattr(records, f.column)
+        if column is None:  # keep the listed value; none for new entries
+            values = listed.values[f.name]
+            if f.name == "labels":
+                values = [() if v is None else v for v in values]
+        elif f.name == "quality":
+            values = [None if q < 0 else q for q in column[rows].tolist()]
+        elif f.name == "extras":  # empty cells are no extras, as import_file reads them
+            values = [{k: v for k, v in column[i].items() if v} for i in rows]
+        else:
+            values = [column[i] for i in rows]
+        given[f.argument] = values
+    try:
+        return Columns.normalised(len(rows), given), {}
+    except HashmatchError:
+        pass
+    bad = {}
+    for j, i in enumerate(rows):
+        try:
+            Columns.normalised(1, {name: [v[j]] for name, v in given.items()})
+        except HashmatchError as e:
+            bad[i] = str(e).replace("[0]", "")
+    return Columns.normalised(0, {}), bad
+
+
+def _profile(snap: Snapshot) -> dict[str, Any]:
+    """Live entries counted by label, source and quality band (see :meth:`HashList.stats`)."""
+    labels: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    unlabelled = unsourced = 0
+    bands = {"missing": 0, "0-49": 0, "50-79": 0, "80-100": 0}
+    for i, segment in enumerate(snap.segments):
+        rows = snap.live_rows(i)
+        for name in ("labels", "source"):
+            column = segment.columns[name]
+            if not isinstance(column, Interned):
+                raise TypeError(f"column {name!r}: expected an interned column")
+            counts = np.bincount(column.codes[rows], minlength=len(column.table)).tolist()
+            for value, count in zip(column.table, counts, strict=True):
+                if not count:
+                    continue
+                if name == "source":
+                    if value is None:
+                        unsourced += count
+                    else:
+                        sources[value] = sources.get(value, 0) + count
+                elif not value:
+                    unlabelled += count
+                for label in value if name == "labels" else ():
+                    labels[label] = labels.get(label, 0) + count
+        q = segment.columns.quality[rows]
+        bands["missing"] += int((q < 0).sum())
+        bands["0-49"] += int(((q >= 0) & (q < 50)).sum())
+        bands["50-79"] += int(((q >= 50) & (q < 80)).sum())
+        bands["80-100"] += int((q >= 80).sum())
+    return {
+        "labels": dict(sorted(labels.items())),
+        "unlabelled": unlabelled,
+        "sources": dict(sorted(sources.items(), key=lambda kv: str(kv[0]))),
+        "unsourced": unsourced,
+        "quality": bands,
+    }
+
+
 def _as_bytes(section: Any) -> npt.NDArray[np.uint8]:
     """A section as flat bytes (a uint8 array: pickled without a text copy)."""
     return (
@@ -886,6 +1271,36 @@ def _as_bytes(section: Any) -> npt.NDArray[np.uint8]:
         if not isinstance(section, np.ndarray)
         else (np.ascontiguousarray(section).reshape(-1).view(np.uint8))
     )
+
+
+def _feed_meta(meta: dict[str, Any], where: str) -> tuple[str | None, dict[object, Rejected]]:
+    """The checkpoint and quarantine of a saved list (lists saved before feeds have none)."""
+    checkpoint = meta.get("checkpoint")
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise IndexFormatError(
+            f"{where}: 'meta' field 'checkpoint' is of the wrong type ({type(checkpoint).__name__})"
+        )
+    quarantine: dict[object, Rejected] = {}
+    records = meta.get("quarantine", [])
+    if not isinstance(records, list):
+        records = None
+    for item in records or ():
+        if (
+            not isinstance(item, list)
+            or len(item) != 3
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], (str, type(None)))
+            or not isinstance(item[2], str)
+        ):
+            records = None
+            break
+        record = Rejected(*item)
+        quarantine[record.key if record.key is not None else (record.where, record.reason)] = record
+    if records is None:
+        raise IndexFormatError(
+            f"{where}: 'meta' field 'quarantine' is not a list of [where, key, reason]"
+        )
+    return checkpoint, quarantine
 
 
 def _unpickle(meta: dict[str, Any], sections: dict[str, Any]) -> HashList:

@@ -1,19 +1,21 @@
-"""The ``hashmatch`` command: ``demo``, ``hash``, ``match``, ``video-match``, ``dedup`` and
-``info``, one module each.
+"""The ``hashmatch`` command: ``demo``, ``hash``, ``match``, ``video-match``, ``dedup``,
+``import`` and ``info``, one module each.
 
 ``hashmatch demo`` searches a synthetic PDQ-like corpus with planted near-duplicates and checks
 that every one is found; ``hashmatch hash PATH...`` hashes image or video files into a CSV hash
-file (:mod:`hashmatch.cli.media`); ``hashmatch match LIST QUERIES`` writes every (query, list)
-pair of hashes within a Hamming distance as CSV; ``hashmatch video-match BANK... --queries
-QUERY...`` matches videos (vPDQ) with percentages and time segments
-(:mod:`hashmatch.cli.video_match`); ``hashmatch dedup FILE`` finds every pair of
-near-duplicate hashes in one file and groups them into clusters
-(:func:`hashmatch.find_duplicates`, :func:`hashmatch.cluster`); ``hashmatch info`` reports the
-kernel in use. Every input is read by :mod:`hashmatch.formats`, every output written by
-:func:`hashmatch.files.atomic_text` or :func:`hashmatch.formats.write_hashes`.
+file (:mod:`hashmatch.cli.media`); ``hashmatch import LIST FILE...`` creates or refreshes a saved
+hash list from hash files or exchange feeds (:mod:`hashmatch.cli.ingest`); ``hashmatch match LIST
+QUERIES`` writes every (query, list) pair of hashes within a Hamming distance as CSV; ``hashmatch
+video-match BANK... --queries QUERY...`` matches videos (vPDQ) with percentages and time segments
+(:mod:`hashmatch.cli.video_match`); ``hashmatch dedup FILE`` finds every pair of near-duplicate
+hashes in one file and groups them into clusters (:func:`hashmatch.find_duplicates`,
+:func:`hashmatch.cluster`); ``hashmatch info`` reports the kernel in use. Every input is read by
+:mod:`hashmatch.formats`, every output written by :func:`hashmatch.files.atomic_text` or
+:func:`hashmatch.formats.write_hashes`.
 
-Exit codes: 0 success, 1 a demo check failed or some file could not be hashed or read, 2 bad
-arguments or input, 130 interrupted, 141 stdout closed early (e.g. ``hashmatch match ... | head``).
+Exit codes: 0 success, 1 a demo check failed, some file could not be hashed or read, or ``import``
+quarantined some records, 2 bad arguments or input, 130 interrupted, 141 stdout closed early (e.g.
+``hashmatch match ... | head``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from collections.abc import Callable
 
 import hashmatch as hm
 
-from . import dedup, demo, info, match, media, video_match
+from . import dedup, demo, info, ingest, match, media, video_match
 
 __all__ = ["main"]
 
-COMMANDS = (demo, media, match, video_match, dedup, info)
+COMMANDS = (demo, media, match, video_match, dedup, ingest, info)
 """The command modules, in the order ``--help`` lists them; each has ``add_parser``."""
 
 
