@@ -81,8 +81,10 @@ Examples
 
 from __future__ import annotations
 
+from .feed_reader import FEED_DIALECTS, parse_feed, read_feed
 from .feeds import FeedBatch, Rejected
 from .names import COLUMN_ALIASES
+from .perception import from_base64, to_base64
 from .reader import HashReader, read_hashes
 from .records import HashRecords
 from .vpdq import VPDQ_FORMATS, format_vpdq, parse_vpdq, read_vpdq, write_vpdq
@@ -90,15 +92,20 @@ from .writer import write_hashes
 
 __all__ = [
     "COLUMN_ALIASES",
+    "FEED_DIALECTS",
     "VPDQ_FORMATS",
     "FeedBatch",
     "HashReader",
     "HashRecords",
     "Rejected",
     "format_vpdq",
+    "from_base64",
+    "parse_feed",
     "parse_vpdq",
+    "read_feed",
     "read_hashes",
     "read_vpdq",
+    "to_base64",
     "write_hashes",
     "write_vpdq",
 ]
@@ -110,5 +117,9 @@ __test__ = {
     "HashReader": HashReader,
     "read_hashes": read_hashes,
     "write_hashes": write_hashes,
+    "read_feed": read_feed,
+    "parse_feed": parse_feed,
+    "from_base64": from_base64,
+    "to_base64": to_base64,
 }
 # (hashmatch.formats.vpdq's examples run as a module of their own)
