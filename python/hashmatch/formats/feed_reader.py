@@ -38,7 +38,6 @@ from . import ncmec, stopncii, tat, threatexchange
 from .exchange import HASH_TYPES, TYPE_ALIASES, Delete, Dialect, Malformed, OtherType, Upsert
 from .feeds import FeedBatch, Rejected
 from .limits import shown
-from .reader import check_format
 from .records import HashRecords
 
 __all__ = ["DIALECTS", "FEED_DIALECTS", "detect_dialect", "parse_feed", "read_feed"]
@@ -109,7 +108,7 @@ def read_feed(
     (['7'], [('islamist',)], ('8',), '1704085200,8')
     """
     where = check_path(path)
-    kind = check_format(dialect, FEED_DIALECTS)
+    kind = _check_dialect(dialect)
     with open_input(where) as source:
         data = source.stream.read()
     try:
@@ -153,7 +152,7 @@ def parse_feed(
     >>> batch.upserts.keys == ["ab" * 32], batch.checkpoint, counts
     (True, '1700000100', {'URL': 1})
     """
-    kind = check_format(dialect, FEED_DIALECTS)
+    kind = _check_dialect(dialect)
     if isinstance(records, Mapping):
         items, response = _unwrap("records", records, lambda i: f"records[{i}]")
     elif isinstance(records, (str, bytes)) or not isinstance(records, Iterable):
@@ -180,6 +179,17 @@ def detect_dialect(record: Mapping[str, Any], where: str = "records[0]") -> Dial
 
 
 Items = list[tuple[str, object]]
+
+
+def _check_dialect(dialect: object) -> str:
+    """``dialect``, one of :data:`FEED_DIALECTS`."""
+    if not isinstance(dialect, str):
+        raise InvalidType(f"dialect: expected a str, got {type(dialect).__name__}")
+    if dialect not in FEED_DIALECTS:
+        raise InvalidArgument(
+            f"dialect: expected one of {', '.join(map(repr, FEED_DIALECTS))}, got {dialect!r}"
+        )
+    return dialect
 
 
 def _load(path: str, text: str) -> tuple[Items, Mapping[str, Any] | None]:
@@ -226,7 +236,7 @@ def _unwrap(
         records = value.get(dialect.envelope)
         if isinstance(records, list) and not dialect.fields <= value.keys():
             return [(where(i), r) for i, r in enumerate(records)], value
-    return [(where(0), value)], None
+    return [(name, value)], None  # one record
 
 
 def _gather(
