@@ -38,6 +38,7 @@ from . import ncmec, stopncii, tat, threatexchange
 from .exchange import HASH_TYPES, TYPE_ALIASES, Delete, Dialect, Malformed, OtherType, Upsert
 from .feeds import FeedBatch, Rejected
 from .limits import shown
+from .reader import check_format
 from .records import HashRecords
 
 __all__ = ["DIALECTS", "FEED_DIALECTS", "detect_dialect", "parse_feed", "read_feed"]
@@ -108,7 +109,7 @@ def read_feed(
     (['7'], [('islamist',)], ('8',), '1704085200,8')
     """
     where = check_path(path)
-    kind = _check_dialect(dialect)
+    kind = check_format(dialect, FEED_DIALECTS, "dialect")
     with open_input(where) as source:
         data = source.stream.read()
     try:
@@ -152,7 +153,7 @@ def parse_feed(
     >>> batch.upserts.keys == ["ab" * 32], batch.checkpoint, counts
     (True, '1700000100', {'URL': 1})
     """
-    kind = _check_dialect(dialect)
+    kind = check_format(dialect, FEED_DIALECTS, "dialect")
     if isinstance(records, Mapping):
         items, response = _unwrap("records", records, lambda i: f"records[{i}]")
     elif isinstance(records, (str, bytes)) or not isinstance(records, Iterable):
@@ -179,17 +180,6 @@ def detect_dialect(record: Mapping[str, Any], where: str = "records[0]") -> Dial
 
 
 Items = list[tuple[str, object]]
-
-
-def _check_dialect(dialect: object) -> str:
-    """``dialect``, one of :data:`FEED_DIALECTS`."""
-    if not isinstance(dialect, str):
-        raise InvalidType(f"dialect: expected a str, got {type(dialect).__name__}")
-    if dialect not in FEED_DIALECTS:
-        raise InvalidArgument(
-            f"dialect: expected one of {', '.join(map(repr, FEED_DIALECTS))}, got {dialect!r}"
-        )
-    return dialect
 
 
 def _load(path: str, text: str) -> tuple[Items, Mapping[str, Any] | None]:

@@ -492,12 +492,12 @@ def _sniff(path: str, first: str) -> str:
     return "csv" if "," in first else "hex"
 
 
-def check_format(format: object, allowed: tuple[str, ...]) -> str:
-    """``format``, one of ``allowed``."""
+def check_format(format: object, allowed: tuple[str, ...], name: str = "format") -> str:
+    """``format``, one of ``allowed`` (the argument called ``name``)."""
     if not isinstance(format, str):
-        raise InvalidType(f"format: expected a str, got {type(format).__name__}")
+        raise InvalidType(f"{name}: expected a str, got {type(format).__name__}")
     if format not in allowed:
         raise InvalidArgument(
-            f"format: expected one of {', '.join(map(repr, allowed))}, got {format!r}"
+            f"{name}: expected one of {', '.join(map(repr, allowed))}, got {format!r}"
         )
     return format
