@@ -15,10 +15,13 @@ from hashmatch.errors import HashFormatError, HashTypeMismatch, InvalidArgument,
 from hashmatch.formats import (
     FEED_DIALECTS,
     FeedBatch,
+    HashRecords,
     from_base64,
     parse_feed,
     read_feed,
+    read_hashes,
     to_base64,
+    write_hashes,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -436,3 +439,82 @@ def test_batch_is_last_state_per_key(events: list[tuple[int, bool, float]]) -> N
     if events:
         assert batch.checkpoint is not None
         assert float(batch.checkpoint.split(",")[0]) == max(t for _, _, t in events)
+
+
+# -- python-threatexchange's plain entry lists through read_hashes
+
+
+def test_pytx_dataset_csv_round_trip(tmp_path: Path) -> None:
+    records = HashRecords(
+        [PDQ_A, PDQ_B],
+        labels=[("nsfw", "media_type_photo"), ()],
+        sources=["Sample Data", None],
+        extras=[
+            {"signal_type": "pdq", "category": "POSITIVE_CLASS"},
+            {"signal_type": "pdq", "category": "INVESTIGATION_SEED"},
+        ],
+    )
+    path = tmp_path / "collab.csv"
+    assert write_hashes(path, records, format="pytx_csv") == 2
+    text = path.read_bytes().decode()
+    assert text.startswith("signal_type,signal_str,collab,category,tags\r\n")
+    assert f"pdq,{PDQ_A},Sample Data,POSITIVE_CLASS,nsfw media_type_photo\r\n" in text
+    for fmt in ("pytx_csv", "auto"):
+        reader = read_hashes(path, format=fmt)
+        back = HashRecords.concat(reader)
+        assert reader.format == ("pytx_csv" if fmt == "pytx_csv" else "csv")
+        assert np.array_equal(back.codes, records.codes)
+        assert back.labels == records.labels and back.sources == records.sources
+        assert back.extras == records.extras
+
+
+def test_pytx_csv_writer_refuses_what_it_cannot_say(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match=r"labels\[0\]: expected labels without whitespace"):
+        write_hashes(
+            tmp_path / "a.csv", HashRecords([PDQ_A], labels=[("a b;",)]), format="pytx_csv"
+        )
+    with pytest.raises(InvalidArgument, match="signal_type"):
+        write_hashes(tmp_path / "b.csv", HashRecords(["ff" * 8]), format="pytx_csv")
+    with pytest.raises(InvalidArgument, match="contradicts"):
+        write_hashes(tmp_path / "c.tsv", HashRecords([PDQ_A]), format="pytx_csv")
+
+
+@pytest.mark.parametrize("fmt", ["pytx_local", "auto"])
+def test_pytx_local_file(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "local.txt"
+    path.write_text(f"pdq {PDQ_A}\npdq {PDQ_B}")  # no final line end, as pytx may leave it
+    reader = read_hashes(path, format=fmt)
+    assert HashRecords.concat(reader).codes.tobytes().hex() == PDQ_A + PDQ_B
+    bare = tmp_path / "bare.txt"
+    bare.write_text(f"{PDQ_A}\n\n{PDQ_B}\n")
+    assert len(HashRecords.concat(read_hashes(bare, format="pytx_local"))) == 2
+
+
+def test_te_state_files(tmp_path: Path) -> None:
+    cli = tmp_path / "simple.HASH_PDQ.te"  # the CLI's: indicator, descriptor id, added on, tags
+    cli.write_text(
+        f"{PDQ_A},3058061737574159,2020-07-01T18:31:15+0000,media_type_photo nsfw\r\n"
+        f'{PDQ_B},3058061737574160,2020-07-02T18:31:15+0000,""\r\n'
+    )
+    reader = read_hashes(cli)
+    chunk = HashRecords.concat(reader)
+    assert reader.format == "te_state"
+    assert chunk.keys == ["3058061737574159", "3058061737574160"]
+    assert chunk.labels == [("media_type_photo", "nsfw"), ()]
+    assert chunk.extras == [
+        {"added_on": "2020-07-01T18:31:15+0000"},
+        {"added_on": "2020-07-02T18:31:15+0000"},
+    ]
+    hma = tmp_path / "state.csv"  # HMA's: indicator, indicator id, descriptor id, added on, tags
+    hma.write_text(f"{PDQ_A},2880742865368386,6789,today,tag1 tag2\n")
+    chunk = HashRecords.concat(read_hashes(hma, format="te_state"))
+    assert chunk.keys == ["2880742865368386"]
+    assert chunk.extras == [{"descriptor_id": "6789", "added_on": "today"}]
+    assert chunk.labels == [("tag1", "tag2")]
+    bad = tmp_path / "simple.HASH_MD5.te"
+    bad.write_text(f"{PDQ_A},1,today\n")
+    with pytest.raises(HashFormatError, match=r"simple.HASH_MD5.te:1: expected a ThreatExchange"):
+        list(read_hashes(bad))
+    bad.write_text(f"{PDQ_A},1,today,\n{PDQ_A[:-1]}x,2,today,\n")
+    reader = read_hashes(bad, skip_invalid=True)
+    assert len(HashRecords.concat(reader)) == 1 and reader.skipped[0][0] == 2

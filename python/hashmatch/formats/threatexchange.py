@@ -17,6 +17,13 @@ Row shapes without a header:
 * ``signal_type,signal_value[,...]`` CSV/TSV rows (``pdq,<hash>,...``): the first field a
   known hash-type name, the second the hash; see :func:`is_typed_row`.
 
+State files (``read_hashes(..., format="te_state")``, told by the name
+``simple.<indicator type>.te``): python-threatexchange's CLI cache of ThreatExchange
+indicators, one file per indicator type, CSV rows without header: ``indicator,
+first_descriptor_id, added_on, labels`` (the CLI's) or ``indicator, indicator_id,
+first_descriptor_id, added_on, labels`` (HMA's); see :data:`STATE_COLUMNS`. The key is the
+first id, the labels are space-separated; the indicator type is the file name's.
+
 Exchange records (:data:`DIALECT`, read by :func:`hashmatch.formats.read_feed`): the
 ThreatExchange ``threat_updates`` API's indicators, as python-threatexchange and HMA fetch
 them: ``id``, ``indicator`` (the hash), ``type`` (``HASH_PDQ``, ``HASH_VIDEO_MD5``...),
@@ -29,6 +36,7 @@ indicator ``type`` and the descriptors' ``status`` values; its key the indicator
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -53,7 +61,9 @@ __all__ = [
     "DIALECT",
     "INDICATOR_TYPES",
     "SIGNAL_TYPES",
+    "STATE_COLUMNS",
     "is_signal_type",
+    "is_state_file",
     "is_typed_row",
     "parse_indicator",
 ]
@@ -83,6 +93,20 @@ SIGNAL_TYPES = frozenset(
 """Signal-type words (lowercase) that may stand before a hash on a row without header."""
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+
+STATE_COLUMNS: dict[int, tuple[str, ...]] = {
+    4: ("hash", "key", "added_on", "labels"),
+    5: ("hash", "key", "descriptor_id", "added_on", "labels"),
+}
+"""The columns of a state file's rows by their number of fields: the CLI's rows (the key is
+the first descriptor id) and HMA's (the key is the indicator id)."""
+
+_STATE_FILE = re.compile(r"simple\.[^.]+\.te(?:\.gz)?")
+
+
+def is_state_file(path: str) -> bool:
+    """Whether ``path`` is named like a state file, ``simple.<indicator type>.te``."""
+    return bool(_STATE_FILE.fullmatch(os.path.basename(path)))
 
 
 def is_signal_type(word: str) -> bool:
