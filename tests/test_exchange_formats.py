@@ -518,3 +518,13 @@ def test_te_state_files(tmp_path: Path) -> None:
     bad.write_text(f"{PDQ_A},1,today,\n{PDQ_A[:-1]}x,2,today,\n")
     reader = read_hashes(bad, skip_invalid=True)
     assert len(HashRecords.concat(reader)) == 1 and reader.skipped[0][0] == 2
+
+
+def test_deeply_nested_json(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(HashFormatError, match="too deep a nesting"):
+        read_feed(path)
+    path.write_text(json.dumps(tat_entry(1)) + "\n" + "[" * 100_000 + "\n")
+    batch = read_feed(path, strict=False)
+    assert batch.upserts.keys == ["1"] and "nested" in batch.rejected[0].reason

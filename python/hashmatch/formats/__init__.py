@@ -33,6 +33,15 @@ width for the whole file), as :func:`hashmatch.from_hex` does, except that white
 hash is removed; errors name ``path:line`` and hint at a ``0x`` prefix or whitespace inside a
 hash.
 
+Exchanges
+---------
+python-threatexchange's entry lists are read by :func:`read_hashes` under their own names
+(``pytx_csv``, ``pytx_local``, ``te_state``; ``pytx_csv`` is also written). The records of the
+exchange APIs (ThreatExchange, Tech Against Terrorism, StopNCII, NCMEC), as JSON or JSON
+lines, are read by :func:`read_feed` (:func:`parse_feed` for records already fetched) into a
+:class:`FeedBatch` (:mod:`hashmatch.formats.feed_reader`, one module per exchange).
+perception's base64 hashes are read by :func:`from_base64` and written by :func:`to_base64`.
+
 vPDQ
 ----
 A video's vPDQ frames (one PDQ hash, quality and timestamp per sampled frame) have their own

@@ -188,6 +188,10 @@ def _load(path: str, text: str) -> tuple[Items, Mapping[str, Any] | None]:
         return [], None
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise HashFormatError(
+            f"{path}: expected JSON records, got JSON nested too deeply"
+        ) from None
     except json.JSONDecodeError as error:
         if error.msg != "Extra data":
             raise HashFormatError(
@@ -215,6 +219,8 @@ def _lines(text: str, path: str) -> Items:
             items.append((f"{path}:{number}", json.loads(line)))
         except json.JSONDecodeError as error:
             items.append((f"{path}:{number}", Malformed(f"invalid JSON: {error.msg}")))
+        except RecursionError:
+            items.append((f"{path}:{number}", Malformed("JSON nested too deeply")))
     return items
 
 
