@@ -523,7 +523,7 @@ def test_te_state_files(tmp_path: Path) -> None:
 def test_deeply_nested_json(tmp_path: Path) -> None:
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(HashFormatError, match="too deep a nesting"):
+    with pytest.raises(HashFormatError, match="nested too deeply"):
         read_feed(path)
     path.write_text(json.dumps(tat_entry(1)) + "\n" + "[" * 100_000 + "\n")
     batch = read_feed(path, strict=False)
