@@ -33,6 +33,15 @@ width for the whole file), as :func:`hashmatch.from_hex` does, except that white
 hash is removed; errors name ``path:line`` and hint at a ``0x`` prefix or whitespace inside a
 hash.
 
+Exchanges
+---------
+python-threatexchange's entry lists are read by :func:`read_hashes` under their own names
+(``pytx_csv``, ``pytx_local``, ``te_state``; ``pytx_csv`` is also written). The records of the
+exchange APIs (ThreatExchange, Tech Against Terrorism, StopNCII, NCMEC), as JSON or JSON
+lines, are read by :func:`read_feed` (:func:`parse_feed` for records already fetched) into a
+:class:`FeedBatch` (:mod:`hashmatch.formats.feed_reader`, one module per exchange).
+perception's base64 hashes are read by :func:`from_base64` and written by :func:`to_base64`.
+
 vPDQ
 ----
 A video's vPDQ frames (one PDQ hash, quality and timestamp per sampled frame) have their own
@@ -81,8 +90,10 @@ Examples
 
 from __future__ import annotations
 
+from .feed_reader import FEED_DIALECTS, parse_feed, read_feed
 from .feeds import FeedBatch, Rejected
 from .names import COLUMN_ALIASES
+from .perception import from_base64, to_base64
 from .reader import HashReader, read_hashes
 from .records import HashRecords
 from .vpdq import VPDQ_FORMATS, format_vpdq, parse_vpdq, read_vpdq, write_vpdq
@@ -90,15 +101,20 @@ from .writer import write_hashes
 
 __all__ = [
     "COLUMN_ALIASES",
+    "FEED_DIALECTS",
     "VPDQ_FORMATS",
     "FeedBatch",
     "HashReader",
     "HashRecords",
     "Rejected",
     "format_vpdq",
+    "from_base64",
+    "parse_feed",
     "parse_vpdq",
+    "read_feed",
     "read_hashes",
     "read_vpdq",
+    "to_base64",
     "write_hashes",
     "write_vpdq",
 ]
@@ -110,5 +126,9 @@ __test__ = {
     "HashReader": HashReader,
     "read_hashes": read_hashes,
     "write_hashes": write_hashes,
+    "read_feed": read_feed,
+    "parse_feed": parse_feed,
+    "from_base64": from_base64,
+    "to_base64": to_base64,
 }
 # (hashmatch.formats.vpdq's examples run as a module of their own)

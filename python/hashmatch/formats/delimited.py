@@ -27,7 +27,7 @@ from .records import HashRecords
 if TYPE_CHECKING:
     from .reader import HashReader
 
-__all__ = ["DELIMITERS", "Layout", "Writer", "batches"]
+__all__ = ["DELIMITERS", "PYTX_COLUMNS", "Layout", "PytxWriter", "Writer", "batches"]
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 _WEIGHED = 32  # rows between looks at a batch's weight (rows are at most max_line_chars)
@@ -97,7 +97,9 @@ def batches(reader: HashReader, lines: Iterator[str]) -> Iterator[HashRecords | 
     """
     cursor = _Cursor()
     rows = csv.reader(
-        _record_lines(reader, lines, cursor), delimiter=DELIMITERS[reader.format], strict=True
+        _record_lines(reader, lines, cursor),
+        delimiter=DELIMITERS.get(reader.format, ","),
+        strict=True,
     )
     try:
         first = next(rows, None)
@@ -160,6 +162,8 @@ def _headerless(reader: HashReader, row: list[str]) -> Layout:
 
 def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
     """Columns from a header line, or the layout of a file without one."""
+    if reader.format == "te_state":
+        return _state_layout(reader, row, line)
     names = [normalise(cell) for cell in row]
     first = row[0].strip() if row else ""
     first_is_hex = first != "" and NOT_HEX.search(first) is None
@@ -210,6 +214,21 @@ def _layout(reader: HashReader, row: list[str], line: int) -> Layout:
         seen.add(name)
     reader.columns = {name: row[i] for name, i in sorted(fields.items(), key=itemgetter(1))}
     return Layout(len(row), fields, extras, line)
+
+
+def _state_layout(reader: HashReader, row: list[str], line: int) -> Layout:
+    """The columns of a python-threatexchange state file, by the number of fields."""
+    columns = threatexchange.STATE_COLUMNS.get(len(row))
+    if columns is None:
+        raise HashFormatError(
+            f"{reader.path}:{line}: expected a ThreatExchange state row of"
+            f" {' or '.join(map(str, threatexchange.STATE_COLUMNS))} fields"
+            f" (indicator, [indicator id,] descriptor id, added on, labels), got {len(row)}"
+        )
+    fields = {name: i for i, name in enumerate(columns) if name in COLUMN_ALIASES}
+    extras = [(name, i) for i, name in enumerate(columns) if name not in COLUMN_ALIASES]
+    reader.columns = {name: f"column{i + 1}" for name, i in fields.items()}
+    return Layout(len(row), fields, extras, None)
 
 
 def _listed(row: list[str], most: int = 20) -> str:
@@ -298,6 +317,54 @@ class Writer:
             for name in extra_names:
                 columns.append([extra.get(name, "") for extra in chunk.extras])
         self._csv.writerows(zip(*columns, strict=True))
+
+
+PYTX_COLUMNS = ("signal_type", "signal_str", "collab", "category", "tags")
+"""The columns of python-threatexchange's ``threatexchange dataset -P --csv``."""
+
+
+class PytxWriter:
+    """Writes chunks as ``threatexchange dataset -P --csv`` rows (:data:`PYTX_COLUMNS`):
+    the extras ``signal_type`` (default ``pdq`` for 256-bit hashes) and ``category``, the
+    hash, the source as ``collab`` and the labels as space-separated ``tags``. That format
+    holds no ids, keys or qualities: they are not written."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._csv = csv.writer(text, lineterminator="\r\n")
+
+    def header(self, present: tuple[str, ...], extra_names: list[str]) -> None:
+        """The header line, whatever the columns."""
+        self._csv.writerow(PYTX_COLUMNS)
+
+    def rows(
+        self, where: str, chunk: HashRecords, hexes: list[str], extra_names: list[str]
+    ) -> None:
+        """One row per entry of ``chunk``, its hashes given as ``hexes``."""
+        n = len(hexes)
+        extras = chunk.extras if chunk.extras is not None else [{}] * n
+        default = "pdq" if chunk.codes.shape[1] == 32 else ""
+        types = [extra.get("signal_type") or default for extra in extras]
+        if "" in types:
+            i = types.index("")
+            raise InvalidArgument(
+                f"{where}.extras[{i}]: expected a 'signal_type' extra (python-threatexchange's"
+                f" type name) for a hash of {8 * chunk.codes.shape[1]} bits; only 256-bit"
+                " hashes default to 'pdq'"
+            )
+        labels = chunk.labels if chunk.labels is not None else [()] * n
+        for i, row in enumerate(labels):
+            if any(label.split() != [label] for label in row):
+                raise InvalidArgument(
+                    f"{where}.labels[{i}]: expected labels without whitespace (tags are"
+                    f" space-separated), got {row!r}"
+                )
+        sources = chunk.sources if chunk.sources is not None else [None] * n
+        self._csv.writerows(
+            (kind, h, source or "", extra.get("category", ""), " ".join(tags))
+            for kind, h, source, extra, tags in zip(
+                types, hexes, sources, extras, labels, strict=True
+            )
+        )
 
 
 def _formatted_labels(where: str, labels: list[tuple[str, ...]]) -> list[str]:

@@ -28,18 +28,21 @@ from hashmatch.errors import (
 from hashmatch.files import check_path, open_input
 from hashmatch.progress import bar
 
-from . import delimited, hex
+from . import delimited, hex, threatexchange
 from .limits import CHUNK_WEIGHT, MAX_COLUMNS, MAX_LINE_CHARS, check_length, shown
 from .names import NOT_HEX, format_of_name, parse_labels
 from .records import HashRecords, SeenIds, joined
 
 __all__ = ["HashReader", "check_format", "check_positive", "read_hashes"]
 
-READ_FORMATS = ("auto", "hex", "csv", "tsv")
+READ_FORMATS = ("auto", "hex", "csv", "tsv", "pytx_csv", "pytx_local", "te_state")
 DIALECTS: dict[str, Callable[[HashReader, Iterator[str]], Iterator[HashRecords | None]]] = {
     "hex": hex.batches,
     "csv": delimited.batches,
     "tsv": delimited.batches,
+    "pytx_csv": delimited.batches,  # CSV, the header of `threatexchange dataset --csv`
+    "pytx_local": hex.batches,  # `signal_type hash` lines or bare hashes
+    "te_state": delimited.batches,  # CSV without header, columns by position
 }
 """The parser of each format: it yields the records of each batch of rows (None: none kept)."""
 
@@ -482,8 +485,11 @@ def check_positive(name: str, value: object) -> int:
 
 
 def _sniff(path: str, first: str) -> str:
-    """The format of a file: by extension (``.csv``, ``.tsv``, ``.tab``, ``.hex``; a ``.txt``
-    file may be any of them), else by its first data line."""
+    """The format of a file: a python-threatexchange state file by its name
+    (``simple.<type>.te``), else by extension (``.csv``, ``.tsv``, ``.tab``, ``.hex``; a
+    ``.txt`` file may be any of them), else by its first data line."""
+    if threatexchange.is_state_file(path):
+        return "te_state"
     by_extension = format_of_name(path)
     if by_extension and not path.lower().removesuffix(".gz").endswith(".txt"):
         return by_extension
@@ -492,12 +498,12 @@ def _sniff(path: str, first: str) -> str:
     return "csv" if "," in first else "hex"
 
 
-def check_format(format: object, allowed: tuple[str, ...]) -> str:
-    """``format``, one of ``allowed``."""
+def check_format(format: object, allowed: tuple[str, ...], name: str = "format") -> str:
+    """``format``, one of ``allowed`` (the argument called ``name``)."""
     if not isinstance(format, str):
-        raise InvalidType(f"format: expected a str, got {type(format).__name__}")
+        raise InvalidType(f"{name}: expected a str, got {type(format).__name__}")
     if format not in allowed:
         raise InvalidArgument(
-            f"format: expected one of {', '.join(map(repr, allowed))}, got {format!r}"
+            f"{name}: expected one of {', '.join(map(repr, allowed))}, got {format!r}"
         )
     return format

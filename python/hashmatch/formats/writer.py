@@ -23,7 +23,7 @@ from .records import HashRecords, SeenIds
 
 __all__ = ["output", "write_format", "write_hashes"]
 
-WRITE_FORMATS = ("csv", "tsv", "hex", "auto")
+WRITE_FORMATS = ("csv", "tsv", "hex", "pytx_csv", "auto")
 
 
 def write_hashes(
@@ -43,13 +43,15 @@ def write_hashes(
     records : HashRecords or iterable of HashRecords
         Chunks of one width with the same columns (those of the first chunk are written);
         ids unique over all chunks. ``lines`` are not written.
-    format : {"auto", "csv", "tsv", "hex"}, optional
+    format : {"auto", "csv", "tsv", "hex", "pytx_csv"}, optional
         ``"auto"`` follows the extension: ``.csv``; ``.tsv`` or ``.tab``; ``.txt`` or ``.hex``
         for hex; each optionally followed by ``.gz``; CSV for any other name. CSV/TSV: a
         header ``hash`` then, when present, ``id, key, labels, source, quality`` and the
         extras' names; CRLF line ends (the csv module's default, RFC 4180). Hex: one
-        lowercase hash a line (LF), nothing else. A format the extension contradicts (CSV
-        into ``list.tsv``) is refused.
+        lowercase hash a line (LF), nothing else. ``pytx_csv``: python-threatexchange's
+        ``dataset --csv`` columns (``signal_type, signal_str, collab, category, tags``; see
+        :class:`~hashmatch.formats.delimited.PytxWriter`). A format the extension
+        contradicts (CSV into ``list.tsv``) is refused.
 
     Returns
     -------
@@ -128,7 +130,7 @@ def write_format(path: str, format: object) -> str:
     named = format_of_name(path)
     if format == "auto":
         return named or "csv"
-    if named is not None and named != format:
+    if named is not None and named != format and (named, format) != ("csv", "pytx_csv"):
         extensions = "/".join(e for e, f in EXTENSIONS.items() if f == named)
         raise InvalidArgument(
             f"format: {format!r} contradicts the file name {os.path.basename(path)!r}, whose"
@@ -149,7 +151,11 @@ class _RowWriter:
         self.present: tuple[str, ...] = ()
         self.extra_names: list[str] = []
         self.seen = SeenIds()
-        self.table = delimited.Writer(text, format) if format != "hex" else None
+        self.table: delimited.Writer | delimited.PytxWriter | None = None
+        if format == "pytx_csv":
+            self.table = delimited.PytxWriter(text)
+        elif format != "hex":
+            self.table = delimited.Writer(text, format)
 
     def write(self, index: int, chunk: object) -> None:
         """Write one chunk, checking it against the first."""
