@@ -50,7 +50,9 @@ def header(run: dict[str, Any]) -> str:
 def kind(group: str) -> str:
     """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load),
     ``join`` (test_join), ``dihedral`` (test_dihedral), ``video`` (test_videos) or ``flat``
-    (test_flat)."""
+    (test_flat), ``tx`` (test_threatexchange)."""
+    if group.startswith("tx-"):
+        return "tx"
     if group.startswith("video-"):
         return "video"
     if group.startswith("dihedral-"):
@@ -283,6 +285,30 @@ def video_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def tx_table(run: dict[str, Any]) -> str:
+    """pytx/HMA indexes (benchmarks/test_threatexchange.py): ours and pytx's PDQIndex and
+    PDQIndex2 per group, with each pytx index's time over ours and the recorded sizes."""
+    groups = grouped(run, "tx")
+    if not groups:
+        return ""
+    lines = [
+        "| group | library | median | / hashmatch | pickled | RSS after |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, by_library in groups.items():
+        ours = by_library.get("hashmatch", {}).get("stats", {}).get("median")
+        for name, bench in by_library.items():
+            extra, median = bench["extra_info"], bench["stats"]["median"]
+            cells = [
+                f"`{group}`", name, format_time(median),
+                format_ratio(median / ours) if ours and name != "hashmatch" else "-",
+                f"{extra['pickled_bytes'] / 2**20:,.0f} MiB" if "pickled_bytes" in extra else "-",
+                f"{extra['rss_mib_after']:,.0f} MiB" if "rss_mib_after" in extra else "-",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -291,7 +317,10 @@ def main() -> None:
     if not run["benchmarks"]:
         raise SystemExit("no benchmarks in this file (was it run with --benchmark-disable?)")
     print(header(run))
-    parts = (table, mih_table, list_table, load_table, join_table, dihedral_table, video_table)
+    parts = (
+        table, mih_table, list_table, load_table, join_table, dihedral_table, video_table,
+        tx_table,
+    )  # fmt: skip
     for part in (make(run) for make in parts):
         if part:
             print()
