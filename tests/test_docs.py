@@ -22,6 +22,7 @@ MODULES = [
     "hashmatch.hygiene",
     "hashmatch.matching",
     "hashmatch.dedup",
+    "hashmatch.distributed.partitioning",
     "hashmatch.plotting",
     "hashmatch.media.borders",
     "hashmatch.media.images",

@@ -30,6 +30,7 @@ from hashmatch.errors import (
     InvalidArgument,
     InvalidType,
     MediaError,
+    PartitionUnavailable,
 )
 from hashmatch.formats.vpdq import read_vpdq, write_vpdq
 from hashmatch.frames import VideoFrames
@@ -94,6 +95,7 @@ __all__ = [
     "Matcher",
     "MediaError",
     "Pairs",
+    "PartitionUnavailable",
     "RangeSearchResult",
     "SearchResult",
     "Segment",

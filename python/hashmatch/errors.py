@@ -25,6 +25,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidType",
     "MediaError",
+    "PartitionUnavailable",
 ]
 
 
@@ -96,3 +97,20 @@ class EntryNotFound(HashmatchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class PartitionUnavailable(HashmatchError, RuntimeError):
+    """No replica of a partition of a sharded list answered a call
+    (:class:`hashmatch.distributed.ShardedMatcher`): each died, failed or timed out. The call
+    returns nothing rather than the matches of the other partitions.
+
+    ``list_name``, ``partition`` and ``generation`` name the partition.
+    """
+
+    def __init__(
+        self, message: str, list_name: str = "", partition: int = -1, generation: int = -1
+    ) -> None:
+        super().__init__(message)
+        self.list_name = list_name
+        self.partition = partition
+        self.generation = generation

@@ -1,0 +1,245 @@
+"""Splitting a hash list into disjoint partitions, in memory or streamed from a file.
+
+An entry goes to partition ``partition_of(id, P)``: a fixed mix of its id (the SplitMix64
+finaliser) modulo P, the same on every machine and in every run, so the partitions of one
+list are disjoint and every id keeps its partition across generations. Entries keep their ids
+(and keys, labels, sources, qualities, extras), so ids stay unique across the partitions and
+the matches of the partitions together are the matches of the whole list.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hashmatch.errors import InvalidArgument, InvalidType
+from hashmatch.formats import HashRecords, read_hashes
+from hashmatch.lists import HashList
+from hashmatch.schema import FIELDS
+
+__all__ = ["build_partitions", "partition", "partition_of", "partition_paths", "write_partitions"]
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _check_parts(parts: object) -> int:
+    if isinstance(parts, bool) or not isinstance(parts, (int, np.integer)):
+        raise InvalidType(f"parts: expected an int, got {type(parts).__name__}")
+    if parts < 1:
+        raise InvalidArgument(f"parts: expected at least 1 partition, got {parts}")
+    return int(parts)
+
+
+def partition_of(ids: npt.ArrayLike, parts: int) -> npt.NDArray[np.int64]:
+    """The partition (0 to ``parts - 1``) of each id: SplitMix64's finaliser of the id, modulo
+    ``parts``.
+
+    Examples
+    --------
+    >>> from hashmatch.distributed import partition_of
+    >>> partition_of([0, 1, 2, 3, 4, 5], 3).tolist()
+    [0, 1, 1, 2, 2, 0]
+    """
+    p = _check_parts(parts)
+    x = np.asarray(ids, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        x = x ^ (x >> np.uint64(31))
+    return (x % np.uint64(p)).astype(np.int64)
+
+
+def _empty_like(hash_list: HashList) -> HashList:
+    """An empty list with the options of ``hash_list`` (type, width, radius, backend, name)."""
+    return HashList(
+        hash_list.hash_type,
+        bits=hash_list.bits,
+        max_distance=hash_list.max_distance,
+        backend=hash_list.backend,
+        backend_params=hash_list._backend_params or None,
+        name=hash_list.name,
+    )
+
+
+def _chunks(hash_list: HashList, chunk_size: int) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
+    """(codes, ids, add() arguments) of every entry of one snapshot, in id order."""
+    for segment, rows in hash_list.snapshot().sorted_live():
+        for lo in range(0, len(rows), chunk_size):
+            r = rows[lo : lo + chunk_size]
+            values = segment.columns.decoded(r)
+            yield segment.codes[r], segment.ids[r], {f.argument: values[f.name] for f in FIELDS}
+
+
+def _take(values: Sequence[Any] | npt.NDArray[Any] | None, where: npt.NDArray[np.int64]) -> Any:
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray):
+        return values[where]
+    return [values[i] for i in where.tolist()]
+
+
+def partition(hash_list: HashList, parts: int, *, chunk_size: int = 1_000_000) -> list[HashList]:
+    """Split a list into ``parts`` disjoint lists (entry ``i`` to ``partition_of(i, parts)``).
+
+    Every entry keeps its id and fields, every partition the list's hash type, radius, backend
+    and name; matching the partitions and merging (:class:`ShardedMatcher`) gives the matches
+    of the whole list.
+
+    Parameters
+    ----------
+    hash_list : HashList
+        The list to split (one consistent snapshot of it).
+    parts : int
+        Number of partitions, at least 1.
+    chunk_size : int, optional
+        Entries copied per step.
+
+    Returns
+    -------
+    list of HashList
+        ``parts`` lists (some may be empty).
+
+    Examples
+    --------
+    >>> import hashmatch as hm
+    >>> from hashmatch.distributed import partition
+    >>> banned = hm.HashList("pdq", name="banned")
+    >>> _ = banned.add(hm.datasets.random_codes(10, seed=1))
+    >>> [len(p) for p in partition(banned, 3)]
+    [3, 5, 2]
+    """
+    if not isinstance(hash_list, HashList):
+        raise InvalidType(f"hash_list: expected a HashList, got {type(hash_list).__name__}")
+    p = _check_parts(parts)
+    out = [_empty_like(hash_list) for _ in range(p)]
+    with ExitStack() as stack:  # one atomic write per partition
+        for part in out:
+            stack.enter_context(part.batch())
+        for codes, ids, arguments in _chunks(hash_list, chunk_size):
+            where = partition_of(ids, p)
+            for j in range(p):
+                rows = np.flatnonzero(where == j)
+                if len(rows):
+                    out[j].add(
+                        codes[rows],
+                        ids=ids[rows],
+                        **{k: _take(v, rows) for k, v in arguments.items()},
+                    )
+    return out
+
+
+def partition_paths(directory: str | os.PathLike[str], parts: int) -> list[str]:
+    """The file names :func:`write_partitions` and :func:`build_partitions` use in
+    ``directory``: ``part-00000-of-00003.hm``, ..."""
+    p = _check_parts(parts)
+    return [os.path.join(os.fspath(directory), f"part-{j:05d}-of-{p:05d}.hm") for j in range(p)]
+
+
+def write_partitions(
+    hash_list: HashList, directory: str | os.PathLike[str], parts: int
+) -> list[str]:
+    """Split a list (:func:`partition`) and save each partition in ``directory`` (created if
+    needed; one directory per generation); returns the paths, in partition order."""
+    os.makedirs(directory, exist_ok=True)
+    paths = partition_paths(directory, parts)
+    for part, path in zip(partition(hash_list, parts), paths, strict=True):
+        part.save(path)
+    return paths
+
+
+def build_partitions(
+    source: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    parts: int,
+    hash_type: str = "pdq",
+    *,
+    format: str = "auto",
+    chunk_size: int = 1_000_000,
+    skip_invalid: bool = False,
+    **options: Any,
+) -> list[str]:
+    """Build partition files from a hash-list file (hex, CSV or TSV) without holding it all.
+
+    The file is streamed in chunks (:func:`hashmatch.formats.read_hashes`); each chunk's
+    entries are routed by id (:func:`partition_of`) and spilled to a scratch directory beside
+    the output, then each partition is built and saved in turn, so memory holds one chunk or
+    one partition at a time. Ids come from the file's id column, else are numbered from 0 in
+    file order (as :meth:`HashList.import_file` numbers them in an empty list).
+
+    Parameters
+    ----------
+    source : str or path-like
+        The hash-list file.
+    directory : str or path-like
+        Where to write the partition files (created if needed; use one per generation).
+    parts : int
+        Number of partitions.
+    hash_type : str, default "pdq"
+        The lists' hash type; ``options`` are further :class:`HashList` options (``name``,
+        ``max_distance``, ``bits`` for ``"raw"``, ``backend``...).
+    format, chunk_size, skip_invalid
+        As in :func:`hashmatch.formats.read_hashes`.
+
+    Returns
+    -------
+    list of str
+        The partition files, in partition order.
+    """
+    p = _check_parts(parts)
+    os.makedirs(directory, exist_ok=True)
+    lists = [HashList(hash_type, **options) for _ in range(p)]  # checks the options up front
+    scratch = tempfile.mkdtemp(prefix=".partitions-", dir=directory)
+    try:
+        spills: list[list[str]] = [[] for _ in range(p)]
+        next_id = 0
+        with read_hashes(
+            source, format=format, bits=lists[0].bits, chunk_size=chunk_size,
+            skip_invalid=skip_invalid,
+        ) as reader:  # fmt: skip
+            for number, chunk in enumerate(reader):
+                ids = chunk.ids
+                if ids is None:
+                    ids = np.arange(next_id, next_id + len(chunk), dtype=np.int64)
+                    next_id += len(chunk)
+                where = partition_of(ids, p)
+                for j in range(p):
+                    rows = np.flatnonzero(where == j)
+                    if not len(rows):
+                        continue
+                    spill = os.path.join(scratch, f"{j}-{number}.pickle")
+                    with open(spill, "wb") as f:
+                        pickle.dump((chunk, ids, rows), f, protocol=pickle.HIGHEST_PROTOCOL)
+                    spills[j].append(spill)
+        paths = partition_paths(directory, p)
+        for j in range(p):
+            with lists[j].batch():
+                for spill in spills[j]:
+                    with open(spill, "rb") as f:  # written above by this call
+                        chunk, ids, rows = pickle.load(f)
+                    _add_records(lists[j], chunk, ids, rows)
+                    os.unlink(spill)
+            lists[j].save(paths[j])
+            lists[j] = HashList(hash_type, **options)  # release the partition
+        return paths
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _add_records(
+    hash_list: HashList, chunk: HashRecords, ids: npt.NDArray[np.int64], rows: npt.NDArray[Any]
+) -> None:
+    """Add ``rows`` of a chunk read from a file, as :meth:`HashList.import_file` adds them
+    (empty extras cells are no extras)."""
+    given = {f.argument: _take(getattr(chunk, f.column), rows) for f in FIELDS}
+    if given["extras"] is not None:
+        given["extras"] = [{k: v for k, v in e.items() if v} for e in given["extras"]]
+    hash_list.add(chunk.codes[rows], ids=ids[rows], **given)

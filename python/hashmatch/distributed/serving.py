@@ -1,0 +1,611 @@
+"""Serving partitioned hash lists from Ray actors: replicas per partition and a router.
+
+Layout: each list is split into P disjoint partition files (:func:`~hashmatch.distributed.
+write_partitions`, :func:`~hashmatch.distributed.build_partitions`) on storage every node can
+read. :class:`ShardedMatcher` starts R :class:`PartitionReplica` actors per partition; each
+memory-maps its file, from a *path*, so that Ray can restart a dead replica
+(``max_restarts``) and it rebuilds itself. A call fans the batch out to one replica of every
+partition, fails over to another replica of a partition whose replica died, errs or times
+out, and merges the answers in the order of :class:`~hashmatch.MatchResult` (query,
+distance, list registration order, id): the result equals a single-machine
+:class:`~hashmatch.Matcher` over the same entries. When no replica of a partition answers,
+the call raises :class:`~hashmatch.PartitionUnavailable` naming it: never a partial result.
+
+Generations: :meth:`ShardedMatcher.refresh` gives every partition a new file (written beside
+the old ones), has the replicas load it, then switches atomically; each call uses the
+generation current when it started for every partition, and says which
+(:attr:`ShardedMatchResult.generation`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hashmatch._validation import check_dihedral, check_threads
+from hashmatch.errors import InvalidArgument, InvalidType, PartitionUnavailable
+from hashmatch.hashtypes import hash_type as lookup_hash_type
+from hashmatch.lists import HashList
+from hashmatch.queries import Queries
+from hashmatch.results import MatchResult
+
+__all__ = ["PartitionReplica", "ShardedMatchResult", "ShardedMatcher"]
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("ShardedMatcher needs Ray: pip install 'hashmatch[ray]'") from None
+    return ray
+
+
+@dataclass(frozen=True, repr=False)
+class ShardedMatchResult(MatchResult):
+    """A :class:`~hashmatch.MatchResult` of a :class:`ShardedMatcher`, with the generation of
+    partition files every match of it comes from."""
+
+    generation: int = 0
+
+
+class PartitionReplica:
+    """One replica of one partition: a hash list memory-mapped from its file.
+
+    :class:`ShardedMatcher` runs it as a Ray actor (it can also be used directly). It is built
+    from a path, not an object, so a restarted actor rebuilds itself; a call for a generation
+    it has not loaded (a restarted replica, a refresh it missed) loads that generation's file
+    first. It keeps the ``keep`` newest generations loaded.
+
+    Parameters
+    ----------
+    path : str
+        The partition file (:meth:`HashList.save`).
+    generation : int, default 0
+        Its generation number.
+    keep : int, default 2
+        Generations kept loaded (the current one and the one before, for calls in flight
+        during a refresh).
+    verify : bool, default True
+        Check the file when loading it (:meth:`HashList.load`).
+    """
+
+    def __init__(
+        self, path: str, generation: int = 0, *, keep: int = 2, verify: bool = True
+    ) -> None:
+        self._lists: dict[int, tuple[str, HashList]] = {}
+        self._keep = max(1, int(keep))
+        self._verify = verify
+        self._lock = threading.Lock()
+        self.load(generation, path)
+
+    def load(self, generation: int, path: str) -> dict[str, Any]:
+        """Load (memory-map) generation ``generation`` from ``path``; returns :meth:`info`."""
+        hash_list = HashList.load(path, mmap=True, verify=self._verify)
+        with self._lock:
+            self._lists[generation] = (path, hash_list)
+            for old in sorted(self._lists)[: -self._keep]:
+                del self._lists[old]
+        return self.info(generation)
+
+    def _list(self, generation: int, path: str) -> HashList:
+        loaded = self._lists.get(generation)
+        if loaded is None or loaded[0] != path:
+            self.load(generation, path)
+            loaded = self._lists[generation]
+        return loaded[1]
+
+    def info(self, generation: int | None = None) -> dict[str, Any]:
+        """Hash type, width, radius and size of a loaded generation (default the newest)."""
+        number = max(self._lists) if generation is None else generation
+        hash_list = self._lists[number][1]
+        return {
+            "generation": number,
+            "hash_type": hash_list.hash_type,
+            "bits": hash_list.bits,
+            "max_distance": hash_list.max_distance,
+            "size": len(hash_list),
+            "pid": os.getpid(),
+        }
+
+    def match(
+        self,
+        generation: int,
+        path: str,
+        queries: Queries,
+        max_distance: int,
+        threads: int | None = None,
+    ) -> tuple[int, MatchResult]:
+        """The matches of prepared queries in generation ``generation`` (loaded from ``path``
+        if needed): ``(generation, result)``, the result's list named ``""``."""
+        hash_list = self._list(generation, path)
+        hits = hash_list.hits(queries, max_distance, threads=threads)
+        result = MatchResult.from_hits(
+            [""],
+            [hits],
+            queries.total,
+            queries.skipped,
+            queries.groups,
+            dihedral=queries.codes.ndim == 3,
+        )
+        return generation, result
+
+    def stall(self, seconds: float) -> None:
+        """Test and drill hook: keep this replica busy for ``seconds`` (calls queued behind
+        it wait, or time out)."""
+        time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class _ListInfo:
+    hash_type: str
+    bits: int
+    max_distance: int
+
+
+@dataclass(frozen=True)
+class _Generation:
+    """One generation: its number, each list's partition files and what they hold."""
+
+    number: int
+    paths: dict[str, tuple[str, ...]]
+    infos: dict[str, _ListInfo]
+
+
+Task = tuple[str, int]  # (list name, partition)
+
+
+class ShardedMatcher:
+    """Match query hashes against partitioned lists served by Ray actors.
+
+    Each list is given as its partition files (one generation); every partition gets
+    ``replicas`` :class:`PartitionReplica` actors. :meth:`match` answers as
+    :meth:`hashmatch.Matcher.match` over the whole lists (same rows, order and columns).
+    Ray must be initialised (``ray.init()``) before.
+
+    Parameters
+    ----------
+    lists : mapping of str to sequence of path
+        Each list's partition files, in registration order (the order of ``lists`` among
+        equal distances, as in :class:`~hashmatch.Matcher`). Every partition of a list must
+        hold the same hash type, width and radius, and the ids must be disjoint across
+        partitions (as :func:`~hashmatch.distributed.partition` makes them).
+    replicas : int, default 2
+        Actors per partition.
+    generation : int, default 0
+        The generation number of these files.
+    timeout_s : float, default 30
+        How long one replica may take to answer one call (or to load a file in
+        :meth:`refresh`) before the call goes to the next replica of its partition.
+    max_restarts : int, default 3
+        Ray restarts of a dead replica (``-1``: without limit).
+    threads : int, optional
+        Threads each replica matches with (default every core of its node).
+    actor_options : mapping, optional
+        Further Ray actor options (``num_cpus``, ``resources``, ``scheduling_strategy``...).
+
+    Notes
+    -----
+    Failures: a replica that dies, raises or passes ``timeout_s`` is given up for that call
+    and the partition's next replica is asked, until every replica of it was tried; then the
+    call raises :class:`~hashmatch.PartitionUnavailable`, naming the list, partition and
+    generation, with each replica's error. A call never returns a partial result. Ray
+    restarts dead replicas (up to ``max_restarts``); a restarted one loads the current
+    generation on its first call.
+
+    Thread safety: :meth:`match` may run in any number of threads, also during
+    :meth:`refresh`; refreshes are serialised.
+    """
+
+    def __init__(
+        self,
+        lists: Mapping[str, Sequence[str | os.PathLike[str]]],
+        *,
+        replicas: int = 2,
+        generation: int = 0,
+        timeout_s: float = 30.0,
+        max_restarts: int = 3,
+        threads: int | None = None,
+        actor_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        ray = _ray()
+        if not isinstance(lists, Mapping) or not lists:
+            raise InvalidType(
+                "lists: expected a non-empty mapping of list names to partition paths, "
+                f"got {lists!r}"
+            )
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise InvalidArgument(f"replicas: expected an int >= 1, got {replicas!r}")
+        self._timeout = _check_timeout(timeout_s)
+        self._threads = None if threads is None else check_threads(threads)
+        paths = _check_paths(lists, None)
+        options = {
+            "max_restarts": int(max_restarts),
+            "max_task_retries": 0,  # the router fails over itself
+            **dict(actor_options or {}),
+        }
+        actor = ray.remote(PartitionReplica).options(**options)
+        self._actors: dict[str, list[list[Any]]] = {
+            name: [[actor.remote(p, generation) for _ in range(replicas)] for p in parts]
+            for name, parts in paths.items()
+        }
+        self._rotation = itertools.count()
+        self._refresh_lock = threading.Lock()
+        infos = self._fan_out(
+            generation,
+            [(n, j) for n, parts in paths.items() for j in range(len(parts))],
+            lambda a, n, j: a.info.remote(generation),
+        )
+        self._state = _Generation(generation, paths, _list_infos(infos, generation))
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the lists, in registration order."""
+        return list(self._actors)
+
+    @property
+    def generation(self) -> int:
+        """The current generation number."""
+        return self._state.number
+
+    @property
+    def paths(self) -> dict[str, tuple[str, ...]]:
+        """Each list's partition files in the current generation."""
+        return dict(self._state.paths)
+
+    def replicas(self, name: str, partition: int) -> list[Any]:
+        """The Ray actor handles of one partition's replicas (for tests and drills)."""
+        return list(self._actors[name][partition])
+
+    def __repr__(self) -> str:
+        state = self._state
+        inner = ", ".join(
+            f"{n}: {len(p)} partitions x {len(self._actors[n][0])}" for n, p in state.paths.items()
+        )
+        return f"ShardedMatcher({{{inner}}}, generation={state.number})"
+
+    # ------------------------------------------------------------ matching
+
+    def match(
+        self,
+        hashes: object,
+        *,
+        hash_type: str | None = None,
+        qualities: object = None,
+        min_quality: float | None = None,
+        groups: object = None,
+        dihedral: bool = False,
+        timeout_s: float | None = None,
+    ) -> ShardedMatchResult:
+        """Match query hashes against every list of their hash type, on every partition.
+
+        Parameters
+        ----------
+        hashes, hash_type, qualities, min_quality, groups, dihedral
+            As in :meth:`hashmatch.Matcher.match`.
+        timeout_s : float, optional
+            This call's time limit per replica (default the matcher's).
+
+        Returns
+        -------
+        ShardedMatchResult
+            The :class:`~hashmatch.MatchResult` a :class:`~hashmatch.Matcher` over the whole
+            lists gives, and the generation it comes from.
+
+        Raises
+        ------
+        PartitionUnavailable
+            No replica of some partition answered.
+        """
+        ray = _ray()
+        state = self._state  # one generation for the whole call
+        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
+        kind = None if hash_type is None else lookup_hash_type(hash_type).name
+        queries = Queries.prepare(
+            hashes,
+            _width(state.infos, kind),
+            qualities,
+            min_quality,
+            groups,
+            dihedral=check_dihedral(dihedral),
+        )
+        width = queries.width * 8
+        chosen = [
+            n for n, i in state.infos.items() if i.bits == width and kind in (None, i.hash_type)
+        ]
+        types = sorted({state.infos[n].hash_type for n in chosen})
+        if len(types) > 1:
+            raise InvalidArgument(
+                f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
+                "pass hash_type= to say which lists to search"
+            )
+        tasks = [(n, j) for n in chosen for j in range(len(state.paths[n]))]
+        answers: dict[Task, Any] = {}
+        if tasks and len(queries.numbers):
+            ref = ray.put(queries)
+            answers = self._fan_out(
+                state.number,
+                tasks,
+                lambda a, n, j: a.match.remote(
+                    state.number,
+                    state.paths[n][j],
+                    ref,
+                    state.infos[n].max_distance,
+                    self._threads,
+                ),
+                timeout,
+            )
+        parts = []
+        for (name, j), (number, result) in answers.items():
+            if number != state.number:  # pragma: no cover - a replica bug
+                raise PartitionUnavailable(
+                    f"list {name!r} partition {j}: answered from generation {number}, "
+                    f"not {state.number}",
+                    name,
+                    j,
+                    state.number,
+                )
+            parts.append((chosen.index(name), result))
+        return _merge(chosen, parts, queries, state.number)
+
+    # ------------------------------------------------------------ refresh
+
+    def refresh(
+        self,
+        lists: Mapping[str, Sequence[str | os.PathLike[str]]],
+        *,
+        generation: int | None = None,
+        timeout_s: float | None = None,
+    ) -> int:
+        """Switch to a new generation of partition files, atomically.
+
+        Every replica is asked to load its new file; once at least one replica of every
+        partition has (the others load it on their next call), new calls use the new
+        generation. Calls already running finish on the old one, whose files must stay in
+        place until they have (write each generation to its own directory).
+
+        Parameters
+        ----------
+        lists : mapping of str to sequence of path
+            The new partition files of every list: the same lists, each with as many
+            partitions as before.
+        generation : int, optional
+            The new generation number, greater than the current (default current + 1).
+        timeout_s : float, optional
+            Time limit per replica load (default the matcher's).
+
+        Returns
+        -------
+        int
+            The new generation number.
+
+        Raises
+        ------
+        PartitionUnavailable
+            No replica of some partition loaded its new file; the old generation stays.
+        """
+        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
+        with self._refresh_lock:
+            old = self._state
+            number = old.number + 1 if generation is None else generation
+            if isinstance(number, bool) or not isinstance(number, int) or number <= old.number:
+                raise InvalidArgument(
+                    f"generation: expected an int greater than the current {old.number}, "
+                    f"got {generation!r}"
+                )
+            paths = _check_paths(lists, old.paths)
+            loaded = self._fan_out(
+                number,
+                [(n, j) for n, parts in paths.items() for j in range(len(parts))],
+                lambda a, n, j: a.load.remote(number, paths[n][j]),
+                timeout,
+                every_replica=True,
+            )
+            self._state = _Generation(number, paths, _list_infos(loaded, number))
+            return number
+
+    def close(self) -> None:
+        """Stop every replica."""
+        ray = _ray()
+        for partitions in self._actors.values():
+            for actors in partitions:
+                for actor in actors:
+                    ray.kill(actor, no_restart=True)
+
+    def __enter__(self) -> ShardedMatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ fan-out
+
+    def _fan_out(
+        self,
+        generation: int,
+        tasks: list[Task],
+        submit: Callable[[Any, str, int], Any],
+        timeout: float | None = None,
+        *,
+        every_replica: bool = False,
+    ) -> dict[Task, Any]:
+        """Run ``submit(actor, name, partition)`` on one replica of each task's partition
+        (rotating), failing over to the next replica on an error or after ``timeout``; the
+        first answer of each. With ``every_replica``, run it on every replica at once and
+        keep the first success of each partition."""
+        ray = _ray()
+        limit = self._timeout if timeout is None else timeout
+        start = next(self._rotation)
+        orders: dict[Task, list[Any]] = {}
+        pending: dict[Any, tuple[Task, int, float]] = {}  # ref -> task, attempt, deadline
+        errors: dict[Task, list[str]] = {t: [] for t in tasks}
+        answers: dict[Task, Any] = {}
+
+        def send(task: Task, attempt: int) -> None:
+            actor = orders[task][attempt]
+            pending[submit(actor, *task)] = (task, attempt, time.monotonic() + limit)
+
+        for task in tasks:
+            actors = self._actors[task[0]][task[1]]
+            shift = start % len(actors)
+            orders[task] = actors[shift:] + actors[:shift]
+            for attempt in range(len(actors) if every_replica else 1):
+                send(task, attempt)
+
+        def failed(task: Task, attempt: int, why: str) -> None:
+            errors[task].append(f"replica {attempt + 1} of {len(orders[task])}: {why}")
+            if task in answers:
+                return
+            if every_replica:
+                if len(errors[task]) < len(orders[task]):
+                    return
+            elif attempt + 1 < len(orders[task]):
+                send(task, attempt + 1)
+                return
+            name, j = task
+            raise PartitionUnavailable(
+                f"list {name!r} partition {j} (generation {generation}): no replica "
+                f"answered ({'; '.join(errors[task])})",
+                name,
+                j,
+                generation,
+            )
+
+        while pending:
+            now = time.monotonic()
+            wait = max(0.0, min(d for _, _, d in pending.values()) - now)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            for ref in ready:
+                task, attempt, _ = pending.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except Exception as e:
+                    failed(task, attempt, f"{type(e).__name__}: {_first_line(e)}")
+                else:
+                    answers.setdefault(task, value)
+            now = time.monotonic()
+            for ref, (task, attempt, deadline) in list(pending.items()):
+                if deadline <= now:
+                    del pending[ref]
+                    failed(task, attempt, f"no answer within {limit:g} s")
+        return answers
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidType(f"timeout_s: expected a number of seconds, got {value!r}")
+    if not value > 0:
+        raise InvalidArgument(f"timeout_s: expected a positive number of seconds, got {value}")
+    return float(value)
+
+
+def _check_paths(
+    lists: Mapping[str, Sequence[str | os.PathLike[str]]],
+    current: Mapping[str, tuple[str, ...]] | None,
+) -> dict[str, tuple[str, ...]]:
+    """Each list's partition files as absolute paths; with ``current``, the same lists and
+    partition counts as it."""
+    if not isinstance(lists, Mapping):
+        raise InvalidType(f"lists: expected a mapping of list names to paths, got {lists!r}")
+    out: dict[str, tuple[str, ...]] = {}
+    for name, parts in lists.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidType(f"lists: expected non-empty str names, got {name!r}")
+        if isinstance(parts, (str, bytes, os.PathLike)) or not isinstance(parts, Sequence):
+            raise InvalidType(f"lists[{name!r}]: expected a sequence of partition paths")
+        if not parts:
+            raise InvalidArgument(f"lists[{name!r}]: expected at least one partition")
+        out[name] = tuple(os.path.abspath(os.fspath(p)) for p in parts)
+    if current is not None:
+        if list(out) != list(current):
+            raise InvalidArgument(
+                f"lists: expected the lists {list(current)} (in that order), got {list(out)}"
+            )
+        for name, parts in out.items():
+            if len(parts) != len(current[name]):
+                raise InvalidArgument(
+                    f"lists[{name!r}]: expected {len(current[name])} partitions (one file per "
+                    f"partition; repartitioning needs a new ShardedMatcher), got {len(parts)}"
+                )
+    return out
+
+
+def _list_infos(answers: Mapping[Task, Mapping[str, Any]], generation: int) -> dict[str, _ListInfo]:
+    """Each list's hash type, width and radius, checked to agree across its partitions."""
+    infos: dict[str, _ListInfo] = {}
+    for (name, j), answer in sorted(answers.items()):
+        info = _ListInfo(answer["hash_type"], answer["bits"], answer["max_distance"])
+        if infos.setdefault(name, info) != info:
+            first = infos[name]
+            raise InvalidArgument(
+                f"lists[{name!r}]: partition {j} of generation {generation} holds "
+                f"{info.hash_type}/{info.bits} bits within {info.max_distance}, partition 0 "
+                f"{first.hash_type}/{first.bits} bits within {first.max_distance}"
+            )
+    return infos
+
+
+def _width(infos: Mapping[str, _ListInfo], kind: str | None) -> int | None:
+    """The query width in bytes that the lists imply, when they imply one (as
+    :class:`~hashmatch.Matcher` does)."""
+    if kind is not None and kind != "raw":
+        return lookup_hash_type(kind).nbytes
+    widths = {i.bits // 8 for i in infos.values() if kind is None or i.hash_type == kind}
+    return widths.pop() if len(widths) == 1 else None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else "(no message)"
+
+
+_EMPTY = {"queries": np.int64, "ids": np.int64, "distances": np.int32, "variants": np.uint8}
+
+
+def _merge(
+    names: Sequence[str],
+    parts: Sequence[tuple[int, MatchResult]],
+    queries: Queries,
+    generation: int,
+) -> ShardedMatchResult:
+    """The partitions' results as one, in :class:`MatchResult` order (query, distance, list
+    registration order, id)."""
+    dihedral = queries.codes.ndim == 3
+    columns = ("queries", "ids", "keys", "distances", "labels", "sources")
+    merged: dict[str, npt.NDArray[Any]] = {}
+    for column in (*columns, *(("variants",) if dihedral else ())):
+        values = [getattr(r, column) for _, r in parts]
+        merged[column] = (
+            np.concatenate(values) if values else np.zeros(0, _EMPTY.get(column, object))
+        )
+    codes = (
+        np.concatenate([np.full(len(r), i, np.int32) for i, r in parts])
+        if parts
+        else np.zeros(0, np.int32)
+    )
+    order = np.lexsort((merged["ids"], codes, merged["distances"], merged["queries"]))
+    table = np.array(list(names) or [""], dtype=object)
+    merged = {k: v[order] for k, v in merged.items()}
+    given = {f.name for f in fields(MatchResult)}
+    assert set(merged) <= given
+    return ShardedMatchResult(
+        lists=table[codes[order]],
+        skipped=queries.skipped,
+        nqueries=queries.total,
+        query_groups=queries.groups,
+        list_names=tuple(names),
+        generation=generation,
+        **merged,
+    )

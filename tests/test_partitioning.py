@@ -1,0 +1,104 @@
+"""Partitioning lists and merging partition answers (no Ray: replicas used as plain objects)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hashmatch.distributed import (
+    PartitionReplica,
+    build_partitions,
+    partition,
+    partition_of,
+    write_partitions,
+)
+from hashmatch.distributed.serving import _merge
+from hashmatch.queries import Queries
+from sharding_helpers import assert_same, make_lists, make_queries
+
+import hashmatch as hm
+
+
+def test_partition_of_is_stable_and_spread() -> None:
+    ids = np.arange(100_000)
+    parts = partition_of(ids, 7)
+    assert parts.min() == 0 and parts.max() == 6
+    counts = np.bincount(parts)
+    assert counts.min() > 0.9 * len(ids) / 7
+    assert partition_of(ids, 7).tolist() == parts.tolist()
+    assert partition_of(ids, 1).tolist() == [0] * len(ids)
+    with pytest.raises(hm.InvalidArgument, match="parts"):
+        partition_of(ids, 0)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_partition_keeps_every_entry_once(parts: int) -> None:
+    terror = make_lists(5)["terror"]
+    pieces = partition(terror, parts)
+    assert len(pieces) == parts
+    entries = sorted(e for p in pieces for e in p.entries())
+    assert entries == sorted(terror.entries())
+    for j, piece in enumerate(pieces):
+        assert (partition_of(piece.ids(), parts) == j).all()
+        assert (piece.hash_type, piece.max_distance, piece.name) == ("pdq", 40, "terror")
+
+
+def _sharded_answer(
+    lists: dict[str, hm.HashList], paths: dict[str, list[str]], query: dict[str, object]
+) -> hm.MatchResult:
+    """What ShardedMatcher merges: each partition's replica answer, merged."""
+    names = [n for n in paths if lists[n].bits == 256]
+    prepared = Queries.prepare(
+        query["hashes"], 32, query["qualities"], query["min_quality"], query["groups"]
+    )
+    parts = []
+    for i, name in enumerate(names):
+        for path in paths[name]:
+            replica = PartitionReplica(path)
+            generation, result = replica.match(0, path, prepared, lists[name].max_distance)
+            assert generation == 0
+            parts.append((i, result))
+    return _merge(names, parts, prepared, 0)
+
+
+def test_merged_partitions_equal_one_matcher(tmp_path) -> None:
+    lists = make_lists(11)
+    paths = {
+        name: write_partitions(hash_list, tmp_path / name, parts)
+        for (name, hash_list), parts in zip(lists.items(), (3, 2, 2), strict=True)
+    }
+    query = make_queries(lists, 90, seed=12)
+    want = hm.Matcher(lists).match(**query)
+    assert len(want) > 50
+    assert_same(_sharded_answer(lists, paths, query), want)
+    none = dict(query, hashes=hm.datasets.random_codes(90, 256, seed=99))
+    assert_same(_sharded_answer(lists, paths, none), hm.Matcher(lists).match(**none))
+
+
+def test_build_partitions_streams_a_file(tmp_path) -> None:
+    terror = make_lists(3)["terror"]
+    source = tmp_path / "terror.csv"
+    terror.export(source)
+    paths = build_partitions(source, tmp_path / "g1", 3, name="terror", max_distance=40,
+                             chunk_size=37)  # fmt: skip
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [f"part-0000{j}-of-00003.hm" for j in range(3)]
+    pieces = [hm.HashList.load(p, mmap=True) for p in paths]
+    assert sorted(e.id for p in pieces for e in p.entries()) == terror.ids().tolist()
+    for j, piece in enumerate(pieces):
+        assert (partition_of(piece.ids(), 3) == j).all()
+        for entry in piece.entries():
+            original = terror.get(entry.id)
+            assert (entry.hash, entry.key, entry.labels, entry.source) == (
+                original.hash, original.key, original.labels, original.source,
+            )  # fmt: skip
+    assert not [n for n in (tmp_path / "g1").iterdir() if n.name.startswith(".")]
+
+
+def test_build_partitions_numbers_a_file_without_ids(tmp_path) -> None:
+    codes = hm.datasets.random_codes(25, 256, seed=4)
+    source = tmp_path / "plain.txt"
+    source.write_text("".join(f"{h}\n" for h in hm.to_hex(codes)))
+    paths = build_partitions(source, tmp_path / "out", 2, chunk_size=10)
+    whole = hm.HashList.from_file(source)
+    pieces = [hm.HashList.load(p) for p in paths]
+    got = sorted((e.id, e.hash) for p in pieces for e in p.entries())
+    assert got == [(e.id, e.hash) for e in whole.entries()]
