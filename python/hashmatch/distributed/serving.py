@@ -243,7 +243,7 @@ class ShardedMatcher:
             [(n, j) for n, parts in paths.items() for j in range(len(parts))],
             lambda a, n, j: a.info.remote(generation),
         )
-        self._state = _Generation(generation, paths, _list_infos(infos, generation))
+        self._state = _Generation(generation, paths, _list_infos(paths, infos, generation))
 
     # ------------------------------------------------------------ properties
 
@@ -410,7 +410,7 @@ class ShardedMatcher:
                 timeout,
                 every_replica=True,
             )
-            self._state = _Generation(number, paths, _list_infos(loaded, number))
+            self._state = _Generation(number, paths, _list_infos(paths, loaded, number))
             return number
 
     def close(self) -> None:
@@ -542,10 +542,14 @@ def _check_paths(
     return out
 
 
-def _list_infos(answers: Mapping[Task, Mapping[str, Any]], generation: int) -> dict[str, _ListInfo]:
-    """Each list's hash type, width and radius, checked to agree across its partitions."""
+def _list_infos(
+    paths: Mapping[str, Sequence[str]], answers: Mapping[Task, Mapping[str, Any]], generation: int
+) -> dict[str, _ListInfo]:
+    """Each list's hash type, width and radius (in the order of ``paths``: the registration
+    order), checked to agree across its partitions."""
     infos: dict[str, _ListInfo] = {}
-    for (name, j), answer in sorted(answers.items()):
+    for name, j in ((n, j) for n, parts in paths.items() for j in range(len(parts))):
+        answer = answers[name, j]
         info = _ListInfo(answer["hash_type"], answer["bits"], answer["max_distance"])
         if infos.setdefault(name, info) != info:
             first = infos[name]
