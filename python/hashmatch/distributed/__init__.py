@@ -1,0 +1,1 @@
+"""Distributed hashmatch on Ray (the optional extra ``hashmatch[ray]``)."""
