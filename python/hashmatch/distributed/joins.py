@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -88,8 +89,12 @@ class JobStatus:
         Pairs in all the finished tiles.
     seconds : float
         Wall time of the call.
-    tile_seconds : list of float
-        Each tile run's own time in its task (join and write), in the order they finished.
+    tile_seconds : dict of str to float
+        Each tile run's own time in its task (join and write), by tile ``"<a>-<b>"``.
+    tile_peak_rss : dict of str to int
+        The peak resident memory of the worker that ran each tile, up to the tile's end, in
+        bytes (workers are reused: it is a peak over the tiles the worker ran; 0 where the
+        platform does not tell).
     """
 
     tiles: int
@@ -97,7 +102,8 @@ class JobStatus:
     ran: int
     pairs: int
     seconds: float
-    tile_seconds: list[float]
+    tile_seconds: dict[str, float]
+    tile_peak_rss: dict[str, int]
 
 
 def _import_ray() -> Any:
@@ -221,10 +227,10 @@ def _inject_fault(tile: _Tile, stage: str) -> None:
     raise RuntimeError(f"injected fault: tile {tile.a}-{tile.b} (first attempt)")
 
 
-def _run_tile(tile: _Tile) -> tuple[int, int, int, float]:
+def _run_tile(tile: _Tile) -> tuple[int, int, int, float, int]:
     """One tile: join two shards (or a shard with itself), write the pairs atomically.
 
-    Returns ``(a, b, pairs, seconds)``."""
+    Returns ``(a, b, pairs, seconds, peak RSS of the worker so far in bytes, 0 if unknown)``."""
     pa, pq = _import_arrow()
     start = time.perf_counter()
     _inject_fault(tile, "join")
@@ -251,7 +257,16 @@ def _run_tile(tile: _Tile) -> tuple[int, int, int, float]:
     with atomic_write(tile.path) as out:
         _inject_fault(tile, "write")
         pq.write_table(table, out)
-    return tile.a, tile.b, len(found), time.perf_counter() - start
+    return tile.a, tile.b, len(found), time.perf_counter() - start, _peak_rss()
+
+
+def _peak_rss() -> int:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 class TiledJoin:
@@ -447,7 +462,8 @@ class TiledJoin:
         refs = [task.remote(replace(t, threads=threads)) for t in todo]
         pending = list(refs)
         failures: list[str] = []
-        seconds: list[float] = []
+        seconds: dict[str, float] = {}
+        peaks: dict[str, int] = {}
         with bar(len(tiles), "tiles", "tile", enabled=progress) as shown:
             shown.update(resumed)
             shown.set_postfix(pairs=pairs, refresh=False)
@@ -456,12 +472,13 @@ class TiledJoin:
                     ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
                     for ref in ready:
                         try:
-                            _, _, count, took = ray.get(ref)
+                            a, b, count, took, rss = ray.get(ref)
                         except Exception as error:
                             failures.append(f"{error}")
                             continue
                         pairs += count
-                        seconds.append(took)
+                        seconds[_tile_name(a, b)] = took
+                        peaks[_tile_name(a, b)] = rss
                         shown.update(1)
                         shown.set_postfix(pairs=pairs, refresh=False)
             except BaseException:
@@ -482,6 +499,7 @@ class TiledJoin:
             pairs=pairs,
             seconds=time.perf_counter() - start,
             tile_seconds=seconds,
+            tile_peak_rss=peaks,
         )
 
     def _read_tiles(
