@@ -167,3 +167,14 @@ def test_cli_dedup_ray_same_output(codes: np.ndarray, tmp_path: Path) -> None:
         outputs.append((out.read_text(), clusters.read_text()))
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count("\n") > 100
+
+
+def test_cli_ray_options_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hashmatch.cli import main
+
+    source = tmp_path / "hashes.txt"
+    source.write_text("00" * 32 + "\n")
+    assert main(["dedup", str(source), "--shards", "3"]) == 2
+    assert "--shards, --work-dir: apply to --ray" in capsys.readouterr().err
+    assert main(["dedup", str(source), "--ray"]) == 2
+    assert "--ray: needs --work-dir" in capsys.readouterr().err
