@@ -208,6 +208,31 @@ def _dedup_report(
     return lines
 
 
+def _ray_duplicates(
+    args: argparse.Namespace, codes: Codes, radius: int, threads: int, progress: bool
+) -> hm.Pairs:
+    """The self-join as tiles on Ray (:mod:`hashmatch.distributed.joins`): the Ray of
+    --ray-address, else the one this process already joined, else a local one of --threads
+    CPUs."""
+    try:
+        import ray
+
+        from hashmatch.distributed import joins
+    except ImportError as error:
+        raise hm.InvalidArgument(
+            f"--ray: needs Ray and pyarrow (pip install 'hashmatch[ray]'): {error}"
+        ) from error
+    if not ray.is_initialized():
+        if args.ray_address is not None:
+            ray.init(address=args.ray_address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
+    shards = 4 if args.shards is None else args.shards
+    return joins.find_duplicates(
+        codes, radius, shards=shards, work_dir=args.work_dir, progress=progress
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``hashmatch dedup``: every near-duplicate pair of one file, and the clusters."""
     threads = check_threads(args.threads)
@@ -218,6 +243,10 @@ def run(args: argparse.Namespace) -> int:
     if args.only_duplicates and args.clusters is None:
         raise hm.InvalidArgument("--only-duplicates: applies to --clusters, which is not given")
     progress = common.library_progress(args.progress)
+    if not args.ray and (args.shards is not None or args.work_dir is not None):
+        raise hm.InvalidArgument("--shards, --work-dir: apply to --ray, which is not given")
+    if args.ray and args.work_dir is None:
+        raise hm.InvalidArgument("--ray: needs --work-dir (shards, tiles and their manifest)")
     t0 = time.perf_counter()
     # Opened first: a bad destination fails before the work; written atomically, so an
     # error or Ctrl-C leaves neither file (nor a partial one) behind.
@@ -234,7 +263,10 @@ def run(args: argparse.Namespace) -> int:
                 " pdq_quality or hash_quality)"
             )
         t1 = time.perf_counter()
-        pairs = hm.find_duplicates(data.codes, radius, threads=threads, progress=progress)
+        if args.ray:
+            pairs = _ray_duplicates(args, data.codes, radius, threads, progress)
+        else:
+            pairs = hm.find_duplicates(data.codes, radius, threads=threads, progress=progress)
         t2 = time.perf_counter()
         clusters = hm.cluster(
             pairs,
@@ -317,6 +349,32 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " last; ties: first in the file) or the medoid, with the smallest sum of distances to"
         " the others (estimated from 4,096 members in bigger clusters) (default: quality if"
         " FILE has a quality column, else medoid)",
+    )
+    dedup.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the join as shard-pair tiles on Ray (needs hashmatch[ray]); same output."
+        " A run stopped (Ctrl-C, a failed tile) resumes from the tiles in --work-dir",
+    )
+    dedup.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --ray: cut the hashes into K shards, K*(K+1)/2 tiles (default 4)",
+    )
+    dedup.add_argument(
+        "--work-dir",
+        default=None,
+        metavar="DIR",
+        help="with --ray: directory for the shards, tile pairs (Parquet) and job manifest, on"
+        " storage every Ray node reads",
+    )
+    dedup.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --ray: the Ray cluster to join (default: a local Ray of --threads CPUs)",
     )
     common.add_input_options(
         dedup, "hash width every hash must have (default: that of the first hash)"
