@@ -164,27 +164,11 @@ class Matcher:
         """
         registered = self._lists  # one consistent set of lists for the whole call
         nthreads = check_threads(threads)
-        kind = None if hash_type is None else lookup_hash_type(hash_type).name
-        queries = Queries.prepare(
-            hashes,
-            _width(registered, kind),
-            qualities,
-            min_quality,
-            groups,
-            dihedral=check_dihedral(dihedral),
+        kinds = {n: (r.hash_list.hash_type, r.hash_list.bits) for n, r in registered.items()}
+        queries, names = select_lists(
+            kinds, hashes, hash_type, qualities, min_quality, groups, dihedral
         )
-        width = queries.width * 8
-        chosen = [
-            (n, r)
-            for n, r in registered.items()
-            if r.hash_list.bits == width and kind in (None, r.hash_list.hash_type)
-        ]
-        types = sorted({r.hash_list.hash_type for _, r in chosen})
-        if len(types) > 1:
-            raise InvalidArgument(
-                f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
-                "pass hash_type= to say which lists to search"
-            )
+        chosen = [(n, registered[n]) for n in names]
         hits = [r.hash_list.hits(queries, r.max_distance, threads=nthreads) for _, r in chosen]
         return MatchResult.from_hits(
             [name for name, _ in chosen],
@@ -262,13 +246,33 @@ def _unpickle(lists: dict[str, tuple[HashList, int]]) -> Matcher:
     return matcher
 
 
-def _width(registered: Mapping[str, _Registered], kind: str | None) -> int | None:
-    """The query width in bytes that the lists imply, when they imply one."""
+def select_lists(
+    kinds: Mapping[str, tuple[str, int]],
+    hashes: object,
+    hash_type: str | None,
+    qualities: object,
+    min_quality: float | None,
+    groups: object,
+    dihedral: object,
+) -> tuple[Queries, list[str]]:
+    """Prepare query hashes against lists (``kinds``: name -> (hash type, bits), in
+    registration order) and pick the lists they are matched against: those of ``hash_type``,
+    or by default those of the queries' width, which must then be one hash type."""
+    kind = None if hash_type is None else lookup_hash_type(hash_type).name
     if kind is not None and kind != "raw":
-        return lookup_hash_type(kind).nbytes
-    widths = {
-        r.hash_list.nbytes
-        for r in registered.values()
-        if kind is None or r.hash_list.hash_type == kind
-    }
-    return widths.pop() if len(widths) == 1 else None
+        nbytes: int | None = lookup_hash_type(kind).nbytes
+    else:
+        widths = {bits // 8 for t, bits in kinds.values() if kind is None or t == kind}
+        nbytes = widths.pop() if len(widths) == 1 else None
+    queries = Queries.prepare(
+        hashes, nbytes, qualities, min_quality, groups, dihedral=check_dihedral(dihedral)
+    )
+    width = queries.width * 8
+    chosen = [n for n, (t, bits) in kinds.items() if bits == width and kind in (None, t)]
+    types = sorted({kinds[n][0] for n in chosen})
+    if len(types) > 1:
+        raise InvalidArgument(
+            f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
+            "pass hash_type= to say which lists to search"
+        )
+    return queries, chosen

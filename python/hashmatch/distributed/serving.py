@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import check_dihedral, check_threads
+from hashmatch._validation import check_threads
 from hashmatch.errors import InvalidArgument, InvalidType, PartitionUnavailable
-from hashmatch.hashtypes import hash_type as lookup_hash_type
 from hashmatch.lists import HashList
+from hashmatch.matching import select_lists
 from hashmatch.queries import Queries
 from hashmatch.results import MatchResult
 
@@ -309,25 +309,10 @@ class ShardedMatcher:
         ray = _ray()
         state = self._state  # one generation for the whole call
         timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
-        kind = None if hash_type is None else lookup_hash_type(hash_type).name
-        queries = Queries.prepare(
-            hashes,
-            _width(state.infos, kind),
-            qualities,
-            min_quality,
-            groups,
-            dihedral=check_dihedral(dihedral),
+        kinds = {n: (i.hash_type, i.bits) for n, i in state.infos.items()}
+        queries, chosen = select_lists(
+            kinds, hashes, hash_type, qualities, min_quality, groups, dihedral
         )
-        width = queries.width * 8
-        chosen = [
-            n for n, i in state.infos.items() if i.bits == width and kind in (None, i.hash_type)
-        ]
-        types = sorted({state.infos[n].hash_type for n in chosen})
-        if len(types) > 1:
-            raise InvalidArgument(
-                f"hash_type: {width}-bit queries could be any of {', '.join(types)}; "
-                "pass hash_type= to say which lists to search"
-            )
         tasks = [(n, j) for n in chosen for j in range(len(state.paths[n]))]
         answers: dict[Task, Any] = {}
         if tasks and len(queries.numbers):
@@ -559,15 +544,6 @@ def _list_infos(
                 f"{first.hash_type}/{first.bits} bits within {first.max_distance}"
             )
     return infos
-
-
-def _width(infos: Mapping[str, _ListInfo], kind: str | None) -> int | None:
-    """The query width in bytes that the lists imply, when they imply one (as
-    :class:`~hashmatch.Matcher` does)."""
-    if kind is not None and kind != "raw":
-        return lookup_hash_type(kind).nbytes
-    widths = {i.bits // 8 for i in infos.values() if kind is None or i.hash_type == kind}
-    return widths.pop() if len(widths) == 1 else None
 
 
 def _first_line(error: BaseException) -> str:
