@@ -466,6 +466,22 @@ class VideoIndex:
             raise EntryNotFound(f"key: no banked video has key {key!r}")
         return self._entry(bank, row)
 
+    def entries(self) -> Iterator[VideoEntry]:
+        """Every banked video, in id order (of one consistent state of the index).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = hm.VideoIndex()
+        >>> _ = bank.add((hm.datasets.random_codes(3, seed=1), [90] * 3, [0, 1, 2]), id=7)
+        >>> [(e.id, len(e.codes)) for e in bank.entries()]
+        [(7, 3)]
+        """
+        bank = self._settled()
+        live = np.flatnonzero(bank.alive)
+        for row in live[np.argsort(bank.ids[live], kind="stable")].tolist():
+            yield self._entry(bank, row)
+
     @staticmethod
     def _entry(bank: _Bank, row: int) -> VideoEntry:
         lo, hi = int(bank.video_start[row]), int(bank.video_start[row + 1])
