@@ -220,7 +220,7 @@ def test_every_replica_of_a_partition_gone(
 
 def test_refresh_to_a_new_generation(local_ray: Any, tmp_path: Path) -> None:
     old = make_index(VIDEOS, IDS)
-    new_videos, new_ids = VIDEOS[1:] + [scenes(RNG, 20)], IDS[1:] + [123_456_789]
+    new_videos, new_ids = [*VIDEOS[1:], scenes(RNG, 20)], [*IDS[1:], 123_456_789]
     new = make_index(new_videos, new_ids)
     added = trimmed(new_videos[-1], 0, 15, 3.0)
     batch = [*QUERIES, VIDEOS[0], added]
