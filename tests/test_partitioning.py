@@ -102,3 +102,47 @@ def test_build_partitions_numbers_a_file_without_ids(tmp_path) -> None:
     pieces = [hm.HashList.load(p) for p in paths]
     got = sorted((e.id, e.hash) for p in pieces for e in p.entries())
     assert got == [(e.id, e.hash) for e in whole.entries()]
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_partition_keeps_every_video_once(parts: int, tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    index = hm.VideoIndex(name="bank", max_distance=25, min_quality=40)
+    videos = [
+        (hm.datasets.random_codes(n, seed=n), rng.integers(0, 101, n), np.arange(n) * 0.5)
+        for n in range(1, 13)
+    ]
+    index.add_many(
+        videos,
+        ids=[int(i) for i in rng.permutation(1000)[:12]],
+        keys=[f"v{i}" if i % 3 else None for i in range(12)],
+        labels=[("a", "b") if i % 2 else () for i in range(12)],
+        sources=[None if i % 4 else "partner" for i in range(12)],
+    )
+    index.remove(index.ids[:1].tolist())
+    split = partition(index, parts)
+    paths = write_partitions(index, tmp_path / "gen-0", parts)
+    assert len(split) == len(paths) == parts
+    seen = []
+    for j, (part, path) in enumerate(zip(split, paths, strict=True)):
+        loaded = hm.VideoIndex.load(path)
+        for p in (part, loaded):
+            assert (p.name, p.max_distance, p.min_quality) == ("bank", 25, 40)
+            assert p.ids.tolist() == part.ids.tolist()
+        assert (partition_of(part.ids, parts) == j).all()
+        seen += part.ids.tolist()
+        for entry in loaded.entries():
+            want = index.get(entry.id)
+            assert entry[:4] == want[:4]
+            for a, b in zip(entry[4:], want[4:], strict=True):
+                assert np.array_equal(a, b)
+    assert sorted(seen) == index.ids.tolist() and len(seen) == 11
+
+
+def test_partition_unavailable_pickles_its_attributes() -> None:
+    import pickle
+
+    error = hm.PartitionUnavailable("list 'x' partition 2 (generation 7): gone", "x", 2, 7)
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is hm.PartitionUnavailable and str(back) == str(error)
+    assert (back.list_name, back.partition, back.generation) == ("x", 2, 7)

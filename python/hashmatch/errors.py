@@ -14,6 +14,8 @@ Messages name the argument, what was expected and what was received.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ChecksumError",
     "EntryNotFound",
@@ -114,3 +116,8 @@ class PartitionUnavailable(HashmatchError, RuntimeError):
         self.list_name = list_name
         self.partition = partition
         self.generation = generation
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Ray (and multiprocessing) pickle exceptions: keep the attributes, not only the text
+        message = self.args[0] if self.args else ""
+        return (type(self), (message, self.list_name, self.partition, self.generation))

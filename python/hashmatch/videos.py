@@ -466,6 +466,22 @@ class VideoIndex:
             raise EntryNotFound(f"key: no banked video has key {key!r}")
         return self._entry(bank, row)
 
+    def entries(self) -> Iterator[VideoEntry]:
+        """Every banked video, in id order (of one consistent state of the index).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> bank = hm.VideoIndex()
+        >>> _ = bank.add((hm.datasets.random_codes(3, seed=1), [90] * 3, [0, 1, 2]), id=7)
+        >>> [(e.id, len(e.codes)) for e in bank.entries()]
+        [(7, 3)]
+        """
+        bank = self._settled()
+        live = np.flatnonzero(bank.alive)
+        for row in live[np.argsort(bank.ids[live], kind="stable")].tolist():
+            yield self._entry(bank, row)
+
     @staticmethod
     def _entry(bank: _Bank, row: int) -> VideoEntry:
         lo, hi = int(bank.video_start[row]), int(bank.video_start[row + 1])
@@ -728,51 +744,51 @@ class VideoIndex:
         threads: int | None = None,
     ) -> VideoMatchResult:
         """:meth:`match` for a batch of query videos (``VideoMatch.query`` numbers them)."""
-        if isinstance(videos, (str, bytes)) or not isinstance(videos, Sequence):
-            raise InvalidType(f"videos: expected a sequence of videos, got {type(videos).__name__}")
-        radius = (
-            self._max_distance if max_distance is None else check_max_distance(max_distance, 256)
-        )
-        floor = (
-            self._min_quality if min_quality is None else _check_quality(min_quality, "min_quality")
-        )
-        if semantics not in ("pytx", "cpp"):
-            raise InvalidArgument(f"semantics: expected 'pytx' or 'cpp', got {semantics!r}")
-        dihedral = check_dihedral(dihedral)
-        settings = _Settings(
-            radius=radius if semantics == "pytx" else radius - 1,
-            floor=floor,
-            dedupe=semantics == "pytx",
-            min_query_pct=_check_pct(min_query_pct, "min_query_pct"),
-            min_compared_pct=_check_pct(min_compared_pct, "min_compared_pct"),
-            min_duration=_check_seconds(min_duration, "min_duration"),
-            max_gap=None if max_gap is None else _check_seconds(max_gap, "max_gap"),
-            common_videos=_check_count(common_videos, "common_videos"),
-            threads=check_threads(threads),
+        settings, queries = prepare_match(
+            videos,
+            self._max_distance,
+            self._min_quality,
+            max_distance=max_distance,
+            min_quality=min_quality,
+            min_query_pct=min_query_pct,
+            min_compared_pct=min_compared_pct,
+            min_duration=min_duration,
+            max_gap=max_gap,
+            semantics=semantics,
             dihedral=dihedral,
+            common_videos=common_videos,
+            threads=threads,
         )
-        queries = []
-        for i, video in enumerate(videos):
-            alternatives = video if isinstance(video, list) else [video]
-            if not alternatives:
-                raise InvalidArgument(f"videos[{i}]: expected at least one hashing of the video")
-            queries.append([as_frames(a, f"videos[{i}]", dihedral=dihedral) for a in alternatives])
-        bank = self._settled()  # one consistent state for the whole call
-        rows: list[VideoMatch] = []
-        for number, alternatives in enumerate(queries):
-            best: dict[int, VideoMatch] = {}
-            for frames in alternatives:
-                for match in _match_one(bank, frames, number, settings):
-                    old = best.get(match.id)
-                    if old is None or _rank(match) < _rank(old):
-                        best[match.id] = match
-            rows.extend(sorted(best.values(), key=_rank))
-        thresholds = {
-            "min_query_pct": settings.min_query_pct,
-            "min_compared_pct": settings.min_compared_pct,
-            "min_duration": settings.min_duration,
-        }
-        return VideoMatchResult(tuple(rows), len(queries), thresholds)
+        # one consistent state for the whole call
+        return combine_candidates([self.candidates(queries, settings)], settings, len(queries))
+
+    def candidates(
+        self, queries: Sequence[Sequence[Frames]], settings: MatchSettings
+    ) -> list[list[Candidates]]:
+        """The banked videos with frames matching each hashing of each query video, before
+        ``common_frames`` (which needs every video of a partitioned bank): per query, per
+        hashing, a :class:`Candidates`. :func:`combine_candidates` of the candidates of the
+        partitions of a bank gives what :meth:`match_many` over the whole bank gives.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from hashmatch.videos import combine_candidates, prepare_match
+        >>> frames = hm.datasets.random_codes(6, seed=3)
+        >>> bank = hm.VideoIndex()
+        >>> _ = bank.add((frames, np.full(6, 90), np.arange(6.0)))
+        >>> settings, queries = prepare_match([(frames[:3], np.full(3, 90), np.arange(3.0))])
+        >>> found = bank.candidates(queries, settings)
+        >>> found[0][0].matches[0].compared_pct, found[0][0].frames[0].tolist()
+        (50.0, [0, 1, 2])
+        >>> combine_candidates([found], settings, 1)[0].query_pct
+        100.0
+        """
+        bank = self._settled()
+        return [
+            [_match_one(bank, frames, number, settings) for frames in alternatives]
+            for number, alternatives in enumerate(queries)
+        ]
 
     # ------------------------------------------------------------ files
 
@@ -1067,6 +1083,116 @@ class _Settings:
     dihedral: bool
 
 
+MatchSettings = _Settings
+
+
+def prepare_match(
+    videos: Sequence[object],
+    default_max_distance: int = 31,
+    default_min_quality: int = DEFAULT_MIN_QUALITY,
+    *,
+    max_distance: int | None = None,
+    min_quality: int | None = None,
+    min_query_pct: float = DEFAULT_MIN_QUERY_PCT,
+    min_compared_pct: float = DEFAULT_MIN_COMPARED_PCT,
+    min_duration: float = 0.0,
+    max_gap: float | None = None,
+    semantics: Literal["pytx", "cpp"] = "pytx",
+    dihedral: bool = False,
+    common_videos: int = DEFAULT_COMMON_VIDEOS,
+    threads: int | None = None,
+) -> tuple[_Settings, list[list[Frames]]]:
+    """The checked options and query frames of :meth:`VideoIndex.match_many` (per query, its
+    hashings), for a bank whose radius and quality floor default to ``default_max_distance``
+    and ``default_min_quality``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hashmatch.videos import prepare_match
+    >>> video = (hm.datasets.random_codes(2, seed=1), [60, 70], [0.0, 1.0])
+    >>> settings, queries = prepare_match([video, [video, video]], semantics="cpp")
+    >>> settings.radius, [len(q) for q in queries]
+    (30, [1, 2])
+    """
+    if isinstance(videos, (str, bytes)) or not isinstance(videos, Sequence):
+        raise InvalidType(f"videos: expected a sequence of videos, got {type(videos).__name__}")
+    radius = default_max_distance if max_distance is None else check_max_distance(max_distance, 256)
+    floor = (
+        default_min_quality if min_quality is None else _check_quality(min_quality, "min_quality")
+    )
+    if semantics not in ("pytx", "cpp"):
+        raise InvalidArgument(f"semantics: expected 'pytx' or 'cpp', got {semantics!r}")
+    dihedral = check_dihedral(dihedral)
+    settings = _Settings(
+        radius=radius if semantics == "pytx" else radius - 1,
+        floor=floor,
+        dedupe=semantics == "pytx",
+        min_query_pct=_check_pct(min_query_pct, "min_query_pct"),
+        min_compared_pct=_check_pct(min_compared_pct, "min_compared_pct"),
+        min_duration=_check_seconds(min_duration, "min_duration"),
+        max_gap=None if max_gap is None else _check_seconds(max_gap, "max_gap"),
+        common_videos=_check_count(common_videos, "common_videos"),
+        threads=check_threads(threads),
+        dihedral=dihedral,
+    )
+    queries = []
+    for i, video in enumerate(videos):
+        alternatives = video if isinstance(video, list) else [video]
+        if not alternatives:
+            raise InvalidArgument(f"videos[{i}]: expected at least one hashing of the video")
+        queries.append([as_frames(a, f"videos[{i}]", dihedral=dihedral) for a in alternatives])
+    return settings, queries
+
+
+class Candidates(NamedTuple):
+    """The candidates of one hashing of one query video in one bank (or partition of one).
+
+    ``matches[i]`` is final but for ``common_frames`` (0); ``frames[i]`` are the query frames
+    (rows) that matched some frame of its banked video; ``videos_per_frame[f]`` is how many
+    banked videos query frame ``f`` matched. Over disjoint partitions, those counts add up.
+    """
+
+    matches: list[VideoMatch]
+    frames: list[npt.NDArray[np.int64]]
+    videos_per_frame: npt.NDArray[np.int64]
+
+
+def combine_candidates(
+    parts: Sequence[Sequence[Sequence[Candidates]]], settings: _Settings, nqueries: int
+) -> VideoMatchResult:
+    """The :class:`VideoMatchResult` of the candidates of disjoint banks (the partitions of
+    one; :meth:`VideoIndex.candidates`): ``common_frames`` counted over every bank, each
+    banked video reported at its best hashing of the query, best first per query.
+
+    Examples
+    --------
+    >>> from hashmatch.videos import combine_candidates, prepare_match
+    >>> settings, _ = prepare_match([])
+    >>> combine_candidates([], settings, 0)
+    VideoMatchResult(0 candidate videos, 0 matched, 0 queries)
+    """
+    rows: list[VideoMatch] = []
+    for number in range(nqueries):
+        best: dict[int, VideoMatch] = {}
+        for hashing in range(len(parts[0][number]) if parts else 0):
+            found = [p[number][hashing] for p in parts]
+            total = np.sum([c.videos_per_frame for c in found], axis=0)
+            for candidates in found:
+                for match, frames in zip(candidates.matches, candidates.frames, strict=True):
+                    common = int((total[frames] > settings.common_videos).sum())
+                    old = best.get(match.id)
+                    if old is None or _rank(match) < _rank(old):
+                        best[match.id] = match._replace(common_frames=common)
+        rows.extend(sorted(best.values(), key=_rank))
+    thresholds = {
+        "min_query_pct": settings.min_query_pct,
+        "min_compared_pct": settings.min_compared_pct,
+        "min_duration": settings.min_duration,
+    }
+    return VideoMatchResult(tuple(rows), nqueries, thresholds)
+
+
 def _rank(m: VideoMatch) -> tuple[Any, ...]:
     return (not m.matched, -m.compared_pct, -m.query_pct, -m.longest, m.id)
 
@@ -1077,7 +1203,7 @@ last included): a static scene repeats one hash many times, and its frames add n
 alignment but cost."""
 
 
-def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[VideoMatch]:
+def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> Candidates:
     """The candidate banked videos of one query video.
 
     The frame search gives (query frame, distinct hash) pairs. Percentages need, per (hash,
@@ -1085,8 +1211,9 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
     the quality; C++: how many of its frames have it), so pairs are joined with that small
     table; segments join them with a few of the hash's frames in the video (their times).
     """
+    nothing = Candidates([], [], np.zeros(len(query.codes), np.int64))
     if bank.index is None or not len(query.codes) or not bank.alive.any():
-        return []
+        return nothing
     searched = query.qualities >= s.floor
     plain = query.codes[:, 0] if query.codes.ndim == 3 else query.codes
     first = first_occurrences(plain) if s.dedupe else np.ones(len(plain), bool)
@@ -1094,7 +1221,7 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
     n_query = int(counted.sum())
     rows = np.flatnonzero(searched)
     if not len(rows) or s.radius < 0:
-        return []
+        return nothing
     codes = np.ascontiguousarray(query.codes[rows])
     if s.dihedral:
         lims, dist, uniq, variants = bank.index.range_search_variants_validated(
@@ -1108,10 +1235,10 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
     if not known.all():
         qrow, dist, uniq, variants = qrow[known], dist[known], uniq[known], variants[known]
     if not len(uniq):
-        return []
+        return nothing
     table = _HashVideos.of(bank, np.unique(uniq), s)
     if not len(table.videos):
-        return []
+        return nothing
     # join: each (query frame, hash) pair with every (hash, video) entry of its hash
     slot = np.searchsorted(table.hashes, uniq)
     count = table.start[slot + 1] - table.start[slot]
@@ -1124,7 +1251,7 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
     gap = s.max_gap
     order = np.argsort(jv, kind="stable")
     pair, entry, jq, jv = pair[order], entry[order], jq[order], jv[order]
-    out = []
+    out = Candidates([], [], videos_per_query.astype(np.int64))
     for part in np.split(np.arange(len(jv)), np.flatnonzero(np.diff(jv)) + 1):
         row = int(jv[part[0]])
         p, e, qq = pair[part], entry[part], jq[part]
@@ -1140,9 +1267,10 @@ def _match_one(bank: _Bank, query: Frames, number: int, s: _Settings) -> list[Vi
         k = frames >= 0
         seg_q = np.broadcast_to(qq[:, None], frames.shape)[k]
         seg_d = np.broadcast_to(dist[p][:, None], frames.shape)[k]
-        out.append(
+        out.frames.append(np.unique(qq))
+        out.matches.append(
             _pair_result(
-                bank, row, number, s, qq, e, table, counted, n_query, videos_per_query,
+                bank, row, number, s, qq, e, table, counted, n_query,
                 _segments(query.timestamps[seg_q], bank.frame_time[frames[k]],
                           seg_d.astype(np.int32), video_gap),
                 variants[p],
@@ -1222,11 +1350,11 @@ def _pair_result(
     table: _HashVideos,
     counted: npt.NDArray[np.bool_],
     n_query: int,
-    videos_per_query: npt.NDArray[np.int64],
     aligned: tuple[list[Segment], list[float]],
     var: npt.NDArray[np.uint8],
 ) -> VideoMatch:
-    """One (query, banked video) result from its joined pairs (query frame ``q``, entry ``e``)."""
+    """One (query, banked video) result from its joined pairs (query frame ``q``, entry ``e``),
+    but for ``common_frames`` (:func:`combine_candidates` counts them over every partition)."""
     lo, hi = int(bank.video_start[row]), int(bank.video_start[row + 1])
     quality_ok = bank.frame_quality[lo:hi] >= s.floor
     n_banked = int((quality_ok & bank.frame_first[lo:hi]).sum() if s.dedupe else quality_ok.sum())
@@ -1244,7 +1372,6 @@ def _pair_result(
         and longest >= s.min_duration
         and query_matched > 0
     )
-    common = int((videos_per_query[np.unique(q)] > s.common_videos).sum())
     transform = None
     if s.dihedral:
         from hashmatch.dihedral import TRANSFORMS
@@ -1255,7 +1382,7 @@ def _pair_result(
         source=bank.sources[row], query_pct=query_pct, compared_pct=compared_pct,
         query_matched=query_matched, query_frames=n_query, compared_matched=compared_matched,
         compared_frames=n_banked, matched=bool(matched), segments=tuple(segments),
-        offsets=tuple(offsets), common_frames=common, transform=transform,
+        offsets=tuple(offsets), common_frames=0, transform=transform,
     )  # fmt: skip
 
 

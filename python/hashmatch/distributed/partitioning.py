@@ -24,6 +24,7 @@ from hashmatch.errors import InvalidArgument, InvalidType
 from hashmatch.formats import HashRecords, read_hashes
 from hashmatch.lists import HashList
 from hashmatch.schema import FIELDS
+from hashmatch.videos import VideoIndex
 
 __all__ = ["build_partitions", "partition", "partition_of", "partition_paths", "write_partitions"]
 
@@ -87,17 +88,21 @@ def _take(values: Sequence[Any] | npt.NDArray[Any] | None, where: npt.NDArray[np
     return [values[i] for i in where.tolist()]
 
 
-def partition(hash_list: HashList, parts: int, *, chunk_size: int = 1_000_000) -> list[HashList]:
-    """Split a list into ``parts`` disjoint lists (entry ``i`` to ``partition_of(i, parts)``).
+def partition(
+    hash_list: HashList | VideoIndex, parts: int, *, chunk_size: int = 1_000_000
+) -> list[Any]:
+    """Split a list into ``parts`` disjoint lists (entry ``i`` to ``partition_of(i, parts)``),
+    or a :class:`~hashmatch.VideoIndex` into ``parts`` disjoint indexes (by video id).
 
     Every entry keeps its id and fields, every partition the list's hash type, radius, backend
     and name; matching the partitions and merging (:class:`ShardedMatcher`) gives the matches
-    of the whole list.
+    of the whole list. Every video keeps its id, key, labels, source and frames, every video
+    partition the index's name, radius and quality floor (:class:`ShardedVideoMatcher`).
 
     Parameters
     ----------
-    hash_list : HashList
-        The list to split (one consistent snapshot of it).
+    hash_list : HashList or VideoIndex
+        The list (or video index) to split (one consistent snapshot of it).
     parts : int
         Number of partitions, at least 1.
     chunk_size : int, optional
@@ -105,7 +110,7 @@ def partition(hash_list: HashList, parts: int, *, chunk_size: int = 1_000_000) -
 
     Returns
     -------
-    list of HashList
+    list of HashList or of VideoIndex
         ``parts`` lists (some may be empty).
 
     Examples
@@ -116,9 +121,19 @@ def partition(hash_list: HashList, parts: int, *, chunk_size: int = 1_000_000) -
     >>> _ = banned.add(hm.datasets.random_codes(10, seed=1))
     >>> [len(p) for p in partition(banned, 3)]
     [3, 5, 2]
+    >>> import numpy as np
+    >>> videos = hm.VideoIndex(name="videos")
+    >>> frames = hm.datasets.random_codes(4, seed=2), [90] * 4, np.arange(4.0)
+    >>> _ = videos.add_many([frames] * 6)
+    >>> [p.ids.tolist() for p in partition(videos, 2)]
+    [[0, 2, 3, 4, 5], [1]]
     """
+    if isinstance(hash_list, VideoIndex):
+        return _partition_videos(hash_list, _check_parts(parts))
     if not isinstance(hash_list, HashList):
-        raise InvalidType(f"hash_list: expected a HashList, got {type(hash_list).__name__}")
+        raise InvalidType(
+            f"hash_list: expected a HashList or a VideoIndex, got {type(hash_list).__name__}"
+        )
     p = _check_parts(parts)
     out = [_empty_like(hash_list) for _ in range(p)]
     with ExitStack() as stack:  # one atomic write per partition
@@ -137,6 +152,27 @@ def partition(hash_list: HashList, parts: int, *, chunk_size: int = 1_000_000) -
     return out
 
 
+def _partition_videos(index: VideoIndex, parts: int) -> list[VideoIndex]:
+    """The videos of ``index`` in ``parts`` disjoint indexes, by :func:`partition_of` of their
+    ids; each partition added in one update."""
+    out = [
+        VideoIndex(name=index.name, max_distance=index.max_distance, min_quality=index.min_quality)
+        for _ in range(parts)
+    ]
+    entries = list(index.entries())
+    where = partition_of([e.id for e in entries], parts).tolist()
+    for j, part in enumerate(out):
+        mine = [e for e, w in zip(entries, where, strict=True) if w == j]
+        part.add_many(
+            [(e.codes, e.qualities, e.timestamps) for e in mine],
+            keys=[e.key for e in mine],
+            labels=[e.labels for e in mine],
+            sources=[e.source for e in mine],
+            ids=[e.id for e in mine],
+        )
+    return out
+
+
 def partition_paths(directory: str | os.PathLike[str], parts: int) -> list[str]:
     """The file names :func:`write_partitions` and :func:`build_partitions` use in
     ``directory``: ``part-00000-of-00003.hm``, ..."""
@@ -145,10 +181,11 @@ def partition_paths(directory: str | os.PathLike[str], parts: int) -> list[str]:
 
 
 def write_partitions(
-    hash_list: HashList, directory: str | os.PathLike[str], parts: int
+    hash_list: HashList | VideoIndex, directory: str | os.PathLike[str], parts: int
 ) -> list[str]:
-    """Split a list (:func:`partition`) and save each partition in ``directory`` (created if
-    needed; one directory per generation); returns the paths, in partition order."""
+    """Split a list or a video index (:func:`partition`) and save each partition in
+    ``directory`` (created if needed; one directory per generation); returns the paths, in
+    partition order."""
     os.makedirs(directory, exist_ok=True)
     paths = partition_paths(directory, parts)
     for part, path in zip(partition(hash_list, parts), paths, strict=True):

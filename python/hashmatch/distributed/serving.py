@@ -15,6 +15,10 @@ Generations: :meth:`ShardedMatcher.refresh` gives every partition a new file (wr
 the old ones), has the replicas load it, then switches atomically; each call uses the
 generation current when it started for every partition, and says which
 (:attr:`ShardedMatchResult.generation`).
+
+:class:`ShardedVideoMatcher` does the same for the partitions of one
+:class:`~hashmatch.VideoIndex` (:mod:`hashmatch.distributed.videos`); both routers share the
+replicas, the fan-out with failover and the generations of :class:`PartitionRouter`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,16 +40,20 @@ from hashmatch.lists import HashList
 from hashmatch.matching import select_lists
 from hashmatch.queries import Queries
 from hashmatch.results import MatchResult
+from hashmatch.videos import Candidates, Frames, MatchSettings, VideoIndex
 
-__all__ = ["PartitionReplica", "ShardedMatchResult", "ShardedMatcher"]
+__all__ = ["PartitionReplica", "PartitionRouter", "ShardedMatchResult", "ShardedMatcher"]
 
 
 def _ray() -> Any:
     try:
         import ray
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("ShardedMatcher needs Ray: pip install 'hashmatch[ray]'") from None
+        raise ImportError("Sharded matching needs Ray: pip install 'hashmatch[ray]'") from None
     return ray
+
+
+Loaded = HashList | VideoIndex
 
 
 @dataclass(frozen=True, repr=False)
@@ -57,9 +65,10 @@ class ShardedMatchResult(MatchResult):
 
 
 class PartitionReplica:
-    """One replica of one partition: a hash list memory-mapped from its file.
+    """One replica of one partition: a hash list or a video index memory-mapped from its file.
 
-    :class:`ShardedMatcher` runs it as a Ray actor (it can also be used directly). It is built
+    :class:`ShardedMatcher` and :class:`~hashmatch.distributed.ShardedVideoMatcher` run it as
+    a Ray actor (it can also be used directly). It is built
     from a path, not an object, so a restarted actor rebuilds itself; a call for a generation
     it has not loaded (a restarted replica, a refresh it missed) loads that generation's file
     first. It keeps the ``keep`` newest generations loaded.
@@ -67,20 +76,32 @@ class PartitionReplica:
     Parameters
     ----------
     path : str
-        The partition file (:meth:`HashList.save`).
+        The partition file (:meth:`HashList.save` or :meth:`VideoIndex.save`).
     generation : int, default 0
         Its generation number.
     keep : int, default 2
         Generations kept loaded (the current one and the one before, for calls in flight
         during a refresh).
     verify : bool, default True
-        Check the file when loading it (:meth:`HashList.load`).
+        Check the file when loading it (:func:`hashmatch.load`).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from hashmatch.distributed import PartitionReplica
+    >>> banned = hm.HashList("pdq", name="banned")
+    >>> _ = banned.add(hm.datasets.random_codes(5, seed=1))
+    >>> path = os.path.join(tempfile.mkdtemp(), "part.hm")
+    >>> banned.save(path)
+    >>> info = PartitionReplica(path, 3).info()
+    >>> info["kind"], info["generation"], info["size"]
+    ('HashList', 3, 5)
     """
 
     def __init__(
         self, path: str, generation: int = 0, *, keep: int = 2, verify: bool = True
     ) -> None:
-        self._lists: dict[int, tuple[str, HashList]] = {}
+        self._lists: dict[int, tuple[str, Loaded]] = {}
         self._keep = max(1, int(keep))
         self._verify = verify
         self._lock = threading.Lock()
@@ -88,32 +109,50 @@ class PartitionReplica:
 
     def load(self, generation: int, path: str) -> dict[str, Any]:
         """Load (memory-map) generation ``generation`` from ``path``; returns :meth:`info`."""
-        hash_list = HashList.load(path, mmap=True, verify=self._verify)
+        from hashmatch.io import load
+
+        loaded = load(path, mmap=True, verify=self._verify)
+        if not isinstance(loaded, (HashList, VideoIndex)):
+            raise InvalidType(
+                f"path: {path} holds a {type(loaded).__name__}, not a HashList or a VideoIndex"
+            )
         with self._lock:
-            self._lists[generation] = (path, hash_list)
+            self._lists[generation] = (path, loaded)
             for old in sorted(self._lists)[: -self._keep]:
                 del self._lists[old]
         return self.info(generation)
 
-    def _list(self, generation: int, path: str) -> HashList:
+    def _loaded(self, generation: int, path: str) -> Loaded:
         loaded = self._lists.get(generation)
         if loaded is None or loaded[0] != path:
             self.load(generation, path)
             loaded = self._lists[generation]
         return loaded[1]
 
+    def _list(self, generation: int, path: str) -> HashList:
+        loaded = self._loaded(generation, path)
+        if not isinstance(loaded, HashList):
+            raise InvalidType(f"path: {path} holds a {type(loaded).__name__}, not a HashList")
+        return loaded
+
     def info(self, generation: int | None = None) -> dict[str, Any]:
-        """Hash type, width, radius and size of a loaded generation (default the newest)."""
+        """Kind (``"HashList"`` or ``"VideoIndex"``), radius, size and the rest of what a
+        router checks of a loaded generation (default the newest): hash type and width of a
+        list; name and quality floor of a video index."""
         number = max(self._lists) if generation is None else generation
-        hash_list = self._lists[number][1]
-        return {
+        loaded = self._lists[number][1]
+        out: dict[str, Any] = {
             "generation": number,
-            "hash_type": hash_list.hash_type,
-            "bits": hash_list.bits,
-            "max_distance": hash_list.max_distance,
-            "size": len(hash_list),
+            "kind": type(loaded).__name__,
+            "max_distance": loaded.max_distance,
+            "size": len(loaded),
             "pid": os.getpid(),
         }
+        if isinstance(loaded, HashList):
+            out.update(hash_type=loaded.hash_type, bits=loaded.bits)
+        else:
+            out.update(name=loaded.name, min_quality=loaded.min_quality)
+        return out
 
     def match(
         self,
@@ -137,6 +176,22 @@ class PartitionReplica:
         )
         return generation, result
 
+    def video_candidates(
+        self,
+        generation: int,
+        path: str,
+        queries: Sequence[Sequence[Frames]],
+        settings: MatchSettings,
+        threads: int | None = None,
+    ) -> tuple[int, list[list[Candidates]]]:
+        """The candidates of prepared query videos in generation ``generation`` of a video
+        index partition (:meth:`hashmatch.VideoIndex.candidates`): ``(generation, them)``."""
+        index = self._loaded(generation, path)
+        if not isinstance(index, VideoIndex):
+            raise InvalidType(f"path: {path} holds a {type(index).__name__}, not a VideoIndex")
+        mine = replace(settings, threads=check_threads(threads))  # this node's cores
+        return generation, index.candidates(queries, mine)
+
     def stall(self, seconds: float) -> None:
         """Test and drill hook: keep this replica busy for ``seconds`` (calls queued behind
         it wait, or time out)."""
@@ -156,13 +211,239 @@ class _Generation:
 
     number: int
     paths: dict[str, tuple[str, ...]]
-    infos: dict[str, _ListInfo]
+    infos: dict[str, Any]
 
 
 Task = tuple[str, int]  # (list name, partition)
+_R = TypeVar("_R", bound="PartitionRouter")
 
 
-class ShardedMatcher:
+class PartitionRouter:
+    """What the sharded routers share: R :class:`PartitionReplica` actors per partition of
+    each list, the fan-out to one replica of every partition with failover, and generations
+    switched atomically. Subclasses check what the partitions hold (:meth:`_check_infos`) and
+    match; see :class:`ShardedMatcher` and :class:`~hashmatch.distributed.ShardedVideoMatcher`.
+
+    Examples
+    --------
+    >>> from hashmatch.distributed import PartitionRouter, ShardedMatcher
+    >>> issubclass(ShardedMatcher, PartitionRouter)
+    True
+    """
+
+    def __init__(
+        self,
+        paths: dict[str, tuple[str, ...]],
+        *,
+        replicas: int,
+        generation: int,
+        timeout_s: float,
+        max_restarts: int,
+        threads: int | None,
+        actor_options: Mapping[str, Any] | None,
+    ) -> None:
+        ray = _ray()
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise InvalidArgument(f"replicas: expected an int >= 1, got {replicas!r}")
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise InvalidType(f"generation: expected an int, got {generation!r}")
+        self._timeout = _check_timeout(timeout_s)
+        self._threads = None if threads is None else check_threads(threads)
+        options = {
+            "max_restarts": int(max_restarts),
+            "max_task_retries": 0,  # the router fails over itself
+            **dict(actor_options or {}),
+        }
+        actor = ray.remote(PartitionReplica).options(**options)
+        self._actors: dict[str, list[list[Any]]] = {
+            name: [[actor.remote(p, generation) for _ in range(replicas)] for p in parts]
+            for name, parts in paths.items()
+        }
+        self._rotation = itertools.count()
+        self._refresh_lock = threading.Lock()
+        try:
+            infos = self._fan_out(
+                generation, _tasks(paths), lambda a, n, j: a.info.remote(generation)
+            )
+            self._state = _Generation(
+                generation, paths, self._check_infos(paths, infos, generation)
+            )
+        except BaseException:
+            self.close()  # no orphaned actors
+            raise
+
+    def _check_infos(
+        self,
+        paths: Mapping[str, Sequence[str]],
+        answers: Mapping[Task, Mapping[str, Any]],
+        generation: int,
+    ) -> dict[str, Any]:
+        """What each list's partitions hold (:meth:`PartitionReplica.info`), checked to fit
+        together; raises :class:`~hashmatch.InvalidArgument` otherwise."""
+        raise NotImplementedError
+
+    def _describe(self, name: str, partition: int) -> str:
+        """A partition, as errors name it."""
+        return f"list {name!r} partition {partition}"
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def generation(self) -> int:
+        """The current generation number."""
+        return self._state.number
+
+    def replicas(self, name: str, partition: int) -> list[Any]:
+        """The Ray actor handles of one partition's replicas (for tests and drills)."""
+        return list(self._actors[name][partition])
+
+    # ------------------------------------------------------------ calls
+
+    def _call(
+        self,
+        state: _Generation,
+        names: Sequence[str],
+        submit: Callable[[Any, str, int, str], Any],
+        timeout_s: float | None,
+    ) -> dict[Task, Any]:
+        """``submit(actor, name, partition, path)`` on one replica of every partition of the
+        lists ``names`` in generation ``state``, with failover; each partition's answer, checked
+        to come from that generation."""
+        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
+        tasks = [(n, j) for n in names for j in range(len(state.paths[n]))]
+        answers = self._fan_out(
+            state.number,
+            tasks,
+            lambda a, n, j: submit(a, n, j, state.paths[n][j]),
+            timeout,
+        )
+        out: dict[Task, Any] = {}
+        for (name, j), (number, value) in answers.items():
+            if number != state.number:  # pragma: no cover - a replica bug
+                raise PartitionUnavailable(
+                    f"{self._describe(name, j)}: answered from generation {number}, "
+                    f"not {state.number}",
+                    name,
+                    j,
+                    state.number,
+                )
+            out[name, j] = value
+        return out
+
+    def _switch(
+        self,
+        paths: dict[str, tuple[str, ...]],
+        generation: int | None,
+        timeout_s: float | None,
+    ) -> int:
+        """:meth:`refresh` of checked paths (the same lists and partition counts)."""
+        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
+        with self._refresh_lock:
+            old = self._state
+            number = old.number + 1 if generation is None else generation
+            if isinstance(number, bool) or not isinstance(number, int) or number <= old.number:
+                raise InvalidArgument(
+                    f"generation: expected an int greater than the current {old.number}, "
+                    f"got {generation!r}"
+                )
+            loaded = self._fan_out(
+                number,
+                _tasks(paths),
+                lambda a, n, j: a.load.remote(number, paths[n][j]),
+                timeout,
+                every_replica=True,
+            )
+            self._state = _Generation(number, paths, self._check_infos(paths, loaded, number))
+            return number
+
+    def close(self) -> None:
+        """Stop every replica."""
+        ray = _ray()
+        for partitions in self._actors.values():
+            for actors in partitions:
+                for actor in actors:
+                    ray.kill(actor, no_restart=True)
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ fan-out
+
+    def _fan_out(
+        self,
+        generation: int,
+        tasks: list[Task],
+        submit: Callable[[Any, str, int], Any],
+        timeout: float | None = None,
+        *,
+        every_replica: bool = False,
+    ) -> dict[Task, Any]:
+        """Run ``submit(actor, name, partition)`` on one replica of each task's partition
+        (rotating), failing over to the next replica on an error or after ``timeout``; the
+        first answer of each. With ``every_replica``, run it on every replica at once and
+        keep the first success of each partition."""
+        ray = _ray()
+        limit = self._timeout if timeout is None else timeout
+        start = next(self._rotation)
+        orders: dict[Task, list[Any]] = {}
+        pending: dict[Any, tuple[Task, int, float]] = {}  # ref -> task, attempt, deadline
+        errors: dict[Task, list[str]] = {t: [] for t in tasks}
+        answers: dict[Task, Any] = {}
+
+        def send(task: Task, attempt: int) -> None:
+            actor = orders[task][attempt]
+            pending[submit(actor, *task)] = (task, attempt, time.monotonic() + limit)
+
+        for task in tasks:
+            actors = self._actors[task[0]][task[1]]
+            shift = start % len(actors)
+            orders[task] = actors[shift:] + actors[:shift]
+            for attempt in range(len(actors) if every_replica else 1):
+                send(task, attempt)
+
+        def failed(task: Task, attempt: int, why: str) -> None:
+            errors[task].append(f"replica {attempt + 1} of {len(orders[task])}: {why}")
+            if task in answers:
+                return
+            if every_replica:
+                if len(errors[task]) < len(orders[task]):
+                    return
+            elif attempt + 1 < len(orders[task]):
+                send(task, attempt + 1)
+                return
+            name, j = task
+            raise PartitionUnavailable(
+                f"{self._describe(name, j)} (generation {generation}): no replica "
+                f"answered ({'; '.join(errors[task])})",
+                name,
+                j,
+                generation,
+            )
+
+        while pending:
+            now = time.monotonic()
+            wait = max(0.0, min(d for _, _, d in pending.values()) - now)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            for ref in ready:
+                task, attempt, _ = pending.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except Exception as e:
+                    failed(task, attempt, f"{type(e).__name__}: {_first_line(e)}")
+                else:
+                    answers.setdefault(task, value)
+            now = time.monotonic()
+            for ref, (task, attempt, deadline) in list(pending.items()):
+                if deadline <= now:
+                    del pending[ref]
+                    failed(task, attempt, f"no answer within {limit:g} s")
+        return answers
+
+
+class ShardedMatcher(PartitionRouter):
     """Match query hashes against partitioned lists served by Ray actors.
 
     Each list is given as its partition files (one generation); every partition gets
@@ -215,35 +496,28 @@ class ShardedMatcher:
         threads: int | None = None,
         actor_options: Mapping[str, Any] | None = None,
     ) -> None:
-        ray = _ray()
         if not isinstance(lists, Mapping) or not lists:
             raise InvalidType(
                 "lists: expected a non-empty mapping of list names to partition paths, "
                 f"got {lists!r}"
             )
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-            raise InvalidArgument(f"replicas: expected an int >= 1, got {replicas!r}")
-        self._timeout = _check_timeout(timeout_s)
-        self._threads = None if threads is None else check_threads(threads)
-        paths = _check_paths(lists, None)
-        options = {
-            "max_restarts": int(max_restarts),
-            "max_task_retries": 0,  # the router fails over itself
-            **dict(actor_options or {}),
-        }
-        actor = ray.remote(PartitionReplica).options(**options)
-        self._actors: dict[str, list[list[Any]]] = {
-            name: [[actor.remote(p, generation) for _ in range(replicas)] for p in parts]
-            for name, parts in paths.items()
-        }
-        self._rotation = itertools.count()
-        self._refresh_lock = threading.Lock()
-        infos = self._fan_out(
-            generation,
-            [(n, j) for n, parts in paths.items() for j in range(len(parts))],
-            lambda a, n, j: a.info.remote(generation),
+        super().__init__(
+            _check_paths(lists, None),
+            replicas=replicas,
+            generation=generation,
+            timeout_s=timeout_s,
+            max_restarts=max_restarts,
+            threads=threads,
+            actor_options=actor_options,
         )
-        self._state = _Generation(generation, paths, _list_infos(paths, infos, generation))
+
+    def _check_infos(
+        self,
+        paths: Mapping[str, Sequence[str]],
+        answers: Mapping[Task, Mapping[str, Any]],
+        generation: int,
+    ) -> dict[str, Any]:
+        return _list_infos(paths, answers, generation)
 
     # ------------------------------------------------------------ properties
 
@@ -253,18 +527,9 @@ class ShardedMatcher:
         return list(self._actors)
 
     @property
-    def generation(self) -> int:
-        """The current generation number."""
-        return self._state.number
-
-    @property
     def paths(self) -> dict[str, tuple[str, ...]]:
         """Each list's partition files in the current generation."""
         return dict(self._state.paths)
-
-    def replicas(self, name: str, partition: int) -> list[Any]:
-        """The Ray actor handles of one partition's replicas (for tests and drills)."""
-        return list(self._actors[name][partition])
 
     def __repr__(self) -> str:
         state = self._state
@@ -308,38 +573,22 @@ class ShardedMatcher:
         """
         ray = _ray()
         state = self._state  # one generation for the whole call
-        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
         kinds = {n: (i.hash_type, i.bits) for n, i in state.infos.items()}
         queries, chosen = select_lists(
             kinds, hashes, hash_type, qualities, min_quality, groups, dihedral
         )
-        tasks = [(n, j) for n in chosen for j in range(len(state.paths[n]))]
-        answers: dict[Task, Any] = {}
-        if tasks and len(queries.numbers):
+        answers: dict[Task, MatchResult] = {}
+        if chosen and len(queries.numbers):
             ref = ray.put(queries)
-            answers = self._fan_out(
-                state.number,
-                tasks,
-                lambda a, n, j: a.match.remote(
-                    state.number,
-                    state.paths[n][j],
-                    ref,
-                    state.infos[n].max_distance,
-                    self._threads,
+            answers = self._call(
+                state,
+                chosen,
+                lambda a, n, j, path: a.match.remote(
+                    state.number, path, ref, state.infos[n].max_distance, self._threads
                 ),
-                timeout,
+                timeout_s,
             )
-        parts = []
-        for (name, j), (number, result) in answers.items():
-            if number != state.number:  # pragma: no cover - a replica bug
-                raise PartitionUnavailable(
-                    f"list {name!r} partition {j}: answered from generation {number}, "
-                    f"not {state.number}",
-                    name,
-                    j,
-                    state.number,
-                )
-            parts.append((chosen.index(name), result))
+        parts = [(chosen.index(name), result) for (name, _), result in answers.items()]
         return _merge(chosen, parts, queries, state.number)
 
     # ------------------------------------------------------------ refresh
@@ -378,111 +627,7 @@ class ShardedMatcher:
         PartitionUnavailable
             No replica of some partition loaded its new file; the old generation stays.
         """
-        timeout = self._timeout if timeout_s is None else _check_timeout(timeout_s)
-        with self._refresh_lock:
-            old = self._state
-            number = old.number + 1 if generation is None else generation
-            if isinstance(number, bool) or not isinstance(number, int) or number <= old.number:
-                raise InvalidArgument(
-                    f"generation: expected an int greater than the current {old.number}, "
-                    f"got {generation!r}"
-                )
-            paths = _check_paths(lists, old.paths)
-            loaded = self._fan_out(
-                number,
-                [(n, j) for n, parts in paths.items() for j in range(len(parts))],
-                lambda a, n, j: a.load.remote(number, paths[n][j]),
-                timeout,
-                every_replica=True,
-            )
-            self._state = _Generation(number, paths, _list_infos(paths, loaded, number))
-            return number
-
-    def close(self) -> None:
-        """Stop every replica."""
-        ray = _ray()
-        for partitions in self._actors.values():
-            for actors in partitions:
-                for actor in actors:
-                    ray.kill(actor, no_restart=True)
-
-    def __enter__(self) -> ShardedMatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ------------------------------------------------------------ fan-out
-
-    def _fan_out(
-        self,
-        generation: int,
-        tasks: list[Task],
-        submit: Callable[[Any, str, int], Any],
-        timeout: float | None = None,
-        *,
-        every_replica: bool = False,
-    ) -> dict[Task, Any]:
-        """Run ``submit(actor, name, partition)`` on one replica of each task's partition
-        (rotating), failing over to the next replica on an error or after ``timeout``; the
-        first answer of each. With ``every_replica``, run it on every replica at once and
-        keep the first success of each partition."""
-        ray = _ray()
-        limit = self._timeout if timeout is None else timeout
-        start = next(self._rotation)
-        orders: dict[Task, list[Any]] = {}
-        pending: dict[Any, tuple[Task, int, float]] = {}  # ref -> task, attempt, deadline
-        errors: dict[Task, list[str]] = {t: [] for t in tasks}
-        answers: dict[Task, Any] = {}
-
-        def send(task: Task, attempt: int) -> None:
-            actor = orders[task][attempt]
-            pending[submit(actor, *task)] = (task, attempt, time.monotonic() + limit)
-
-        for task in tasks:
-            actors = self._actors[task[0]][task[1]]
-            shift = start % len(actors)
-            orders[task] = actors[shift:] + actors[:shift]
-            for attempt in range(len(actors) if every_replica else 1):
-                send(task, attempt)
-
-        def failed(task: Task, attempt: int, why: str) -> None:
-            errors[task].append(f"replica {attempt + 1} of {len(orders[task])}: {why}")
-            if task in answers:
-                return
-            if every_replica:
-                if len(errors[task]) < len(orders[task]):
-                    return
-            elif attempt + 1 < len(orders[task]):
-                send(task, attempt + 1)
-                return
-            name, j = task
-            raise PartitionUnavailable(
-                f"list {name!r} partition {j} (generation {generation}): no replica "
-                f"answered ({'; '.join(errors[task])})",
-                name,
-                j,
-                generation,
-            )
-
-        while pending:
-            now = time.monotonic()
-            wait = max(0.0, min(d for _, _, d in pending.values()) - now)
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
-            for ref in ready:
-                task, attempt, _ = pending.pop(ref)
-                try:
-                    value = ray.get(ref)
-                except Exception as e:
-                    failed(task, attempt, f"{type(e).__name__}: {_first_line(e)}")
-                else:
-                    answers.setdefault(task, value)
-            now = time.monotonic()
-            for ref, (task, attempt, deadline) in list(pending.items()):
-                if deadline <= now:
-                    del pending[ref]
-                    failed(task, attempt, f"no answer within {limit:g} s")
-        return answers
+        return self._switch(_check_paths(lists, self._state.paths), generation, timeout_s)
 
 
 # ---------------------------------------------------------------- helpers
@@ -499,9 +644,10 @@ def _check_timeout(value: object) -> float:
 def _check_paths(
     lists: Mapping[str, Sequence[str | os.PathLike[str]]],
     current: Mapping[str, tuple[str, ...]] | None,
+    where: Callable[[str], str] = lambda name: f"lists[{name!r}]",
 ) -> dict[str, tuple[str, ...]]:
     """Each list's partition files as absolute paths; with ``current``, the same lists and
-    partition counts as it."""
+    partition counts as it. ``where(name)`` names a list's paths in errors."""
     if not isinstance(lists, Mapping):
         raise InvalidType(f"lists: expected a mapping of list names to paths, got {lists!r}")
     out: dict[str, tuple[str, ...]] = {}
@@ -509,9 +655,9 @@ def _check_paths(
         if not isinstance(name, str) or not name:
             raise InvalidType(f"lists: expected non-empty str names, got {name!r}")
         if isinstance(parts, (str, bytes, os.PathLike)) or not isinstance(parts, Sequence):
-            raise InvalidType(f"lists[{name!r}]: expected a sequence of partition paths")
+            raise InvalidType(f"{where(name)}: expected a sequence of partition paths")
         if not parts:
-            raise InvalidArgument(f"lists[{name!r}]: expected at least one partition")
+            raise InvalidArgument(f"{where(name)}: expected at least one partition")
         out[name] = tuple(os.path.abspath(os.fspath(p)) for p in parts)
     if current is not None:
         if list(out) != list(current):
@@ -521,7 +667,7 @@ def _check_paths(
         for name, parts in out.items():
             if len(parts) != len(current[name]):
                 raise InvalidArgument(
-                    f"lists[{name!r}]: expected {len(current[name])} partitions (one file per "
+                    f"{where(name)}: expected {len(current[name])} partitions (one file per "
                     f"partition; repartitioning needs a new ShardedMatcher), got {len(parts)}"
                 )
     return out
@@ -535,6 +681,11 @@ def _list_infos(
     infos: dict[str, _ListInfo] = {}
     for name, j in ((n, j) for n, parts in paths.items() for j in range(len(parts))):
         answer = answers[name, j]
+        if answer["kind"] != "HashList":
+            raise InvalidArgument(
+                f"lists[{name!r}]: partition {j} ({paths[name][j]}) holds a {answer['kind']}, "
+                "not a HashList (a VideoIndex is served by ShardedVideoMatcher)"
+            )
         info = _ListInfo(answer["hash_type"], answer["bits"], answer["max_distance"])
         if infos.setdefault(name, info) != info:
             first = infos[name]
@@ -589,3 +740,8 @@ def _merge(
         generation=generation,
         **merged,
     )
+
+
+def _tasks(paths: Mapping[str, Sequence[str]]) -> list[Task]:
+    """Every (list, partition) of ``paths``."""
+    return [(n, j) for n, parts in paths.items() for j in range(len(parts))]
