@@ -146,3 +146,31 @@ def test_partition_unavailable_pickles_its_attributes() -> None:
     back = pickle.loads(pickle.dumps(error))
     assert type(back) is hm.PartitionUnavailable and str(back) == str(error)
     assert (back.list_name, back.partition, back.generation) == ("x", 2, 7)
+
+
+def test_replica_maps_a_node_local_copy(tmp_path) -> None:
+    lists = make_lists(5)
+    shared, cache = tmp_path / "shared", tmp_path / "node-cache"
+    paths = [write_partitions(lists["terror"], shared / f"gen-{g}", 2)[0] for g in (0, 1, 2)]
+    queries = make_queries(lists, 40, seed=6)
+    direct = PartitionReplica(paths[0])
+    replica = PartitionReplica(paths[0], cache_dir=str(cache), keep=2)
+    copies = sorted(cache.iterdir())
+    assert len(copies) == 1 and copies[0].read_bytes() == open(paths[0], "rb").read()
+    prepared = Queries.prepare(queries["hashes"], 32)
+    assert_same(
+        replica.match(0, paths[0], prepared, 31)[1], direct.match(0, paths[0], prepared, 31)[1]
+    )
+    # a second replica on the node reuses the copy; a damaged copy is copied again
+    data = bytearray(copies[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copies[0].write_bytes(bytes(data))
+    PartitionReplica(paths[0], cache_dir=str(cache))
+    assert copies[0].read_bytes() == open(paths[0], "rb").read()
+    # new generations get their own copies; the dropped generation's copy goes
+    replica.load(1, paths[1])
+    assert len(list(cache.iterdir())) == 2
+    replica.load(2, paths[2])
+    left = sorted(p.name for p in cache.iterdir())
+    assert len(left) == 2 and copies[0].name not in left
+    assert replica.info(2)["size"] == len(hm.HashList.load(paths[2]))

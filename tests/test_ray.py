@@ -171,3 +171,16 @@ def test_generation_swap_under_concurrent_queries(
         sharded.refresh({**generations[0]["paths"], "csam": generations[0]["paths"]["csam"][:1]})
     with pytest.raises(hm.InvalidArgument, match="generation"):
         sharded.refresh(generations[0]["paths"], generation=start)
+
+
+def test_replicas_map_node_local_copies(
+    local_ray: Any, generations: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    paths = generations[0]["paths"]
+    with ShardedMatcher(paths, replicas=1, timeout_s=20, cache_dir=tmp_path) as matcher:
+        assert_same(matcher.match(**QUERY), generations[0]["matcher"].match(**QUERY))
+    copies = sorted(p.name for p in tmp_path.iterdir())
+    assert len(copies) == sum(len(p) for p in paths.values())
+    assert {c.split("-", 1)[1] for c in copies} == {
+        Path(p).name for parts in paths.values() for p in parts
+    }

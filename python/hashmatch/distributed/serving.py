@@ -23,8 +23,11 @@ replicas, the fan-out with failover and the generations of :class:`PartitionRout
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +38,13 @@ import numpy as np
 import numpy.typing as npt
 
 from hashmatch._validation import check_threads
-from hashmatch.errors import InvalidArgument, InvalidType, PartitionUnavailable
+from hashmatch.errors import (
+    IndexFormatError,
+    InvalidArgument,
+    InvalidType,
+    PartitionUnavailable,
+)
+from hashmatch.files import atomic_write
 from hashmatch.lists import HashList
 from hashmatch.matching import select_lists
 from hashmatch.queries import Queries
@@ -84,6 +93,12 @@ class PartitionReplica:
         during a refresh).
     verify : bool, default True
         Check the file when loading it (:func:`hashmatch.load`).
+    cache_dir : str, optional
+        A directory on the node's own disk: each partition file is first copied there (once
+        per node; replicas on one node share the copy) and the copy is memory-mapped, so
+        searches read local pages rather than a network filesystem's. A copy is named by the
+        file's path, size and modification time, checked on load (a damaged copy is copied
+        again), and removed when its generation is dropped. Default: map the file where it is.
 
     Examples
     --------
@@ -99,27 +114,52 @@ class PartitionReplica:
     """
 
     def __init__(
-        self, path: str, generation: int = 0, *, keep: int = 2, verify: bool = True
+        self,
+        path: str,
+        generation: int = 0,
+        *,
+        keep: int = 2,
+        verify: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         self._lists: dict[int, tuple[str, Loaded]] = {}
+        self._copies: dict[int, str] = {}  # generation -> its copy in cache_dir
         self._keep = max(1, int(keep))
         self._verify = verify
+        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._lock = threading.Lock()
         self.load(generation, path)
 
     def load(self, generation: int, path: str) -> dict[str, Any]:
-        """Load (memory-map) generation ``generation`` from ``path``; returns :meth:`info`."""
+        """Load (memory-map) generation ``generation`` from ``path`` (through the node's
+        cache directory, if given); returns :meth:`info`."""
         from hashmatch.io import load
 
-        loaded = load(path, mmap=True, verify=self._verify)
+        local = path if self._cache_dir is None else _node_copy(path, self._cache_dir)
+        try:
+            loaded = load(local, mmap=True, verify=self._verify)
+        except IndexFormatError:
+            if local == path:
+                raise
+            os.unlink(local)  # a damaged copy (the source is checked on the next load)
+            local = _node_copy(path, self._cache_dir or "")
+            loaded = load(local, mmap=True, verify=self._verify)
         if not isinstance(loaded, (HashList, VideoIndex)):
             raise InvalidType(
                 f"path: {path} holds a {type(loaded).__name__}, not a HashList or a VideoIndex"
             )
         with self._lock:
             self._lists[generation] = (path, loaded)
-            for old in sorted(self._lists)[: -self._keep]:
+            dropped = sorted(self._lists)[: -self._keep]
+            for old in dropped:
                 del self._lists[old]
+            if local != path:
+                self._copies[generation] = local
+            stale = [self._copies.pop(old) for old in dropped if old in self._copies]
+        for copy in stale:  # mapped pages stay readable after the unlink
+            if copy not in self._copies.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(copy)
         return self.info(generation)
 
     def _loaded(self, generation: int, path: str) -> Loaded:
@@ -198,6 +238,25 @@ class PartitionReplica:
         time.sleep(seconds)
 
 
+def _node_copy(path: str, cache_dir: str) -> str:
+    """The copy of ``path`` in ``cache_dir``, made (atomically) if it is not there: named by
+    the file's absolute path, size and modification time, so a new generation's file, or a
+    file replaced in place, gets a new copy."""
+    source = os.stat(path)
+    tag = f"{os.path.abspath(path)}\0{source.st_size}\0{source.st_mtime_ns}"
+    digest = hashlib.blake2b(tag.encode(), digest_size=10).hexdigest()
+    local = os.path.join(cache_dir, f"{digest}-{os.path.basename(path)}")
+    try:
+        if os.stat(local).st_size == source.st_size:
+            return local
+    except FileNotFoundError:
+        pass
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(path, "rb") as src, atomic_write(local) as out:
+        shutil.copyfileobj(src, out, 1 << 24)
+    return local
+
+
 @dataclass(frozen=True)
 class _ListInfo:
     hash_type: str
@@ -241,6 +300,7 @@ class PartitionRouter:
         max_restarts: int,
         threads: int | None,
         actor_options: Mapping[str, Any] | None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         ray = _ray()
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
@@ -255,8 +315,12 @@ class PartitionRouter:
             **dict(actor_options or {}),
         }
         actor = ray.remote(PartitionReplica).options(**options)
+        cache = None if cache_dir is None else os.fspath(cache_dir)
         self._actors: dict[str, list[list[Any]]] = {
-            name: [[actor.remote(p, generation) for _ in range(replicas)] for p in parts]
+            name: [
+                [actor.remote(p, generation, cache_dir=cache) for _ in range(replicas)]
+                for p in parts
+            ]
             for name, parts in paths.items()
         }
         self._rotation = itertools.count()
@@ -471,6 +535,9 @@ class ShardedMatcher(PartitionRouter):
         Threads each replica matches with (default every core of its node).
     actor_options : mapping, optional
         Further Ray actor options (``num_cpus``, ``resources``, ``scheduling_strategy``...).
+    cache_dir : str or path-like, optional
+        A directory on each node's own disk where replicas copy their partition files before
+        mapping them (see :class:`PartitionReplica`); default: map them on the shared storage.
 
     Notes
     -----
@@ -495,6 +562,7 @@ class ShardedMatcher(PartitionRouter):
         max_restarts: int = 3,
         threads: int | None = None,
         actor_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(lists, Mapping) or not lists:
             raise InvalidType(
@@ -509,6 +577,7 @@ class ShardedMatcher(PartitionRouter):
             max_restarts=max_restarts,
             threads=threads,
             actor_options=actor_options,
+            cache_dir=cache_dir,
         )
 
     def _check_infos(

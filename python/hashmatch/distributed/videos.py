@@ -82,6 +82,9 @@ class ShardedVideoMatcher(PartitionRouter):
         Threads each replica searches with (default every core of its node).
     actor_options : mapping, optional
         Further Ray actor options (``num_cpus``, ``resources``, ``scheduling_strategy``...).
+    cache_dir : str or path-like, optional
+        A directory on each node's own disk where replicas copy their partition files before
+        mapping them (see :class:`PartitionReplica`); default: map them on the shared storage.
 
     Notes
     -----
@@ -117,6 +120,7 @@ class ShardedVideoMatcher(PartitionRouter):
         max_restarts: int = 3,
         threads: int | None = None,
         actor_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(
             _video_paths(paths, None),
@@ -126,6 +130,7 @@ class ShardedVideoMatcher(PartitionRouter):
             max_restarts=max_restarts,
             threads=threads,
             actor_options=actor_options,
+            cache_dir=cache_dir,
         )
 
     def _describe(self, name: str, partition: int) -> str:
