@@ -124,6 +124,11 @@ class JobStatus:
         The peak resident memory of the worker that ran each tile, up to the tile's end, in
         bytes (workers are reused: it is a peak over the tiles the worker ran; 0 where the
         platform does not tell).
+    shards_written : int
+        Shards of file inputs written by this call's tasks (0 for in-memory inputs, whose
+        shards the driver writes).
+    shard_seconds : float
+        Wall time of writing those shards.
     """
 
     tiles: int
@@ -133,6 +138,8 @@ class JobStatus:
     seconds: float
     tile_seconds: dict[str, float]
     tile_peak_rss: dict[str, int]
+    shards_written: int = 0
+    shard_seconds: float = 0.0
 
 
 def _import_ray() -> Any:
@@ -852,6 +859,7 @@ class TiledJoin:
             ray.init()
         start = time.perf_counter()
         shards = self._missing_shards()
+        shard_start = time.perf_counter()
         if shards:
             writer = ray.remote(_write_shard).options(
                 max_retries=max_retries, retry_exceptions=True
@@ -863,6 +871,7 @@ class TiledJoin:
                     f"{len(failed)} of {len(shards)} shards failed after {max_retries} "
                     f"retries (run again to resume): " + "; ".join(f[:300] for f in failed[:3])
                 )
+        shard_seconds = time.perf_counter() - shard_start
         tiles = self.tiles()
         pairs, todo = 0, []
         for tile in tiles:
@@ -901,6 +910,8 @@ class TiledJoin:
             seconds=time.perf_counter() - start,
             tile_seconds=seconds,
             tile_peak_rss=peaks,
+            shards_written=len(shards),
+            shard_seconds=shard_seconds,
         )
 
     def _read_tiles(
