@@ -71,11 +71,7 @@ def main() -> None:
     t = time.perf_counter()
     pairs = job.pairs()
     result["merge_s"] = time.perf_counter() - t
-    equal = (
-        np.array_equal(pairs.i, single.i)
-        and np.array_equal(pairs.j, single.j)
-        and np.array_equal(pairs.distances, single.distances)
-    )
+    equal = same_pairs(pairs, single)
     result["equal"] = bool(equal)
     result["pairs"] = len(pairs)
     result["tile_seconds"] = status.tile_seconds
@@ -109,6 +105,11 @@ def main() -> None:
     ray.shutdown()
     if args.work_dir is None:
         shutil.rmtree(work)
+
+
+def same_pairs(a: hm.Pairs, b: hm.Pairs) -> bool:
+    """The same pairs, distances and order."""
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def clusters_and_files(
@@ -156,11 +157,7 @@ def clusters_and_files(
     result["files_merge_s"] = time.perf_counter() - t
     result["files_shard_tasks_s"] = status.shard_seconds
     result["files_tiles_s"] = status.seconds - status.shard_seconds
-    result["files_equal"] = bool(
-        np.array_equal(pairs.i, single.i)
-        and np.array_equal(pairs.j, single.j)
-        and np.array_equal(pairs.distances, single.distances)
-    )
+    result["files_equal"] = same_pairs(pairs, single)
     print(
         f"file input    {args.files} Parquet files: scan {result['files_scan_s']:.2f} s,"
         f" shard tasks {status.shard_seconds:.1f} s, tiles {result['files_tiles_s']:.1f} s,"

@@ -592,21 +592,25 @@ def _roots(parent: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.ND
     return found
 
 
+_BLOCK = 1 << 20  # rows per block of the driver's passes over all rows
+
+
 def _flatten(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Cluster labels from a union-find, numbered by lowest row (in place: `parent` becomes
-    the labels)."""
-    while True:
-        up = parent[parent]
-        if np.array_equal(up, parent):
-            break
-        parent[:] = up
-    del up
-    step = 1 << 22
+    the labels; extra memory is per block of rows)."""
+    changed = True
+    while changed:  # pointer jumping, block by block, until every row points at its root
+        changed = False
+        for start in range(0, len(parent), _BLOCK):
+            block = parent[start : start + _BLOCK]
+            up = parent[block]
+            if not np.array_equal(up, block):
+                block[:] = up
+                changed = True
     count = 0
-    for start in range(0, len(parent), step):  # roots -> their rank; roots come first
-        rows = np.arange(start, min(start + step, len(parent)), dtype=np.int64)
-        block = parent[start : start + step]
-        roots = block == rows
+    for start in range(0, len(parent), _BLOCK):  # roots -> their rank; roots come first
+        block = parent[start : start + _BLOCK]
+        roots = block == np.arange(start, start + len(block), dtype=np.int64)
         rank = count + np.cumsum(roots) - 1
         count += int(roots.sum())
         block[roots] = rank[roots]
@@ -1059,21 +1063,26 @@ class TiledJoin:
         """Each cluster's medoid: the C++ medoids of the clusters with duplicates, on their
         members' codes gathered from the shards in row order; singletons are their own."""
         reps = np.zeros(len(sizes), np.int64)
-        grouped = sizes[labels] > 1
-        alone = np.flatnonzero(~grouped)
-        reps[labels[alone]] = alone
-        del alone
+        multi = sizes > 1
+        grouped = np.empty(len(labels), bool)
+        for start in range(0, len(labels), _BLOCK):  # singletons are their own
+            block = labels[start : start + _BLOCK]
+            inside = multi[block]
+            grouped[start : start + len(block)] = inside
+            alone = np.flatnonzero(~inside)
+            reps[block[alone]] = alone + start
         rows = np.flatnonzero(grouped).astype(np.int64)
+        del grouped
         if not len(rows):
             return reps
-        big = np.flatnonzero(sizes > 1)
+        big = np.flatnonzero(multi)
         local = np.searchsorted(big, labels[rows]).astype(np.int64)
         codes = np.empty((len(rows), self.nbytes), np.uint8)
         cuts = np.searchsorted(rows, self.bounds)
         for s in range(self.shards):
             shard = np.load(self._shard("a", s), mmap_mode="r")
-            inside = rows[cuts[s] : cuts[s + 1]] - self.bounds[s]
-            codes[cuts[s] : cuts[s + 1]] = shard[inside]
+            members = rows[cuts[s] : cuts[s + 1]] - self.bounds[s]
+            codes[cuts[s] : cuts[s + 1]] = shard[members]
         found = medoids(codes, local, len(big), threads)
         reps[big] = rows[found]
         return reps
