@@ -996,9 +996,11 @@ class TiledJoin:
         """Clusters of a finished self-join by a union-find over the tile files, one tile at
         a time: equal to ``hm.cluster(hm.find_duplicates(codes, max_distance))``.
 
-        Driver memory: about 16 bytes per row (the union-find, then the labels and a
-        representative per cluster), one tile's pairs, and for medoids the codes of the rows
-        that have duplicates (read from the shard files with mmap), never all the pairs.
+        Driver memory: 8 bytes per row (the union-find, turned in place into the labels),
+        about 17 bytes per cluster (sizes, representatives), one tile's pairs, and for
+        medoids about 56 bytes per row that has duplicates (its row, label and code, read
+        from the shard files with mmap); never all the pairs nor all the codes. Measured:
+        56 bytes per row at 10M (benchmarks/RESULTS.md).
 
         Parameters
         ----------
@@ -1047,7 +1049,7 @@ class TiledJoin:
             _union(parent, i[near].astype(np.int64), j[near].astype(np.int64))
         labels = _flatten(parent)
         count = int(labels.max()) + 1 if len(labels) else 0
-        sizes = np.bincount(labels, minlength=count).astype(np.int64)
+        sizes = np.bincount(labels, minlength=count).astype(np.int64, copy=False)
         if chosen == "quality":
             assert quality is not None
             reps = best_quality(quality, labels)
