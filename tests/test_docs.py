@@ -23,6 +23,7 @@ MODULES = [
     "hashmatch.matching",
     "hashmatch.dedup",
     "hashmatch.distributed.partitioning",
+    "hashmatch.distributed.joins",
     "hashmatch.plotting",
     "hashmatch.media.borders",
     "hashmatch.media.images",

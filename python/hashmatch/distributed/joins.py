@@ -42,7 +42,8 @@ Examples
 >>> ray.init(num_cpus=2)  # doctest: +SKIP
 >>> pairs = joins.find_duplicates(codes, 31, shards=8, work_dir="/shared/job")  # doctest: +SKIP
 >>> clusters = hm.cluster(pairs)  # doctest: +SKIP
->>> job = joins.TiledJoin("/shared/job2", ["/shared/a.parquet", "/shared/b.hm"], 31, shards=8)
+>>> inputs = ["/shared/a.parquet", "/shared/b.hm"]  # or a directory of them
+>>> job = joins.TiledJoin("/shared/job2", inputs, 31, shards=8)  # doctest: +SKIP
 >>> status = job.run()  # doctest: +SKIP
 >>> clusters = job.clusters()  # doctest: +SKIP
 """
@@ -652,10 +653,13 @@ class TiledJoin:
 
     Examples
     --------
-    >>> import ray, tempfile  # doctest: +SKIP
+    >>> import tempfile
+    >>> import ray  # doctest: +SKIP
     >>> ray.init(num_cpus=2)  # doctest: +SKIP
     >>> codes = hm.datasets.clustered_codes(2000, 256, seed=1)
     >>> job = TiledJoin(tempfile.mkdtemp(), codes, 31, shards=2)
+    >>> len(job.tiles()), job.finished()
+    (3, [])
     >>> job.run().tiles  # doctest: +SKIP
     3
     >>> job.clusters().n_clusters == hm.cluster(codes, 31).n_clusters  # doctest: +SKIP
