@@ -146,6 +146,14 @@ def test_bad_arguments(codes: np.ndarray, tmp_path: Path) -> None:
         joins.TiledJoin(tmp_path, codes, RADIUS, shards=2, others=codes[:, :8])
     with pytest.raises(hm.InvalidArgument):
         joins.TiledJoin(tmp_path, codes, 257, shards=2)
+    cross = joins.TiledJoin(tmp_path / "x", codes[:10], RADIUS, shards=2, others=codes[10:20])
+    with pytest.raises(hm.InvalidArgument, match="others: clusters need a self-join"):
+        cross.clusters()
+    job = joins.TiledJoin(tmp_path / "s", codes[:10], RADIUS, shards=2)
+    with pytest.raises(hm.InvalidArgument, match="qualities: expected 10 values"):
+        job.clusters(qualities=[1, 2])
+    with pytest.raises(hm.InvalidArgument, match="work_dir: tile 0-0 is not finished"):
+        job.clusters()
 
 
 def test_cli_dedup_ray_same_output(codes: np.ndarray, tmp_path: Path) -> None:

@@ -1030,7 +1030,9 @@ class TiledJoin:
         >>> clusters.labels[:5], clusters.sizes[:3]  # doctest: +SKIP
         """
         if not self.self_join:
-            raise InvalidArgument("max_distance: clusters need a self-join, not a cross join")
+            raise InvalidArgument(
+                "others: clusters need a self-join; this job is a cross join (given `others`)"
+            )
         radius = self.max_distance
         if max_distance is not None:
             radius = check_max_distance(max_distance, self.nbytes * 8)
