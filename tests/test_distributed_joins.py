@@ -340,7 +340,18 @@ def cluster_codes() -> np.ndarray:
     return np.ascontiguousarray(codes[rng.permutation(len(codes))])
 
 
-def test_streaming_clusters_equal_cluster(tmp_path: Path) -> None:
+@pytest.mark.parametrize("group_rows", [1 << 24, 100])
+def test_streaming_clusters_equal_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    monkeypatch.setattr(joins, "_MEDOID_ROWS", group_rows)  # 100: medoids in groups
+    calls: list[int] = []
+
+    def counted(codes: np.ndarray, *args: object) -> np.ndarray:
+        calls.append(len(codes))
+        return hm.dedup.medoids(codes, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(joins, "medoids", counted)
     codes = cluster_codes()
     job = joins.TiledJoin(tmp_path, codes, RADIUS, shards=4)
     job.run()
@@ -357,6 +368,11 @@ def test_streaming_clusters_equal_cluster(tmp_path: Path) -> None:
         assert streamed.representative == single.representative
         assert streamed.pairs == int((single.pairs.distances <= radius).sum())
         np.testing.assert_array_equal(streamed.duplicates(), single.duplicates())
+    if group_rows == 100:  # groups of <= 100 members, the 5,001-member chain alone in one
+        assert len(calls) >= 2 * 3 and max(calls) > 5000
+        assert sorted(calls)[-3] <= 100
+    else:
+        assert len(calls) == 2  # one group per medoid call (the quality run makes none)
     labels_path = tmp_path / "labels.parquet"
     job.clusters(labels_path=labels_path)
     table = pq.read_table(labels_path)

@@ -594,6 +594,7 @@ def _roots(parent: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.ND
 
 
 _BLOCK = 1 << 20  # rows per block of the driver's passes over all rows
+_MEDOID_ROWS = 1 << 24  # members whose codes clusters() gathers at a time (~0.9 GB)
 
 
 def _flatten(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -1003,8 +1004,9 @@ class TiledJoin:
         Driver memory: 8 bytes per row (the union-find, turned in place into the labels),
         about 17 bytes per cluster (sizes, representatives), one tile's pairs, and for
         medoids about 56 bytes per row that has duplicates (its row, label and code, read
-        from the shard files with mmap); never all the pairs nor all the codes. Measured:
-        56 bytes per row at 10M (benchmarks/RESULTS.md).
+        from the shard files with mmap) for at most 16M such rows at a time (clusters in
+        groups, one pass over the labels per group); never all the pairs nor all the codes.
+        Measured: 56 bytes per row at 10M (benchmarks/RESULTS.md).
 
         Parameters
         ----------
@@ -1068,32 +1070,51 @@ class TiledJoin:
     def _medoids(
         self, labels: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64], threads: int
     ) -> npt.NDArray[np.int64]:
-        """Each cluster's medoid: the C++ medoids of the clusters with duplicates, on their
-        members' codes gathered from the shards in row order; singletons are their own."""
+        """Each cluster's medoid: singletons are their own; the clusters with duplicates go
+        to the C++ medoids in groups (in label order) of at most ``_MEDOID_ROWS`` members
+        (a bigger cluster alone), on their members' codes gathered from the shards (mmap) in
+        row order. One pass over the labels per group."""
         reps = np.zeros(len(sizes), np.int64)
         multi = sizes > 1
-        grouped = np.empty(len(labels), bool)
-        for start in range(0, len(labels), _BLOCK):  # singletons are their own
+        for start in range(0, len(labels), _BLOCK):
             block = labels[start : start + _BLOCK]
-            inside = multi[block]
-            grouped[start : start + len(block)] = inside
-            alone = np.flatnonzero(~inside)
+            alone = np.flatnonzero(~multi[block])
             reps[block[alone]] = alone + start
-        rows = np.flatnonzero(grouped).astype(np.int64)
-        del grouped
-        if not len(rows):
-            return reps
         big = np.flatnonzero(multi)
-        local = np.searchsorted(big, labels[rows]).astype(np.int64)
+        ends = np.cumsum(sizes[big])
+        first = 0
+        while first < len(big):
+            done = int(ends[first - 1]) if first else 0
+            stop = max(first + 1, int(np.searchsorted(ends, done + _MEDOID_ROWS, side="right")))
+            group = big[first:stop]
+            reps[group] = self._group_medoids(labels, multi, group, threads)
+            first = stop
+        return reps
+
+    def _group_medoids(
+        self,
+        labels: npt.NDArray[np.int64],
+        multi: npt.NDArray[np.bool_],
+        group: npt.NDArray[np.int64],
+        threads: int,
+    ) -> npt.NDArray[np.int64]:
+        """The medoids of the clusters `group` (ascending labels, each with duplicates)."""
+        low, high = int(group[0]), int(group[-1])
+        parts = []
+        for start in range(0, len(labels), _BLOCK):
+            block = labels[start : start + _BLOCK]
+            inside = (block >= low) & (block <= high) & multi[block]
+            parts.append(np.flatnonzero(inside) + start)
+        rows = np.concatenate(parts).astype(np.int64)
+        del parts
+        local = np.searchsorted(group, labels[rows]).astype(np.int64)
         codes = np.empty((len(rows), self.nbytes), np.uint8)
         cuts = np.searchsorted(rows, self.bounds)
         for s in range(self.shards):
             shard = np.load(self._shard("a", s), mmap_mode="r")
             members = rows[cuts[s] : cuts[s + 1]] - self.bounds[s]
             codes[cuts[s] : cuts[s + 1]] = shard[members]
-        found = medoids(codes, local, len(big), threads)
-        reps[big] = rows[found]
-        return reps
+        return rows[medoids(codes, local, len(group), threads)]
 
     def _write_labels(self, path: str, labels: npt.NDArray[np.int64]) -> None:
         pa, pq = _import_arrow()
