@@ -7,7 +7,10 @@ Usage: ``python benchmarks/ray_dedup.py [--n 10000000] [--shards 4] [--cpus 2]
 threads=cpus)``, then ``hashmatch.distributed.joins`` with ``shards`` shards on
 ``ray.init(num_cpus=cpus)`` (one thread per tile task, ``cpus`` tasks at a time), checks the
 merged pairs equal the single-machine ones, and prints the phases, each tile's time and its
-worker's peak RSS.
+worker's peak RSS. Then: the streaming clusters over the tile files
+(``TiledJoin.clusters``) against ``hm.cluster`` of the single-machine pairs, and the same
+job from ``--files`` Parquet files (fixed-size binary, written in setup, untimed) whose
+shards Ray tasks write, against the in-memory job; both checked equal.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import tempfile
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 from hashmatch.distributed import joins
 
@@ -40,6 +45,7 @@ def main() -> None:
     parser.add_argument("--max-distance", type=int, default=31)
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--files", type=int, default=8, help="Parquet input files")
     args = parser.parse_args()
     work = args.work_dir or tempfile.mkdtemp(prefix="hm-ray-bench-")
     result: dict[str, object] = {"n": args.n, "shards": args.shards, "cpus": args.cpus}
@@ -65,11 +71,7 @@ def main() -> None:
     t = time.perf_counter()
     pairs = job.pairs()
     result["merge_s"] = time.perf_counter() - t
-    equal = (
-        np.array_equal(pairs.i, single.i)
-        and np.array_equal(pairs.j, single.j)
-        and np.array_equal(pairs.distances, single.distances)
-    )
+    equal = same_pairs(pairs, single)
     result["equal"] = bool(equal)
     result["pairs"] = len(pairs)
     result["tile_seconds"] = status.tile_seconds
@@ -96,12 +98,72 @@ def main() -> None:
             f"  tile {key:>5}: {status.tile_seconds[key]:7.2f} s,"
             f" worker peak RSS {status.tile_peak_rss[key] / GIB:.2f} GiB"
         )
+    result.update(clusters_and_files(args, work, codes, single, job))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(result, out, indent=1)
     ray.shutdown()
     if args.work_dir is None:
         shutil.rmtree(work)
+
+
+def same_pairs(a: hm.Pairs, b: hm.Pairs) -> bool:
+    """The same pairs, distances and order."""
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def clusters_and_files(
+    args: argparse.Namespace,
+    work: str,
+    codes: np.ndarray,
+    single: hm.Pairs,
+    job: joins.TiledJoin,
+) -> dict[str, object]:
+    """Streaming clusters vs hm.cluster; Parquet-file input vs in-memory input."""
+    result: dict[str, object] = {}
+    t = time.perf_counter()
+    expected = hm.cluster(single, threads=args.cpus)
+    result["hm_cluster_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    streamed = job.clusters(threads=args.cpus)
+    result["streaming_clusters_s"] = time.perf_counter() - t
+    result["clusters_equal"] = bool(
+        np.array_equal(streamed.labels, expected.labels)
+        and np.array_equal(streamed.sizes, expected.sizes)
+        and np.array_equal(streamed.representatives, expected.representatives)
+    )
+    print(
+        f"hm.cluster    {result['hm_cluster_s']:8.1f} s; streaming clusters over the tiles"
+        f" {result['streaming_clusters_s']:.1f} s ({streamed.n_clusters:,} clusters);"
+        f" equal: {result['clusters_equal']}"
+    )
+    folder = os.path.join(work, "input")
+    os.makedirs(folder)
+    bounds = [len(codes) * k // args.files for k in range(args.files + 1)]
+    for k in range(args.files):
+        rows = codes[bounds[k] : bounds[k + 1]]
+        column = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(32), len(rows), [None, pa.py_buffer(np.ascontiguousarray(rows))]
+        )
+        pq.write_table(pa.table({"hash": column}), os.path.join(folder, f"{k:04d}.parquet"))
+    t = time.perf_counter()
+    files_job = joins.TiledJoin(
+        os.path.join(work, "files-job"), folder, args.max_distance, shards=args.shards
+    )
+    result["files_scan_s"] = time.perf_counter() - t
+    status = files_job.run()
+    t = time.perf_counter()
+    pairs = files_job.pairs()
+    result["files_merge_s"] = time.perf_counter() - t
+    result["files_shard_tasks_s"] = status.shard_seconds
+    result["files_tiles_s"] = status.seconds - status.shard_seconds
+    result["files_equal"] = same_pairs(pairs, single)
+    print(
+        f"file input    {args.files} Parquet files: scan {result['files_scan_s']:.2f} s,"
+        f" shard tasks {status.shard_seconds:.1f} s, tiles {result['files_tiles_s']:.1f} s,"
+        f" merge {result['files_merge_s']:.1f} s; equal: {result['files_equal']}"
+    )
+    return result
 
 
 if __name__ == "__main__":

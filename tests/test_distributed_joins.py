@@ -146,6 +146,14 @@ def test_bad_arguments(codes: np.ndarray, tmp_path: Path) -> None:
         joins.TiledJoin(tmp_path, codes, RADIUS, shards=2, others=codes[:, :8])
     with pytest.raises(hm.InvalidArgument):
         joins.TiledJoin(tmp_path, codes, 257, shards=2)
+    cross = joins.TiledJoin(tmp_path / "x", codes[:10], RADIUS, shards=2, others=codes[10:20])
+    with pytest.raises(hm.InvalidArgument, match="others: clusters need a self-join"):
+        cross.clusters()
+    job = joins.TiledJoin(tmp_path / "s", codes[:10], RADIUS, shards=2)
+    with pytest.raises(hm.InvalidArgument, match="qualities: expected 10 values"):
+        job.clusters(qualities=[1, 2])
+    with pytest.raises(hm.InvalidArgument, match="work_dir: tile 0-0 is not finished"):
+        job.clusters()
 
 
 def test_cli_dedup_ray_same_output(codes: np.ndarray, tmp_path: Path) -> None:
@@ -178,3 +186,274 @@ def test_cli_ray_options_checked(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--shards, --work-dir: apply to --ray" in capsys.readouterr().err
     assert main(["dedup", str(source), "--ray"]) == 2
     assert "--ray: needs --work-dir" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- file inputs
+
+
+def write_parquet(
+    path: Path, codes: np.ndarray, kind: str, *, groups: int | None = None, start: int = 0
+) -> None:
+    """Hashes as a Parquet column `hash` of `kind` ("fixed", "binary" or "hex"), ids
+    ``k<row>`` in column `key`."""
+    rows = [bytes(row) for row in codes]
+    column = {
+        "fixed": pa.array(rows, type=pa.binary(codes.shape[1])),
+        "binary": pa.array(rows, type=pa.binary()),
+        "hex": pa.array([r.hex() for r in rows], type=pa.string()),
+    }[kind]
+    keys = pa.array([f"k{start + r}" for r in range(len(rows))], type=pa.string())
+    pq.write_table(pa.table({"hash": column, "key": keys}), path, row_group_size=groups)
+
+
+@pytest.fixture
+def parquet_dir(codes: np.ndarray, tmp_path: Path) -> Path:
+    """codes in 4 Parquet files of uneven sizes (one empty), three column kinds."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_parquet(folder / "0.parquet", codes[:1000], "fixed", groups=300)
+    write_parquet(folder / "1.parquet", codes[:0], "binary")
+    write_parquet(folder / "2.parquet", codes[1000:1700], "hex", start=1000, groups=256)
+    write_parquet(folder / "3.parquet", codes[1700:], "binary", start=1700)
+    return folder
+
+
+def test_parquet_files_equal_single_machine(
+    codes: np.ndarray, parquet_dir: Path, tmp_path: Path
+) -> None:
+    job = joins.TiledJoin(tmp_path / "w", parquet_dir, RADIUS, shards=3, id_column="key")
+    assert job.codes is None  # the driver read only metadata
+    assert not any((tmp_path / "w" / "shards").iterdir())  # shards are written by tasks
+    status = job.run()
+    assert status.tiles == 6
+    pairs = job.pairs()
+    same(pairs, hm.find_duplicates(codes, RADIUS))
+    np.testing.assert_array_equal(pairs.codes, codes)
+    ids = job.ids()
+    assert ids is not None and list(ids) == [f"k{r}" for r in range(N)]
+    # a list of files, cross join against in-memory hashes; no id column: no ids
+    files = [parquet_dir / "2.parquet", parquet_dir / "3.parquet"]
+    cross = joins.find_matches(files, codes[:1000], RADIUS, shards=2, work_dir=tmp_path / "x")
+    same(cross, hm.find_matches(codes[1000:], codes[:1000], RADIUS))
+    assert cross.ids is None
+
+
+def test_hm_input_equals_single_machine(codes: np.ndarray, tmp_path: Path) -> None:
+    paths = []
+    for k, (lo, hi) in enumerate(((0, 1800), (1800, N))):
+        listed = hm.HashList("pdq")
+        listed.add(codes[lo:hi], ids=np.arange(lo, hi) * 10 + 7)
+        paths.append(tmp_path / f"{k}.hm")
+        listed.save(paths[-1])
+    job = joins.TiledJoin(tmp_path / "w", paths, RADIUS, shards=4)
+    job.run()
+    same(job.pairs(), hm.find_duplicates(codes, RADIUS))
+    ids = job.ids()
+    assert ids is not None
+    np.testing.assert_array_equal(ids, np.arange(N) * 10 + 7)
+    uploads = joins.find_matches(codes[:500], paths, RADIUS, shards=2, work_dir=tmp_path / "x")
+    same(uploads, hm.find_matches(codes[:500], codes, RADIUS))
+    np.testing.assert_array_equal(uploads.other_ids, np.arange(N) * 10 + 7)
+
+
+def test_crashed_shard_task_is_retried(
+    codes: np.ndarray, parquet_dir: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "w"
+    (work / "faults").mkdir(parents=True)
+    (work / "faults" / "shard-a-1").write_text("raise")
+    pairs = joins.find_duplicates(parquet_dir, RADIUS, shards=3, work_dir=work, max_retries=1)
+    assert (work / "faults" / "shard-a-1.fired").exists()
+    same(pairs, hm.find_duplicates(codes, RADIUS))
+    (work / "faults" / "shard-a-2").write_text("always")  # shards are there: never run again
+    (work / "shards" / "a-0.npy").unlink()
+    (work / "faults" / "shard-a-0").write_text("always")
+    with pytest.raises(joins.TileFailed, match="1 of 1 shards failed"):
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=3).run(max_retries=0)
+
+
+def test_file_job_resumes_and_detects_changed_files(
+    codes: np.ndarray, parquet_dir: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "w"
+    (work / "faults").mkdir(parents=True)
+    marker = work / "faults" / "0-2"
+    marker.write_text("always")
+    with pytest.raises(joins.TileFailed):
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=3).run(max_retries=0)
+    marker.unlink()
+    status = joins.TiledJoin(work, parquet_dir, RADIUS, shards=3).run()
+    assert (status.resumed, status.ran) == (5, 1)
+    same(
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=3).pairs(),
+        hm.find_duplicates(codes, RADIUS),
+    )
+    changed = codes[1700:].copy()
+    changed[0] ^= 0xFF
+    write_parquet(parquet_dir / "3.parquet", changed, "fixed", start=1700)
+    with pytest.raises(joins.WorkDirMismatch, match="fingerprint"):
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=3)
+
+
+def test_bad_file_inputs(codes: np.ndarray, parquet_dir: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    with pytest.raises(hm.InvalidArgument, match=r"column: .* no column 'phash'"):
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=2, column="phash")
+    with pytest.raises(hm.InvalidArgument, match=r"id_column: .* no column 'nope'"):
+        joins.TiledJoin(work, parquet_dir, RADIUS, shards=2, id_column="nope")
+    with pytest.raises(hm.InvalidArgument, match=r"codes: no such file .*missing\.parquet"):
+        joins.TiledJoin(work, [tmp_path / "missing.parquet"], RADIUS, shards=2)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(hm.InvalidArgument, match=r"codes: no \.parquet or \.hm files"):
+        joins.TiledJoin(work, tmp_path / "empty", RADIUS, shards=2)
+    write_parquet(tmp_path / "narrow.parquet", codes[:10, :8], "hex")
+    with pytest.raises(hm.HashTypeMismatch, match=r"codes: .*narrow\.parquet holds 64-bit"):
+        joins.TiledJoin(work, [parquet_dir / "0.parquet", tmp_path / "narrow.parquet"], 8, shards=2)
+    with pytest.raises(hm.HashTypeMismatch, match="others: expected 256-bit"):
+        joins.TiledJoin(work, parquet_dir, 8, shards=2, others=[tmp_path / "narrow.parquet"])
+    pq.write_table(pa.table({"hash": list(range(5))}), tmp_path / "ints.parquet")
+    with pytest.raises(hm.InvalidType, match=r"column: .*ints\.parquet.*int64"):
+        joins.TiledJoin(work, [tmp_path / "ints.parquet"], 8, shards=2)
+    mixed = pa.array([bytes(codes[0]), bytes(codes[1, :8])], type=pa.binary())
+    pq.write_table(pa.table({"hash": mixed}), tmp_path / "mixed.parquet")
+    job = joins.TiledJoin(tmp_path / "m", [tmp_path / "mixed.parquet"], 8, shards=1)
+    with pytest.raises(hm.HashmatchError):  # found by the shard task, raised as is
+        job.run(max_retries=0)
+
+
+# ---------------------------------------------------------------- streaming clusters
+
+
+def cluster_codes() -> np.ndarray:
+    """Singletons (random), a chain of 5,000 (> the exact-medoid limit) whose ends are far
+    apart, and exact duplicates; shuffled so every cluster spans the shards."""
+    rng = np.random.default_rng(5)
+    loose = hm.datasets.random_codes(1500, 256, seed=6)
+    chain = np.empty((5000, 32), np.uint8)
+    bits = np.unpackbits(loose[0])
+    for k in range(5000):
+        bits = bits.copy()
+        bits[rng.choice(256, 12, replace=False)] ^= 1
+        chain[k] = np.packbits(bits)
+    copies = loose[rng.choice(1500, 200)]
+    codes = np.concatenate([loose, chain, copies])
+    return np.ascontiguousarray(codes[rng.permutation(len(codes))])
+
+
+@pytest.mark.parametrize("group_rows", [1 << 24, 100])
+def test_streaming_clusters_equal_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_rows: int
+) -> None:
+    monkeypatch.setattr(joins, "_MEDOID_ROWS", group_rows)  # 100: medoids in groups
+    calls: list[int] = []
+
+    def counted(codes: np.ndarray, *args: object) -> np.ndarray:
+        calls.append(len(codes))
+        return hm.dedup.medoids(codes, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(joins, "medoids", counted)
+    codes = cluster_codes()
+    job = joins.TiledJoin(tmp_path, codes, RADIUS, shards=4)
+    job.run()
+    expected = hm.cluster(hm.find_duplicates(codes, RADIUS))
+    assert expected.sizes.max() >= 5000 and (expected.sizes == 1).sum() > 500
+    assert (hm.find_duplicates(codes, 0).distances == 0).sum() >= 150
+    qualities = np.random.default_rng(1).integers(0, 101, len(codes))
+    for radius, kwargs in ((RADIUS, {}), (12, {}), (RADIUS, {"qualities": qualities})):
+        single = hm.cluster(hm.find_duplicates(codes, RADIUS), radius, **kwargs)  # type: ignore[arg-type]
+        streamed = job.clusters(radius, **kwargs)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(streamed.labels, single.labels)
+        np.testing.assert_array_equal(streamed.sizes, single.sizes)
+        np.testing.assert_array_equal(streamed.representatives, single.representatives)
+        assert streamed.representative == single.representative
+        assert streamed.pairs == int((single.pairs.distances <= radius).sum())
+        np.testing.assert_array_equal(streamed.duplicates(), single.duplicates())
+    if group_rows == 100:  # groups of <= 100 members, the 5,001-member chain alone in one
+        assert len(calls) >= 2 * 3 and max(calls) > 5000
+        assert sorted(calls)[-3] <= 100
+    else:
+        assert len(calls) == 2  # one group per medoid call (the quality run makes none)
+    labels_path = tmp_path / "labels.parquet"
+    job.clusters(labels_path=labels_path)
+    table = pq.read_table(labels_path)
+    assert table.column_names == ["row", "cluster"]
+    np.testing.assert_array_equal(table.column("cluster").to_numpy(), expected.labels)
+    with pytest.raises(hm.InvalidArgument, match="max_distance"):
+        job.clusters(RADIUS + 1)
+
+
+def test_cluster_entry_point_with_ids(codes: np.ndarray, parquet_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.parquet"
+    clusters = joins.cluster(
+        parquet_dir, RADIUS, shards=3, work_dir=tmp_path / "w", id_column="key", labels_path=out
+    )
+    expected = hm.cluster(codes, RADIUS)
+    np.testing.assert_array_equal(clusters.labels, expected.labels)
+    np.testing.assert_array_equal(clusters.representatives, expected.representatives)
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [f"k{r}" for r in range(N)]
+    assert len(clusters.members(0)) == expected.sizes[0]
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+_STOPPED = """
+import sys, ray
+import hashmatch as hm
+from hashmatch.distributed import joins
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+codes = hm.datasets.clustered_codes({n}, 256, seed=14)
+job = joins.TiledJoin(sys.argv[1], codes, {radius}, shards=4)
+print("started", flush=True)
+job.run(max_retries=0)
+"""
+
+
+def test_ctrl_c_cancels_and_resumes(codes: np.ndarray, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = tmp_path / "w"
+    (work / "faults").mkdir(parents=True)
+    slow = [f"{a}-{b}" for a in range(4) for b in range(a, 4) if (a, b) not in ((0, 0), (0, 1))]
+    for name in slow:
+        (work / "faults" / name).write_text("sleep 30")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STOPPED.format(n=N, radius=RADIUS), str(work)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120  # hang guard, not a speed assertion
+        tiles = work / "tiles"
+        while time.monotonic() < deadline:
+            if tiles.exists() and len([p for p in tiles.iterdir() if p.suffix == ".parquet"]) >= 2:
+                break
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail("no tiles finished")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)  # slow tiles sleep 30 s: far less
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0
+    assert "KeyboardInterrupt" in err
+    for name in slow:
+        (work / "faults" / name).unlink()
+    job = joins.TiledJoin(work, codes, RADIUS, shards=4)
+    finished = sorted(job.finished())
+    assert finished == [(0, 0), (0, 1)]
+    # nothing else in tiles/ is a finished tile (a temporary file would not count either)
+    assert sorted(p.name for p in (work / "tiles").iterdir() if not p.name.startswith(".")) == [
+        "0-0.parquet",
+        "0-1.parquet",
+    ]
+    status = job.run()
+    assert (status.resumed, status.ran) == (2, 8)
+    same(job.pairs(), hm.find_duplicates(codes, RADIUS))

@@ -24,6 +24,7 @@ MODULES = [
     "hashmatch.dedup",
     "hashmatch.distributed.partitioning",
     "hashmatch.distributed.serving",
+    "hashmatch.distributed.joins",
     "hashmatch.plotting",
     "hashmatch.media.borders",
     "hashmatch.media.images",

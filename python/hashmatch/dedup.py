@@ -244,8 +244,40 @@ class Pairs:
         return plot_pairs(self, axes=axes)
 
 
+class ClusterLabels:
+    """What :class:`Clusters` and the tiled joins' clusters share: `labels`, `sizes` and
+    `representatives` arrays, and the views on them."""
+
+    labels: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.int64]
+    representatives: npt.NDArray[np.int64]
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters, singletons included."""
+        return len(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def members(self, label: int) -> npt.NDArray[np.int64]:
+        """Rows of cluster `label`, in increasing order."""
+        value = _integer(label, "label", f"a cluster number in [0, {self.n_clusters})")
+        if not 0 <= value < self.n_clusters:
+            raise InvalidArgument(
+                f"label: expected a cluster number in [0, {self.n_clusters}), got {value}"
+            )
+        return np.flatnonzero(self.labels == value).astype(np.int64)
+
+    def duplicates(self) -> npt.NDArray[np.bool_]:
+        """Mask of the hashes to drop to keep one per cluster: all but the representatives."""
+        keep = np.zeros(len(self.labels), dtype=bool)
+        keep[self.representatives] = True
+        return ~keep
+
+
 @dataclass(frozen=True, eq=False)
-class Clusters:
+class Clusters(ClusterLabels):
     """Clusters of near-duplicate hashes: the connected components of the pairs graph.
 
     Every hash is in exactly one cluster (hashes without duplicates form clusters of one).
@@ -281,14 +313,6 @@ class Clusters:
     max_distance: int
     ids: npt.NDArray[Any] | None = field(repr=False)
 
-    @property
-    def n_clusters(self) -> int:
-        """Number of clusters, singletons included."""
-        return len(self.sizes)
-
-    def __len__(self) -> int:
-        return len(self.sizes)
-
     def __repr__(self) -> str:
         multi = int(np.count_nonzero(self.sizes > 1))
         largest = int(self.sizes.max()) if len(self.sizes) else 0
@@ -296,21 +320,6 @@ class Clusters:
             f"<Clusters: {len(self.labels):,} hashes in {self.n_clusters:,} clusters, {multi:,} "
             f"with duplicates, largest {largest:,} (max_distance {self.max_distance})>"
         )
-
-    def members(self, label: int) -> npt.NDArray[np.int64]:
-        """Rows of cluster `label`, in increasing order."""
-        value = _integer(label, "label", f"a cluster number in [0, {self.n_clusters})")
-        if not 0 <= value < self.n_clusters:
-            raise InvalidArgument(
-                f"label: expected a cluster number in [0, {self.n_clusters}), got {value}"
-            )
-        return np.flatnonzero(self.labels == value).astype(np.int64)
-
-    def duplicates(self) -> npt.NDArray[np.bool_]:
-        """Mask of the hashes to drop to keep one per cluster: all but the representatives."""
-        keep = np.zeros(len(self.labels), dtype=bool)
-        keep[self.representatives] = True
-        return ~keep
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per hash: ``row``, ``id`` (when ids were given), ``cluster``, ``size`` and
@@ -624,6 +633,45 @@ def _check_qualities(quality: npt.NDArray[Any] | None, n: int) -> None:
         )
 
 
+def _check_representative(
+    qualities: object, representative: str | None
+) -> tuple[npt.NDArray[Any] | None, str]:
+    """The qualities as an array (or None) and the representative rule chosen, checked."""
+    quality = None
+    if qualities is not None:
+        quality = np.asarray(qualities)
+        if quality.dtype.kind not in "iuf" or (
+            quality.dtype.kind == "f" and np.isnan(quality).any()
+        ):
+            raise InvalidType(f"qualities: expected numbers without NaN, got dtype {quality.dtype}")
+    chosen = representative or ("quality" if quality is not None else "medoid")
+    if chosen not in ("medoid", "quality"):
+        raise InvalidArgument(f"representative: expected 'medoid' or 'quality', got {chosen!r}")
+    if chosen == "quality" and quality is None:
+        raise InvalidArgument('qualities: required with representative="quality"')
+    return quality, chosen
+
+
+def medoids(
+    codes: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64], count: int, threads: int
+) -> npt.NDArray[np.int64]:
+    """Row of each cluster's medoid (see :class:`Clusters`), by the C++ core. Only the order
+    of the rows within each cluster matters: the rows of some clusters, kept in order and
+    with their labels renumbered ``0 .. count-1``, give those clusters' medoids."""
+    return _core.medoids(codes, labels, count, _MEDOID_EXACT, threads)
+
+
+def best_quality(quality: npt.NDArray[Any], labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row of each cluster's member of highest quality, ties to the lowest row."""
+    n = len(labels)
+    # Highest quality first, then lowest row: the first row of each cluster in that order.
+    # Ranks, not a float cast: int64 qualities above 2**53 keep their order.
+    rank = np.unique(quality, return_inverse=True)[1].reshape(-1)
+    order = np.lexsort((np.arange(n), -rank, labels))
+    first = np.r_[True, labels[order][1:] != labels[order][:-1]] if n else np.zeros(0, bool)
+    return order[first].astype(np.int64)
+
+
 def cluster(
     hashes_or_pairs: object,
     max_distance: int | None = None,
@@ -673,18 +721,7 @@ def cluster(
     if linkage != "single":
         raise InvalidArgument(f"linkage: expected 'single' (connected components), got {linkage!r}")
     nthreads = check_threads(threads)
-    quality = None
-    if qualities is not None:
-        quality = np.asarray(qualities)
-        if quality.dtype.kind not in "iuf" or (
-            quality.dtype.kind == "f" and np.isnan(quality).any()
-        ):
-            raise InvalidType(f"qualities: expected numbers without NaN, got dtype {quality.dtype}")
-    chosen = representative or ("quality" if quality is not None else "medoid")
-    if chosen not in ("medoid", "quality"):
-        raise InvalidArgument(f"representative: expected 'medoid' or 'quality', got {chosen!r}")
-    if chosen == "quality" and quality is None:
-        raise InvalidArgument('qualities: required with representative="quality"')
+    quality, chosen = _check_representative(qualities, representative)
     if isinstance(hashes_or_pairs, Pairs):
         pairs = hashes_or_pairs
         if not pairs.self_join:
@@ -720,15 +757,10 @@ def cluster(
     labels, count = _core.connected_components(n, pairs.i, pairs.j, pairs.distances, radius)
     sizes = np.bincount(labels, minlength=count).astype(np.int64)
     if chosen == "medoid":
-        reps = _core.medoids(pairs.codes, labels, count, _MEDOID_EXACT, nthreads)
+        reps = medoids(pairs.codes, labels, count, nthreads)
     else:
         assert quality is not None
-        # Highest quality first, then lowest row: the first row of each cluster in that order.
-        # Ranks, not a float cast: int64 qualities above 2**53 keep their order.
-        rank = np.unique(quality, return_inverse=True)[1].reshape(-1)
-        order = np.lexsort((np.arange(n), -rank, labels))
-        first = np.r_[True, labels[order][1:] != labels[order][:-1]] if n else np.zeros(0, bool)
-        reps = order[first].astype(np.int64)
+        reps = best_quality(quality, labels)
     return Clusters(
         labels=labels,
         sizes=sizes,

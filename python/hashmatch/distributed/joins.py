@@ -19,6 +19,22 @@ radius, shard bounds); a `work_dir` holding another job is refused.
 Tasks are retried (``max_retries``) on exceptions and on worker crashes. Ctrl-C cancels the
 tasks still running or queued; the tiles already finished stay, for a later resume.
 
+**Inputs on shared storage.** Besides in-memory hashes (numpy, Arrow), the inputs may be
+files the driver never loads: a list of Parquet files (or a directory of them) with a hash
+column (``column=``: fixed-size binary, binary, or hex strings), and saved
+:class:`hashmatch.HashList` files (``.hm``, rows in entry-id order). The driver reads only
+their metadata (row counts) to number the rows globally in file order and cut the shards;
+Ray tasks, one per shard, read their rows and write the shard ``.npy`` files (atomically,
+skipped when already there, retried like tiles). The job's fingerprint is each file's path,
+size, modification time and row count, plus the parameters: a file changed in place with
+the same size and modification time is **not** detected. Row ids (the entry ids of ``.hm``
+files, Parquet's ``id_column=``) are saved beside the shards and given by
+:meth:`TiledJoin.ids`.
+
+**Clusters** (:meth:`TiledJoin.clusters`, :func:`cluster`) come from a union-find over the
+tile files read one at a time (O(n) driver memory, never all the pairs at once); labels,
+sizes and representatives equal :func:`hashmatch.cluster`'s.
+
 Examples
 --------
 >>> import ray  # doctest: +SKIP
@@ -26,6 +42,10 @@ Examples
 >>> ray.init(num_cpus=2)  # doctest: +SKIP
 >>> pairs = joins.find_duplicates(codes, 31, shards=8, work_dir="/shared/job")  # doctest: +SKIP
 >>> clusters = hm.cluster(pairs)  # doctest: +SKIP
+>>> inputs = ["/shared/a.parquet", "/shared/b.hm"]  # or a directory of them
+>>> job = joins.TiledJoin("/shared/job2", inputs, 31, shards=8)  # doctest: +SKIP
+>>> status = job.run()  # doctest: +SKIP
+>>> clusters = job.clusters()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -36,8 +56,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,16 +65,24 @@ import numpy.typing as npt
 
 import hashmatch as hm
 from hashmatch._validation import as_codes, check_max_distance, check_threads
-from hashmatch.dedup import Pairs
-from hashmatch.errors import HashmatchError, HashTypeMismatch, InvalidArgument
+from hashmatch.dedup import (
+    ClusterLabels,
+    Pairs,
+    _check_representative,
+    best_quality,
+    medoids,
+)
+from hashmatch.errors import HashmatchError, HashTypeMismatch, InvalidArgument, InvalidType
 from hashmatch.files import atomic_text, atomic_write
 from hashmatch.progress import bar
 
 __all__ = [
     "JobStatus",
     "TileFailed",
+    "TiledClusters",
     "TiledJoin",
     "WorkDirMismatch",
+    "cluster",
     "find_duplicates",
     "find_matches",
     "read_codes",
@@ -62,7 +90,9 @@ __all__ = [
 
 _JOB_FILE = "job.json"
 _FORMAT = 1  # version of the work directory's layout
-_FAULTS = "faults"  # fault injection for tests: faults/<a>-<b> holds "raise", "exit" or "always"
+_FAULTS = "faults"  # fault injection for tests: faults/<a>-<b> (or shard-<side>-<s>) holds
+# "raise", "exit", "always" or "sleep <seconds>"
+_SUFFIXES = (".parquet", ".hm")  # file inputs
 
 
 class TileFailed(HashmatchError, RuntimeError):
@@ -95,6 +125,11 @@ class JobStatus:
         The peak resident memory of the worker that ran each tile, up to the tile's end, in
         bytes (workers are reused: it is a peak over the tiles the worker ran; 0 where the
         platform does not tell).
+    shards_written : int
+        Shards of file inputs written by this call's tasks (0 for in-memory inputs, whose
+        shards the driver writes).
+    shard_seconds : float
+        Wall time of writing those shards.
     """
 
     tiles: int
@@ -104,6 +139,8 @@ class JobStatus:
     seconds: float
     tile_seconds: dict[str, float]
     tile_peak_rss: dict[str, int]
+    shards_written: int = 0
+    shard_seconds: float = 0.0
 
 
 def _import_ray() -> Any:
@@ -184,6 +221,221 @@ def _tile_name(a: int, b: int) -> str:
 
 
 @dataclass(frozen=True)
+class _File:
+    """One input file as the driver saw it (metadata only)."""
+
+    path: str
+    kind: str  # "parquet" or "hm"
+    rows: int
+    size: int
+    mtime_ns: int
+    groups: tuple[int, ...]  # Parquet: the rows of each row group; .hm: ()
+
+
+@dataclass(frozen=True)
+class _Files:
+    """Hashes in files on shared storage, rows numbered globally in file order."""
+
+    files: tuple[_File, ...]
+    column: str
+    id_column: str | None
+    nbytes: int
+
+    @property
+    def n(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def starts(self) -> list[int]:
+        """The global row of each file's first row."""
+        return [int(x) for x in np.cumsum([0] + [f.rows for f in self.files])[:-1]]
+
+    @property
+    def has_ids(self) -> bool:
+        """Rows have ids: .hm files' entry ids, Parquet's `id_column`."""
+        return all(f.kind == "hm" or self.id_column is not None for f in self.files)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        described = [(f.path, f.size, f.mtime_ns, f.rows) for f in self.files]
+        digest.update(json.dumps([described, self.column, self.id_column]).encode())
+        return digest.hexdigest()
+
+
+def _input_paths(source: object, name: str) -> list[str] | None:
+    """The input files named by `source` (directories expanded), or None when `source` is
+    not paths (in-memory hashes; a hex string is not a path)."""
+    if isinstance(source, (str, os.PathLike)):
+        items: list[Any] = [source]
+    elif (
+        isinstance(source, (list, tuple))
+        and source
+        and all(isinstance(x, (str, os.PathLike)) for x in source)
+    ):
+        items = list(source)
+    else:
+        return None
+    if not all(
+        isinstance(x, os.PathLike) or x.endswith(_SUFFIXES) or os.path.isdir(x) for x in items
+    ):
+        return None  # hex strings
+    paths: list[str] = []
+    for item in items:
+        path = os.path.abspath(os.fspath(item))
+        if os.path.isdir(path):
+            found = sorted(e for e in os.listdir(path) if e.endswith(_SUFFIXES))
+            if not found:
+                raise InvalidArgument(f"{name}: no .parquet or .hm files in {path}")
+            paths.extend(os.path.join(path, e) for e in found)
+        elif not os.path.isfile(path):
+            raise InvalidArgument(f"{name}: no such file or directory: {path}")
+        elif not path.endswith(_SUFFIXES):
+            raise InvalidArgument(f"{name}: {path}: expected a .parquet or .hm file")
+        else:
+            paths.append(path)
+    return paths
+
+
+def _hash_width(path: str, column: str, arrow_type: Any, rows: int) -> int | None:
+    """Bytes per hash of a Parquet column (None for an empty file of variable width)."""
+    pa, pq = _import_arrow()
+    if pa.types.is_fixed_size_binary(arrow_type):
+        return int(arrow_type.byte_width)
+    variable = (
+        pa.types.is_binary,
+        pa.types.is_large_binary,
+        pa.types.is_string,
+        pa.types.is_large_string,
+    )
+    if not any(check(arrow_type) for check in variable):
+        raise InvalidType(
+            f"column: {path}: {column!r} is {arrow_type}; expected fixed-size binary, "
+            "binary or hex strings"
+        )
+    if rows == 0:
+        return None
+    first = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=[column]))
+    return int(read_codes(first.column(0)).shape[1])
+
+
+def _scan_file(
+    path: str, column: str, id_column: str | None, name: str
+) -> tuple[_File, int | None]:
+    """One input file's metadata and hash width (None: unknown, an empty file)."""
+    _, pq = _import_arrow()
+    stat = os.stat(path)
+    if path.endswith(".hm"):
+        listed = hm.HashList.load(path, mmap=True, verify=False)
+        return _File(path, "hm", len(listed), stat.st_size, stat.st_mtime_ns, ()), listed.nbytes
+    try:
+        meta = pq.read_metadata(path)
+    except Exception as error:
+        raise InvalidArgument(f"{name}: {path}: not a Parquet file ({error})") from error
+    schema = meta.schema.to_arrow_schema()
+    for wanted, what in ((column, "column"), (id_column, "id_column")):
+        if wanted is not None and wanted not in schema.names:
+            raise InvalidArgument(
+                f"{what}: {path} has no column {wanted!r} (it has {schema.names})"
+            )
+    rows = int(meta.num_rows)
+    groups = tuple(int(meta.row_group(g).num_rows) for g in range(meta.num_row_groups))
+    width = _hash_width(path, column, schema.field(column).type, rows)
+    return _File(path, "parquet", rows, stat.st_size, stat.st_mtime_ns, groups), width
+
+
+def _scan(source: object, column: str, id_column: str | None, name: str) -> _Files | None:
+    """The metadata of the input files `source` names, checked; None for in-memory hashes."""
+    paths = _input_paths(source, name)
+    if paths is None:
+        return None
+    files, widths = [], []
+    for path in paths:
+        file, width = _scan_file(path, column, id_column, name)
+        files.append(file)
+        if width is not None:
+            widths.append((width, path))
+    if not widths:
+        raise InvalidArgument(f"{name}: no hashes in {len(paths)} file(s)")
+    for width, path in widths[1:]:
+        if width != widths[0][0]:
+            raise HashTypeMismatch(
+                f"{name}: {path} holds {width * 8}-bit hashes, {widths[0][1]} "
+                f"{widths[0][0] * 8}-bit"
+            )
+    return _Files(tuple(files), column, id_column, widths[0][0])
+
+
+def _read_rows(source: _Files, file: _File, lo: int, hi: int) -> tuple[npt.NDArray[np.uint8], Any]:
+    """Rows ``lo:hi`` of one input file: the codes and an Arrow array of their ids (None
+    without ids)."""
+    pa, pq = _import_arrow()
+    if file.kind == "hm":
+        listed = hm.HashList.load(file.path, mmap=True, verify=False)
+        code_parts, id_parts, at = [], [], 0
+        for segment, rows in listed.snapshot().sorted_live():
+            take = rows[max(lo - at, 0) : max(hi - at, 0)]
+            at += len(rows)
+            if len(take):
+                code_parts.append(np.asarray(segment.codes[take]))
+                id_parts.append(np.asarray(segment.ids[take], dtype=np.int64))
+        return np.concatenate(code_parts), pa.array(np.concatenate(id_parts))
+    starts = np.cumsum((0, *file.groups))
+    first = int(np.searchsorted(starts, lo, side="right")) - 1
+    last = int(np.searchsorted(starts, hi, side="left"))
+    columns = [source.column] + ([source.id_column] if source.id_column is not None else [])
+    table = pq.ParquetFile(file.path).read_row_groups(list(range(first, last)), columns=columns)
+    table = table.slice(lo - int(starts[first]), hi - lo)
+    codes = read_codes(table.column(source.column))
+    if codes.shape[1] != source.nbytes:
+        raise HashTypeMismatch(
+            f"column: {file.path} holds {codes.shape[1] * 8}-bit hashes in rows "
+            f"{lo}..{hi}, the job {source.nbytes * 8}-bit"
+        )
+    ids = None
+    if source.id_column is not None:
+        ids = table.column(source.id_column).combine_chunks()
+    return codes, ids
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """What a task needs to write one shard from the input files (plain data)."""
+
+    work_dir: str
+    name: str  # "<side>-<s>"
+    path: str
+    source: _Files
+    lo: int
+    hi: int
+
+
+def _ids_path(shard: str) -> str:
+    return shard[: -len(".npy")] + ".ids.parquet"
+
+
+def _write_shard(shard: _Shard) -> tuple[str, int]:
+    """Read a shard's rows from the input files, write its ids then its codes, atomically
+    (the ``.npy`` file is there only once the ids are)."""
+    pa, pq = _import_arrow()
+    _inject_fault(shard.work_dir, "shard-" + shard.name, "join")
+    codes, ids = [], []
+    for file, start in zip(shard.source.files, shard.source.starts, strict=True):
+        lo, hi = max(shard.lo, start), min(shard.hi, start + file.rows)
+        if lo < hi:
+            part, part_ids = _read_rows(shard.source, file, lo - start, hi - start)
+            codes.append(part)
+            ids.append(part_ids)
+    result = np.concatenate(codes) if codes else np.zeros((0, shard.source.nbytes), np.uint8)
+    if shard.source.has_ids:
+        column = pa.concat_arrays(ids) if ids else pa.array([], type=pa.int64())
+        with atomic_write(_ids_path(shard.path)) as out:
+            pq.write_table(pa.table({"id": column}), out)
+    with atomic_write(shard.path) as out:
+        np.save(out, np.ascontiguousarray(result, dtype=np.uint8))
+    return shard.name, len(result)
+
+
+@dataclass(frozen=True)
 class _Tile:
     """What a task needs to run one tile (plain data: it travels to the workers)."""
 
@@ -203,18 +455,24 @@ class _Tile:
         return os.path.join(self.work_dir, "tiles", _tile_name(self.a, self.b) + ".parquet")
 
 
-def _inject_fault(tile: _Tile, stage: str) -> None:
-    """Test hook: ``faults/<a>-<b>`` in the work directory makes this tile fail. ``raise``
-    raises once (before writing), ``exit`` kills the worker once in the middle of writing
-    (leaving a temporary file), ``always`` raises on every attempt. Consumed by renaming."""
-    marker = os.path.join(tile.work_dir, _FAULTS, _tile_name(tile.a, tile.b))
+def _inject_fault(work_dir: str, name: str, stage: str) -> None:
+    """Test hook: ``faults/<name>`` in the work directory (``<a>-<b>`` for a tile,
+    ``shard-<side>-<s>`` for a shard task) makes this task fail. ``raise`` raises once
+    (before writing), ``exit`` kills the worker once in the middle of writing (leaving a
+    temporary file), ``always`` raises on every attempt, ``sleep <seconds>`` sleeps before
+    every attempt. Consumed (except ``always`` and ``sleep``) by renaming."""
+    marker = os.path.join(work_dir, _FAULTS, name)
     try:
         with open(marker, encoding="ascii") as file:
             kind = file.read().strip()
     except FileNotFoundError:
         return
+    if kind.startswith("sleep"):
+        if stage == "join":
+            time.sleep(float(kind.split()[1]))
+        return
     if kind == "always" and stage == "join":
-        raise RuntimeError(f"injected fault: tile {tile.a}-{tile.b} (always)")
+        raise RuntimeError(f"injected fault: {name} (always)")
     wanted = "join" if kind == "raise" else "write"
     if stage != wanted:
         return
@@ -224,7 +482,7 @@ def _inject_fault(tile: _Tile, stage: str) -> None:
         return
     if kind == "exit":
         os._exit(1)
-    raise RuntimeError(f"injected fault: tile {tile.a}-{tile.b} (first attempt)")
+    raise RuntimeError(f"injected fault: {name} (first attempt)")
 
 
 def _run_tile(tile: _Tile) -> tuple[int, int, int, float, int]:
@@ -233,7 +491,7 @@ def _run_tile(tile: _Tile) -> tuple[int, int, int, float, int]:
     Returns ``(a, b, pairs, seconds, peak RSS of the worker so far in bytes, 0 if unknown)``."""
     pa, pq = _import_arrow()
     start = time.perf_counter()
-    _inject_fault(tile, "join")
+    _inject_fault(tile.work_dir, _tile_name(tile.a, tile.b), "join")
     first = np.load(tile.first, mmap_mode="r")
     if tile.second is None:
         found = hm.find_duplicates(
@@ -255,7 +513,7 @@ def _run_tile(tile: _Tile) -> tuple[int, int, int, float, int]:
         }
     ).replace_schema_metadata({"hashmatch.job": tile.job, "hashmatch.tile": f"{tile.a}-{tile.b}"})
     with atomic_write(tile.path) as out:
-        _inject_fault(tile, "write")
+        _inject_fault(tile.work_dir, _tile_name(tile.a, tile.b), "write")
         pq.write_table(table, out)
     return tile.a, tile.b, len(found), time.perf_counter() - start, _peak_rss()
 
@@ -269,6 +527,100 @@ def _peak_rss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+@dataclass(frozen=True, eq=False)
+class TiledClusters(ClusterLabels):
+    """Clusters from a tiled self-join (:meth:`TiledJoin.clusters`): what
+    :class:`hashmatch.Clusters` holds except the pairs, which stay in the tile files.
+
+    Attributes
+    ----------
+    labels, sizes, representatives, representative, max_distance
+        As :class:`hashmatch.Clusters` (equal to ``hm.cluster(hm.find_duplicates(...))``'s).
+    pairs : int
+        The pairs (within `max_distance`) that linked the rows.
+    ids : numpy.ndarray or None
+        The rows' ids (see :meth:`TiledJoin.ids`), if the input has them.
+    """
+
+    labels: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.int64]
+    representatives: npt.NDArray[np.int64]
+    representative: str
+    max_distance: int
+    pairs: int
+    ids: npt.NDArray[Any] | None = field(repr=False)
+
+
+def _union(
+    parent: npt.NDArray[np.int64], i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]
+) -> None:
+    """Link rows ``i[k]`` and ``j[k]`` in the union-find `parent` (every row points at a row
+    no higher of its set; a root points at itself and is its set's lowest row)."""
+    if not len(i):
+        return
+    ri, rj = _roots(parent, i), _roots(parent, j)
+    linked = ri != rj
+    ri, rj = ri[linked], rj[linked]
+    if not len(ri):
+        return
+    nodes, inverse = np.unique(np.concatenate([ri, rj]), return_inverse=True)
+    inverse = inverse.astype(np.int64).reshape(-1)
+    zeros = np.zeros(len(ri), np.int32)
+    labels, _ = hm._core.connected_components(
+        len(nodes),
+        np.ascontiguousarray(inverse[: len(ri)]),
+        np.ascontiguousarray(inverse[len(ri) :]),
+        zeros,
+        0,
+    )
+    # nodes ascend and components are numbered by their lowest node: that node is the
+    # first of each label
+    lowest = np.zeros(int(labels.max()) + 1, np.int64)
+    first = np.unique(labels, return_index=True)[1]
+    lowest[labels[first]] = nodes[first]
+    parent[nodes] = lowest[labels]
+
+
+def _roots(parent: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The roots of `rows` (pointer jumping), compressing their paths."""
+    found = parent[rows]
+    while True:
+        up = parent[found]
+        if np.array_equal(up, found):
+            break
+        found = up
+    parent[rows] = found
+    return found
+
+
+_BLOCK = 1 << 20  # rows per block of the driver's passes over all rows
+_MEDOID_ROWS = 1 << 24  # members whose codes clusters() gathers at a time (~0.9 GB)
+
+
+def _flatten(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Cluster labels from a union-find, numbered by lowest row (in place: `parent` becomes
+    the labels; extra memory is per block of rows)."""
+    changed = True
+    while changed:  # pointer jumping, block by block, until every row points at its root
+        changed = False
+        for start in range(0, len(parent), _BLOCK):
+            block = parent[start : start + _BLOCK]
+            up = parent[block]
+            if not np.array_equal(up, block):
+                block[:] = up
+                changed = True
+    count = 0
+    for start in range(0, len(parent), _BLOCK):  # roots -> their rank; roots come first
+        block = parent[start : start + _BLOCK]
+        roots = block == np.arange(start, start + len(block), dtype=np.int64)
+        rank = count + np.cumsum(roots) - 1
+        count += int(roots.sum())
+        block[roots] = rank[roots]
+        fixed = ~roots
+        block[fixed] = parent[block[fixed]]  # a lower row: already a label
+    return parent
+
+
 class TiledJoin:
     """A self-join or cross join cut into shard-pair tiles, kept in a work directory.
 
@@ -277,20 +629,42 @@ class TiledJoin:
     work_dir : str or os.PathLike
         Directory for the shards, the tiles and ``job.json`` (created if missing). Every Ray
         node must read and write it under the same path.
-    codes : array-like
-        The hashes (the first set of a cross join); see :func:`read_codes`.
+    codes : array-like, path or list of paths
+        The hashes (the first set of a cross join): in memory (see :func:`read_codes`), or
+        files on shared storage: ``.parquet`` and ``.hm`` paths, or directories of them
+        (their files in name order), never loaded by the driver.
     max_distance : int
         Inclusive Hamming radius.
     shards : int
         Shards to cut each set into: a self-join has ``shards * (shards + 1) / 2`` tiles, a
         cross join ``shards ** 2``.
-    others : array-like, optional
+    others : array-like, path or list of paths, optional
         The second set of a cross join; None for a self-join.
+    column : str, optional
+        The hash column of Parquet inputs (fixed-size binary, binary or hex strings).
+    id_column : str, optional
+        A Parquet column of row ids (see :meth:`ids`); ``.hm`` inputs have their entry ids.
 
     Raises
     ------
     WorkDirMismatch
-        When `work_dir` holds another job.
+        When `work_dir` holds another job (or the input files changed since).
+    InvalidArgument, InvalidType, HashTypeMismatch
+        On missing files or columns, or hashes of different widths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import ray  # doctest: +SKIP
+    >>> ray.init(num_cpus=2)  # doctest: +SKIP
+    >>> codes = hm.datasets.clustered_codes(2000, 256, seed=1)
+    >>> job = TiledJoin(tempfile.mkdtemp(), codes, 31, shards=2)
+    >>> len(job.tiles()), job.finished()
+    (3, [])
+    >>> job.run().tiles  # doctest: +SKIP
+    3
+    >>> job.clusters().n_clusters == hm.cluster(codes, 31).n_clusters  # doctest: +SKIP
+    True
     """
 
     def __init__(
@@ -301,44 +675,76 @@ class TiledJoin:
         *,
         shards: int,
         others: object = None,
+        column: str = "hash",
+        id_column: str | None = None,
     ) -> None:
         self.work_dir = os.path.abspath(os.fspath(work_dir))
-        self.codes = read_codes(codes)
-        self.others = None if others is None else read_codes(others)
-        if self.others is not None and self.others.shape[1] != self.codes.shape[1]:
-            raise HashTypeMismatch(
-                f"others: expected {self.codes.shape[1] * 8}-bit hashes like `codes`, "
-                f"got {self.others.shape[1] * 8}-bit"
-            )
-        self.max_distance = check_max_distance(max_distance, self.codes.shape[1] * 8)
+        self.files = _scan(codes, column, id_column, "codes")
+        self.codes = None if self.files is not None else read_codes(codes)
+        self.other_files = None if others is None else _scan(others, column, id_column, "others")
+        self.others = None
+        if others is not None and self.other_files is None:
+            self.others = read_codes(others)
+        self.n, self.nbytes = self._size(self.codes, self.files)
+        self.n_other: int | None = None
+        if others is not None:
+            self.n_other, other_bytes = self._size(self.others, self.other_files)
+            if other_bytes != self.nbytes:
+                raise HashTypeMismatch(
+                    f"others: expected {self.nbytes * 8}-bit hashes like `codes`, "
+                    f"got {other_bytes * 8}-bit"
+                )
+        self.max_distance = check_max_distance(max_distance, self.nbytes * 8)
         if isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1:
             raise InvalidArgument(f"shards: expected a positive integer, got {shards!r}")
         self.shards = int(shards)
-        self.bounds = _bounds(len(self.codes), self.shards)
-        self.other_bounds = None if self.others is None else _bounds(len(self.others), self.shards)
-        self.job = _fingerprint(self.codes, self.others)
+        self.bounds = _bounds(self.n, self.shards)
+        self.other_bounds = None if self.n_other is None else _bounds(self.n_other, self.shards)
+        if self.files is None and self.other_files is None:
+            self.job = _fingerprint(self.codes, self.others)
+        else:
+            parts = [
+                x.fingerprint() if isinstance(x, _Files) else _fingerprint(x)
+                for x in (self.files or self.codes, self.other_files or self.others)
+                if x is not None
+            ]
+            self.job = hashlib.blake2b("/".join(parts).encode(), digest_size=16).hexdigest()
         self.description = {
             "format": _FORMAT,
             "fingerprint": self.job,
-            "kind": "self" if self.others is None else "cross",
-            "n": len(self.codes),
-            "n_other": None if self.others is None else len(self.others),
-            "bits": self.codes.shape[1] * 8,
+            "kind": "self" if self.self_join else "cross",
+            "n": self.n,
+            "n_other": self.n_other,
+            "bits": self.nbytes * 8,
             "max_distance": self.max_distance,
             "shards": self.shards,
         }
         self._prepare()
 
+    @staticmethod
+    def _size(codes: npt.NDArray[np.uint8] | None, files: _Files | None) -> tuple[int, int]:
+        if files is not None:
+            return files.n, files.nbytes
+        assert codes is not None
+        return len(codes), codes.shape[1]
+
     @property
     def self_join(self) -> bool:
         """True for a self-join."""
-        return self.others is None
+        return self.n_other is None
 
     def _shard(self, side: str, s: int) -> str:
         return os.path.join(self.work_dir, "shards", f"{side}-{s}.npy")
 
+    def _sides(self) -> list[tuple[str, npt.NDArray[np.uint8] | None, _Files | None, list[int]]]:
+        sides = [("a", self.codes, self.files, self.bounds)]
+        if self.other_bounds is not None:
+            sides.append(("b", self.others, self.other_files, self.other_bounds))
+        return sides
+
     def _prepare(self) -> None:
-        """Check or write ``job.json``, and write the shards that are missing."""
+        """Check or write ``job.json``, and write the in-memory inputs' missing shards (file
+        inputs' shards are written by tasks, in :meth:`run`)."""
         for sub in ("shards", "tiles"):
             os.makedirs(os.path.join(self.work_dir, sub), exist_ok=True)
         job_file = os.path.join(self.work_dir, _JOB_FILE)
@@ -350,18 +756,28 @@ class TiledJoin:
                     f"work_dir: {self.work_dir} holds another job"
                     f" ({_differences(found, self.description)}); use an empty directory"
                 )
-        sides = [("a", self.codes, self.bounds)]
-        if self.others is not None and self.other_bounds is not None:
-            sides.append(("b", self.others, self.other_bounds))
-        for side, codes, bounds in sides:
+        for side, codes, _, bounds in self._sides():
             for s in range(self.shards):
                 path = self._shard(side, s)
-                if not os.path.exists(path):
+                if codes is not None and not os.path.exists(path):
                     with atomic_write(path) as out:
                         np.save(out, codes[bounds[s] : bounds[s + 1]])
         if not os.path.exists(job_file):
             with atomic_text(job_file) as out:
                 json.dump(self.description, out, indent=1, sort_keys=True)
+
+    def _missing_shards(self) -> list[_Shard]:
+        """The shards of file inputs not written yet."""
+        missing = []
+        for side, _, files, bounds in self._sides():
+            for s in range(self.shards):
+                path = self._shard(side, s)
+                if files is not None and not os.path.exists(path):
+                    name = f"{side}-{s}"
+                    missing.append(
+                        _Shard(self.work_dir, name, path, files, bounds[s], bounds[s + 1])
+                    )
+        return missing
 
     def tiles(self) -> list[_Tile]:
         """Every tile of the job, in row order."""
@@ -420,16 +836,17 @@ class TiledJoin:
         threads_per_task: int = 1,
         progress: bool = False,
     ) -> JobStatus:
-        """Run the tiles not yet finished as Ray tasks, and wait for them.
+        """Write the missing shards of file inputs, then run the tiles not yet finished, as
+        Ray tasks, and wait for them.
 
         Parameters
         ----------
         max_retries : int, optional
-            Retries of a tile after an exception or a crash of its worker.
+            Retries of a shard or tile task after an exception or a crash of its worker.
         threads_per_task : int, optional
             Threads (and Ray CPUs) per tile task.
         progress : bool, optional
-            Show a tqdm bar: tiles done of all, pairs so far.
+            Show tqdm bars: shards written, then tiles done of all and pairs so far.
 
         Returns
         -------
@@ -438,7 +855,10 @@ class TiledJoin:
         Raises
         ------
         TileFailed
-            When tiles still fail after their retries (once every other tile has finished).
+            When tiles (or shards) still fail after their retries (once every other one
+            has finished).
+        HashmatchError
+            When a shard task finds bad input rows (e.g. hashes of another width).
         KeyboardInterrupt
             On Ctrl-C: the pending tasks are cancelled; finished tiles stay.
         """
@@ -447,6 +867,20 @@ class TiledJoin:
         if not ray.is_initialized():
             ray.init()
         start = time.perf_counter()
+        shards = self._missing_shards()
+        shard_start = time.perf_counter()
+        if shards:
+            writer = ray.remote(_write_shard).options(
+                max_retries=max_retries, retry_exceptions=True
+            )
+            refs = [writer.remote(shard) for shard in shards]
+            failed = _wait(ray, refs, len(refs), 0, "shards", progress, lambda result: 0)
+            if failed:
+                raise TileFailed(
+                    f"{len(failed)} of {len(shards)} shards failed after {max_retries} "
+                    f"retries (run again to resume): " + "; ".join(f[:300] for f in failed[:3])
+                )
+        shard_seconds = time.perf_counter() - shard_start
         tiles = self.tiles()
         pairs, todo = 0, []
         for tile in tiles:
@@ -460,32 +894,17 @@ class TiledJoin:
             num_cpus=threads, max_retries=max_retries, retry_exceptions=True
         )
         refs = [task.remote(replace(t, threads=threads)) for t in todo]
-        pending = list(refs)
-        failures: list[str] = []
         seconds: dict[str, float] = {}
         peaks: dict[str, int] = {}
-        with bar(len(tiles), "tiles", "tile", enabled=progress) as shown:
-            shown.update(resumed)
-            shown.set_postfix(pairs=pairs, refresh=False)
-            try:
-                while pending:
-                    ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-                    for ref in ready:
-                        try:
-                            a, b, count, took, rss = ray.get(ref)
-                        except Exception as error:
-                            failures.append(f"{error}")
-                            continue
-                        pairs += count
-                        seconds[_tile_name(a, b)] = took
-                        peaks[_tile_name(a, b)] = rss
-                        shown.update(1)
-                        shown.set_postfix(pairs=pairs, refresh=False)
-            except BaseException:
-                for ref in pending:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(ref, force=True)
-                raise
+
+        def done(result: tuple[int, int, int, float, int]) -> int:
+            a, b, count, took, rss = result
+            seconds[_tile_name(a, b)] = took
+            peaks[_tile_name(a, b)] = rss
+            return count
+
+        total = [pairs]
+        failures = _wait(ray, refs, len(tiles), resumed, "tiles", progress, done, total)
         if failures:
             raise TileFailed(
                 f"{len(failures)} of {len(tiles)} tiles failed after {max_retries} retries"
@@ -496,32 +915,55 @@ class TiledJoin:
             tiles=len(tiles),
             resumed=resumed,
             ran=len(todo),
-            pairs=pairs,
+            pairs=total[0],
             seconds=time.perf_counter() - start,
             tile_seconds=seconds,
             tile_peak_rss=peaks,
+            shards_written=len(shards),
+            shard_seconds=shard_seconds,
         )
 
     def _read_tiles(
-        self,
-    ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]]:
+        self, columns: Sequence[str] = ("i", "j", "distance")
+    ) -> Iterator[list[npt.NDArray[Any]]]:
+        """Each tile's columns, one tile at a time."""
         _, pq = _import_arrow()
         for tile in self.tiles():
             if self._finished(tile) is None:
                 raise InvalidArgument(
                     f"work_dir: tile {tile.a}-{tile.b} is not finished; run the job first"
                 )
-            table = pq.read_table(tile.path)
-            yield (
-                table.column("i").to_numpy().astype(np.int64, copy=False),
-                table.column("j").to_numpy().astype(np.int64, copy=False),
-                table.column("distance").to_numpy().astype(np.int32, copy=False),
-            )
+            table = pq.read_table(tile.path, columns=list(columns))
+            yield [table.column(c).to_numpy() for c in columns]
+
+    def _load(self, side: str) -> npt.NDArray[np.uint8]:
+        """All the codes of one side, from memory or (file inputs) from the shards."""
+        codes = self.codes if side == "a" else self.others
+        if codes is not None:
+            return codes
+        return np.concatenate([np.load(self._shard(side, s)) for s in range(self.shards)])
+
+    def ids(self, side: str = "a") -> npt.NDArray[Any] | None:
+        """Each row's id, in row order (``side="b"``: the second set of a cross join):
+        ``.hm`` inputs' entry ids and Parquet's `id_column`, from the shards' ``.ids.parquet``
+        files; None for in-memory inputs and Parquet without `id_column`. Needs the shards
+        (after :meth:`run`)."""
+        files = self.files if side == "a" else self.other_files
+        if files is None or not files.has_ids:
+            return None
+        _, pq = _import_arrow()
+        parts = [
+            pq.read_table(_ids_path(self._shard(side, s))).column("id").to_numpy()
+            for s in range(self.shards)
+        ]
+        return np.concatenate(parts)
 
     def pairs(self) -> Pairs:
         """The merged pairs of every tile, sorted by ``(i, j)`` as :class:`hashmatch.Pairs`
         are: equal to :func:`hashmatch.find_duplicates` (or :func:`hashmatch.find_matches`)
-        of the whole sets. ``plan`` is that of the first tile; ``seconds`` the merge's."""
+        of the whole sets. ``plan`` is that of the first tile; ``seconds`` the merge's. All
+        the pairs (and, for file inputs, all the codes, from the shards) are loaded: for very
+        large jobs use :meth:`clusters` or read the tile files."""
         start = time.perf_counter()
         parts = list(self._read_tiles())
         i = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
@@ -533,19 +975,210 @@ class TiledJoin:
         other = None
         if self.other_bounds is not None:
             other = self.other_bounds[1] - self.other_bounds[0]
-        plan = hm.plan_join(first, self.codes.shape[1] * 8, self.max_distance, n_other=other)
+        plan = hm.plan_join(first, self.nbytes * 8, self.max_distance, n_other=other)
         return Pairs(
-            i=np.ascontiguousarray(i[order]),
-            j=np.ascontiguousarray(j[order]),
-            distances=np.ascontiguousarray(d[order]),
+            i=np.ascontiguousarray(i[order], dtype=np.int64),
+            j=np.ascontiguousarray(j[order], dtype=np.int64),
+            distances=np.ascontiguousarray(d[order], dtype=np.int32),
             max_distance=self.max_distance,
-            codes=self.codes,
-            other_codes=self.others,
-            ids=None,
-            other_ids=None,
+            codes=self._load("a"),
+            other_codes=None if self.self_join else self._load("b"),
+            ids=self.ids("a"),
+            other_ids=None if self.self_join else self.ids("b"),
             plan=plan,
             seconds=time.perf_counter() - start,
         )
+
+    def clusters(
+        self,
+        max_distance: int | None = None,
+        *,
+        representative: str | None = None,
+        qualities: object = None,
+        threads: int | None = None,
+        labels_path: str | os.PathLike[str] | None = None,
+    ) -> TiledClusters:
+        """Clusters of a finished self-join by a union-find over the tile files, one tile at
+        a time: equal to ``hm.cluster(hm.find_duplicates(codes, max_distance))``.
+
+        Driver memory: 8 bytes per row (the union-find, turned in place into the labels),
+        about 17 bytes per cluster (sizes, representatives), one tile's pairs, and for
+        medoids about 56 bytes per row that has duplicates (its row, label and code, read
+        from the shard files with mmap) for at most 16M such rows at a time (clusters in
+        groups, one pass over the labels per group); never all the pairs nor all the codes.
+        Measured: 56 bytes per row at 10M (benchmarks/RESULTS.md).
+
+        Parameters
+        ----------
+        max_distance : int, optional
+            Pairs within this distance link their rows; default (and at most) the job's.
+        representative : {"medoid", "quality"}, optional
+            As :func:`hashmatch.cluster`; ``"quality"`` needs `qualities` (one per row).
+        qualities : array-like, optional
+            One quality per row.
+        threads : int, optional
+            Threads for the medoids.
+        labels_path : str or os.PathLike, optional
+            Also write the labels to this Parquet file: columns ``row``, ``id`` (when the
+            input has ids) and ``cluster``, written one shard at a time.
+
+        Returns
+        -------
+        TiledClusters
+
+        Examples
+        --------
+        >>> clusters = job.clusters()  # doctest: +SKIP
+        >>> clusters.labels[:5], clusters.sizes[:3]  # doctest: +SKIP
+        """
+        if not self.self_join:
+            raise InvalidArgument(
+                "others: clusters need a self-join; this job is a cross join (given `others`)"
+            )
+        radius = self.max_distance
+        if max_distance is not None:
+            radius = check_max_distance(max_distance, self.nbytes * 8)
+            if radius > self.max_distance:
+                raise InvalidArgument(
+                    f"max_distance: expected at most the job's radius {self.max_distance}, "
+                    f"got {radius}"
+                )
+        quality, chosen = _check_representative(qualities, representative)
+        if quality is not None and (quality.ndim != 1 or len(quality) != self.n):
+            raise InvalidArgument(
+                f"qualities: expected {self.n} values (one per row), got shape {quality.shape}"
+            )
+        nthreads = check_threads(threads)
+        parent = np.arange(self.n, dtype=np.int64)
+        linked = 0
+        for i, j, d in self._read_tiles():
+            near = d <= radius
+            linked += int(near.sum())
+            _union(parent, i[near].astype(np.int64), j[near].astype(np.int64))
+        labels = _flatten(parent)
+        count = int(labels.max()) + 1 if len(labels) else 0
+        sizes = np.bincount(labels, minlength=count).astype(np.int64, copy=False)
+        if chosen == "quality":
+            assert quality is not None
+            reps = best_quality(quality, labels)
+        else:
+            reps = self._medoids(labels, sizes, nthreads)
+        if labels_path is not None:
+            self._write_labels(os.fspath(labels_path), labels)
+        return TiledClusters(labels, sizes, reps, chosen, radius, linked, self.ids("a"))
+
+    def _medoids(
+        self, labels: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64], threads: int
+    ) -> npt.NDArray[np.int64]:
+        """Each cluster's medoid: singletons are their own; the clusters with duplicates go
+        to the C++ medoids in groups (in label order) of at most ``_MEDOID_ROWS`` members
+        (a bigger cluster alone), on their members' codes gathered from the shards (mmap) in
+        row order. One pass over the labels per group."""
+        reps = np.zeros(len(sizes), np.int64)
+        multi = sizes > 1
+        for start in range(0, len(labels), _BLOCK):
+            block = labels[start : start + _BLOCK]
+            alone = np.flatnonzero(~multi[block])
+            reps[block[alone]] = alone + start
+        big = np.flatnonzero(multi)
+        ends = np.cumsum(sizes[big])
+        first = 0
+        while first < len(big):
+            done = int(ends[first - 1]) if first else 0
+            stop = max(first + 1, int(np.searchsorted(ends, done + _MEDOID_ROWS, side="right")))
+            group = big[first:stop]
+            reps[group] = self._group_medoids(labels, multi, group, threads)
+            first = stop
+        return reps
+
+    def _group_medoids(
+        self,
+        labels: npt.NDArray[np.int64],
+        multi: npt.NDArray[np.bool_],
+        group: npt.NDArray[np.int64],
+        threads: int,
+    ) -> npt.NDArray[np.int64]:
+        """The medoids of the clusters `group` (ascending labels, each with duplicates)."""
+        low, high = int(group[0]), int(group[-1])
+        parts = []
+        for start in range(0, len(labels), _BLOCK):
+            block = labels[start : start + _BLOCK]
+            inside = (block >= low) & (block <= high) & multi[block]
+            parts.append(np.flatnonzero(inside) + start)
+        rows = np.concatenate(parts).astype(np.int64)
+        del parts
+        local = np.searchsorted(group, labels[rows]).astype(np.int64)
+        codes = np.empty((len(rows), self.nbytes), np.uint8)
+        cuts = np.searchsorted(rows, self.bounds)
+        for s in range(self.shards):
+            shard = np.load(self._shard("a", s), mmap_mode="r")
+            members = rows[cuts[s] : cuts[s + 1]] - self.bounds[s]
+            codes[cuts[s] : cuts[s + 1]] = shard[members]
+        return rows[medoids(codes, local, len(group), threads)]
+
+    def _write_labels(self, path: str, labels: npt.NDArray[np.int64]) -> None:
+        pa, pq = _import_arrow()
+        has_ids = self.files is not None and self.files.has_ids
+        writer = None
+        with atomic_write(path) as out:
+            for s in range(self.shards):
+                lo, hi = self.bounds[s], self.bounds[s + 1]
+                columns: dict[str, Any] = {"row": pa.array(np.arange(lo, hi, dtype=np.int64))}
+                if has_ids:
+                    ids = pq.read_table(_ids_path(self._shard("a", s))).column("id")
+                    columns["id"] = ids
+                columns["cluster"] = pa.array(labels[lo:hi])
+                table = pa.table(columns)
+                if writer is None:
+                    writer = pq.ParquetWriter(out, table.schema)
+                writer.write_table(table)
+            if writer is not None:
+                writer.close()
+
+
+def _wait(
+    ray: Any,
+    refs: list[Any],
+    total: int,
+    already: int,
+    what: str,
+    progress: bool,
+    done: Callable[[Any], int],
+    pairs: list[int] | None = None,
+) -> list[str]:
+    """Wait for Ray tasks with a progress bar (`already` of `total` done before); `done`
+    takes each result and gives the pairs it adds to ``pairs[0]``. Returns the failures'
+    messages; a :class:`HashmatchError` of a task (bad input) is raised as is. Ctrl-C (or
+    any error) cancels the pending tasks."""
+    pending = list(refs)
+    failures: list[str] = []
+    with bar(total, what, what[:-1], enabled=progress) as shown:
+        shown.update(already)
+        if pairs is not None:
+            shown.set_postfix(pairs=pairs[0], refresh=False)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+                for ref in ready:
+                    try:
+                        result = ray.get(ref)
+                    except Exception as error:
+                        cause = getattr(error, "cause", None)
+                        if isinstance(cause, HashmatchError) and not isinstance(cause, TileFailed):
+                            raise cause from None
+                        failures.append(f"{error}")
+                        continue
+                    count = done(result)
+                    shown.update(1)
+                    if pairs is not None:
+                        pairs[0] += count
+                        shown.set_postfix(pairs=pairs[0], refresh=False)
+        except BaseException:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            raise
+    return failures
 
 
 def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> str:
@@ -562,13 +1195,16 @@ def find_duplicates(
     max_retries: int = 3,
     threads_per_task: int = 1,
     progress: bool = False,
+    column: str = "hash",
+    id_column: str | None = None,
 ) -> Pairs:
     """:func:`hashmatch.find_duplicates` as Ray tasks, one per shard pair; resumable.
 
     Parameters
     ----------
-    hashes : array-like
-        See :func:`read_codes`.
+    hashes : array-like, path or list of paths
+        In memory (see :func:`read_codes`), or ``.parquet`` / ``.hm`` files or directories
+        of them on shared storage (see :class:`TiledJoin`).
     max_distance : int
         Inclusive Hamming radius.
     shards : int
@@ -577,6 +1213,8 @@ def find_duplicates(
         Shards, tiles and manifest; run again with the same directory to resume.
     max_retries, threads_per_task, progress
         See :meth:`TiledJoin.run`.
+    column, id_column
+        Parquet inputs' hash and id columns; see :class:`TiledJoin`.
 
     Returns
     -------
@@ -584,7 +1222,9 @@ def find_duplicates(
         Equal to ``hashmatch.find_duplicates(hashes, max_distance)``; cluster them with
         :func:`hashmatch.cluster`.
     """
-    job = TiledJoin(work_dir, hashes, max_distance, shards=shards)
+    job = TiledJoin(
+        work_dir, hashes, max_distance, shards=shards, column=column, id_column=id_column
+    )
     job.run(max_retries=max_retries, threads_per_task=threads_per_task, progress=progress)
     return job.pairs()
 
@@ -599,6 +1239,8 @@ def find_matches(
     max_retries: int = 3,
     threads_per_task: int = 1,
     progress: bool = False,
+    column: str = "hash",
+    id_column: str | None = None,
 ) -> Pairs:
     """:func:`hashmatch.find_matches` as Ray tasks, one per pair of a shard of `hashes` and
     one of `others` (``shards ** 2`` tiles); resumable. Parameters as
@@ -609,6 +1251,54 @@ def find_matches(
     Pairs
         Equal to ``hashmatch.find_matches(hashes, others, max_distance)``.
     """
-    job = TiledJoin(work_dir, hashes, max_distance, shards=shards, others=others)
+    job = TiledJoin(
+        work_dir,
+        hashes,
+        max_distance,
+        shards=shards,
+        others=others,
+        column=column,
+        id_column=id_column,
+    )
     job.run(max_retries=max_retries, threads_per_task=threads_per_task, progress=progress)
     return job.pairs()
+
+
+def cluster(
+    hashes: object,
+    max_distance: int,
+    *,
+    shards: int,
+    work_dir: str | os.PathLike[str],
+    max_retries: int = 3,
+    threads_per_task: int = 1,
+    progress: bool = False,
+    column: str = "hash",
+    id_column: str | None = None,
+    representative: str | None = None,
+    qualities: object = None,
+    labels_path: str | os.PathLike[str] | None = None,
+) -> TiledClusters:
+    """:func:`hashmatch.cluster` of hashes as a tiled self-join on Ray, then a streaming
+    union-find over the tile files (see :meth:`TiledJoin.clusters`); resumable.
+
+    Parameters are those of :func:`find_duplicates`, plus `representative`, `qualities` and
+    `labels_path` of :meth:`TiledJoin.clusters`.
+
+    Returns
+    -------
+    TiledClusters
+        Labels, sizes and representatives equal to ``hashmatch.cluster(hashes, max_distance)``.
+
+    Examples
+    --------
+    >>> from hashmatch.distributed import joins
+    >>> clusters = joins.cluster(
+    ...     "/shared/hashes/", 31, shards=8, work_dir="/shared/job"
+    ... )  # doctest: +SKIP
+    """
+    job = TiledJoin(
+        work_dir, hashes, max_distance, shards=shards, column=column, id_column=id_column
+    )
+    job.run(max_retries=max_retries, threads_per_task=threads_per_task, progress=progress)
+    return job.clusters(representative=representative, qualities=qualities, labels_path=labels_path)
