@@ -490,7 +490,10 @@ class PartitionRouter:
         while pending:
             now = time.monotonic()
             wait = max(0.0, min(d for _, _, d in pending.values()) - now)
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+            ready, rest = ray.wait(list(pending), num_returns=1, timeout=wait)
+            if ready and rest:  # and whatever else is done: one wait per wave, not per answer
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
             for ref in ready:
                 task, attempt, _ = pending.pop(ref)
                 try:
