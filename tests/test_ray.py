@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from hashmatch.distributed import ShardedMatcher, write_partitions
+from hashmatch.queries import Queries
 from sharding_helpers import assert_same, make_lists, make_queries
 
 import hashmatch as hm
@@ -73,7 +75,7 @@ def test_killed_replica_mid_call_fails_over(
 ) -> None:
     want = generations[0]["matcher"].match(**QUERY)
     victim = sharded.replicas("terror", 1)[0]
-    pid = ray.get(victim.info.remote())["pid"]
+    pid = ray.get(victim.pid.remote())
     victim.stall.remote(30)  # calls routed to it queue behind this ...
     results: list[hm.MatchResult] = []
     caller = threading.Thread(
@@ -86,8 +88,12 @@ def test_killed_replica_mid_call_fails_over(
     assert len(results) == 2  # of two calls, the rotation sent one to the victim
     for got in results:
         assert_same(got, want)
-    # the restarted replica rebuilt itself from its path and answers again
-    assert ray.get(victim.info.remote(), timeout=60)["pid"] != pid
+    # the restarted replica loads the generation its first call names, and answers again
+    prepared = Queries.prepare(QUERY["hashes"], 32)
+    path = sharded.paths["terror"][1]
+    generation, answer = ray.get(victim.match.remote(0, path, prepared, 40), timeout=60)
+    assert generation == 0 and len(answer) > 0
+    assert ray.get(victim.pid.remote()) != pid
     for _ in range(2):
         assert_same(sharded.match(**QUERY), want)
 
@@ -184,3 +190,52 @@ def test_replicas_map_node_local_copies(
     assert {c.split("-", 1)[1] for c in copies} == {
         Path(p).name for parts in paths.values() for p in parts
     }
+
+
+def test_restarted_replicas_load_the_current_generation(
+    local_ray: Any, generations: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    lists = generations[1]["lists"]
+    old = {n: write_partitions(h, tmp_path / "gen-0" / n, PARTS[n]) for n, h in lists.items()}
+    new = {n: write_partitions(h, tmp_path / "gen-1" / n, PARTS[n]) for n, h in lists.items()}
+    want = generations[1]["matcher"].match(**QUERY)
+    with ShardedMatcher(old, replicas=2, timeout_s=20, max_restarts=2) as matcher:
+        matcher.refresh(new)
+        shutil.rmtree(tmp_path / "gen-0")  # the old generation's files are gone, as allowed
+        for actor in matcher.replicas("terror", 0):
+            ray.kill(actor, no_restart=False)  # both replicas' node went down; Ray restarts them
+        deadline = time.monotonic() + 60  # a hang guard, not a speed check
+        while True:
+            try:
+                got = matcher.match(**QUERY)
+                break
+            except hm.PartitionUnavailable:
+                assert time.monotonic() < deadline, "the restarted replicas never answered"
+                time.sleep(0.5)
+        assert got.generation == 1
+        assert_same(got, want)
+        loaded = ray.get([a.generations.remote() for a in matcher.replicas("terror", 0)])
+        assert [1] in loaded and all(g in ([], [1]) for g in loaded)
+
+
+def test_refused_refreshes_leave_the_old_generation_serving(
+    local_ray: Any, generations: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    lists = generations[0]["lists"]
+    paths = {"terror": generations[0]["paths"]["terror"]}
+    want = hm.Matcher({"terror": lists["terror"]}).match(**QUERY)
+    narrow = hm.HashList("pdq", name="terror", max_distance=20)  # disagrees with partition 0
+    narrow.add(hm.datasets.random_codes(50, seed=3))
+    other_radius = [*paths["terror"][:-1], *write_partitions(narrow, tmp_path / "narrow", 1)]
+    phash = write_partitions(lists["phash"], tmp_path / "phash", PARTS["terror"])
+    with ShardedMatcher(paths, replicas=1, timeout_s=20) as matcher:
+        with pytest.raises(hm.InvalidArgument, match="partition 2 of generation 5"):
+            matcher.refresh({"terror": other_radius}, generation=5)
+        with pytest.raises(hm.InvalidArgument, match="keeps its hash type"):
+            matcher.refresh({"terror": phash}, generation=6)
+        assert matcher.generation == 0 and matcher.paths == {"terror": tuple(paths["terror"])}
+        got = matcher.match(**QUERY)
+        assert got.generation == 0
+        assert_same(got, want)
+        for j in range(len(paths["terror"])):
+            assert ray.get(matcher.replicas("terror", j)[0].generations.remote()) == [0]

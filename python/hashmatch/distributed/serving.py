@@ -3,13 +3,14 @@
 Layout: each list is split into P disjoint partition files (:func:`~hashmatch.distributed.
 write_partitions`, :func:`~hashmatch.distributed.build_partitions`) on storage every node can
 read. :class:`ShardedMatcher` starts R :class:`PartitionReplica` actors per partition; each
-memory-maps its file, from a *path*, so that Ray can restart a dead replica
-(``max_restarts``) and it rebuilds itself. A call fans the batch out to one replica of every
-partition, fails over to another replica of a partition whose replica died, errs or times
-out, and merges the answers in the order of :class:`~hashmatch.MatchResult` (query,
-distance, list registration order, id): the result equals a single-machine
-:class:`~hashmatch.Matcher` over the same entries. When no replica of a partition answers,
-the call raises :class:`~hashmatch.PartitionUnavailable` naming it: never a partial result.
+memory-maps its file, from a *path* each call names, so that a dead replica Ray restarts
+(``max_restarts``) rebuilds itself from the current generation. A call fans the batch out to
+one replica of every partition, fails over to another replica of a partition whose replica
+died, errs or times out, and merges the answers in the order of
+:class:`~hashmatch.MatchResult` (query, distance, list registration order, id): the result
+equals a single-machine :class:`~hashmatch.Matcher` over the same entries. When no replica of
+a partition answers, the call raises :class:`~hashmatch.PartitionUnavailable` naming it:
+never a partial result.
 
 Generations: :meth:`ShardedMatcher.refresh` gives every partition a new file (written beside
 the old ones), has the replicas load it, then switches atomically; each call uses the
@@ -80,7 +81,7 @@ class PartitionReplica:
     a Ray actor (it can also be used directly). It is built
     from a path, not an object, so a restarted actor rebuilds itself; a call for a generation
     it has not loaded (a restarted replica, a refresh it missed) loads that generation's file
-    first. It keeps the ``keep`` newest generations loaded.
+    first. It keeps the ``keep`` newest generations loaded, and always the one just loaded.
 
     Parameters
     ----------
@@ -99,6 +100,10 @@ class PartitionReplica:
         searches read local pages rather than a network filesystem's. A copy is named by the
         file's path, size and modification time, checked on load (a damaged copy is copied
         again), and removed when its generation is dropped. Default: map the file where it is.
+    lazy : bool, default False
+        Load nothing until the first call, which names its generation and file. Routers
+        create their replicas so: a replica Ray restarts then loads the generation its first
+        call asks for, not the one it was created with (whose files may be gone).
 
     Examples
     --------
@@ -121,6 +126,7 @@ class PartitionReplica:
         keep: int = 2,
         verify: bool = True,
         cache_dir: str | None = None,
+        lazy: bool = False,
     ) -> None:
         self._lists: dict[int, tuple[str, Loaded]] = {}
         self._copies: dict[int, str] = {}  # generation -> its copy in cache_dir
@@ -128,11 +134,15 @@ class PartitionReplica:
         self._verify = verify
         self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._lock = threading.Lock()
-        self.load(generation, path)
+        if not lazy:
+            self.load(generation, path)
 
     def load(self, generation: int, path: str) -> dict[str, Any]:
         """Load (memory-map) generation ``generation`` from ``path`` (through the node's
         cache directory, if given); returns :meth:`info`."""
+        return _summary(generation, self._load(generation, path))
+
+    def _load(self, generation: int, path: str) -> Loaded:
         from hashmatch.io import load
 
         local = path if self._cache_dir is None else _node_copy(path, self._cache_dir)
@@ -149,24 +159,36 @@ class PartitionReplica:
                 f"path: {path} holds a {type(loaded).__name__}, not a HashList or a VideoIndex"
             )
         with self._lock:
+            self._drop(generation)
             self._lists[generation] = (path, loaded)
-            dropped = sorted(self._lists)[: -self._keep]
-            for old in dropped:
-                del self._lists[old]
             if local != path:
                 self._copies[generation] = local
-            stale = [self._copies.pop(old) for old in dropped if old in self._copies]
-        for copy in stale:  # mapped pages stay readable after the unlink
-            if copy not in self._copies.values():
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(copy)
-        return self.info(generation)
+            # keep the `keep` newest generations, and always the one just loaded (a call for
+            # an older generation, still in flight during refreshes, gets its answer)
+            others = sorted(g for g in self._lists if g != generation)
+            for old in others[: max(0, len(self._lists) - self._keep)]:
+                self._drop(old)
+        return loaded
+
+    def _drop(self, generation: int) -> None:
+        """Forget a generation (under the lock) and remove its node-local copy, unless another
+        generation uses the same copy; mapped pages stay readable after the unlink."""
+        self._lists.pop(generation, None)
+        copy = self._copies.pop(generation, None)
+        if copy is not None and copy not in self._copies.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(copy)
+
+    def unload(self, generation: int) -> None:
+        """Forget generation ``generation`` (a refresh the router refused)."""
+        with self._lock:
+            self._drop(generation)
 
     def _loaded(self, generation: int, path: str) -> Loaded:
-        loaded = self._lists.get(generation)
+        with self._lock:
+            loaded = self._lists.get(generation)
         if loaded is None or loaded[0] != path:
-            self.load(generation, path)
-            loaded = self._lists[generation]
+            return self._load(generation, path)
         return loaded[1]
 
     def _list(self, generation: int, path: str) -> HashList:
@@ -175,24 +197,25 @@ class PartitionReplica:
             raise InvalidType(f"path: {path} holds a {type(loaded).__name__}, not a HashList")
         return loaded
 
+    def generations(self) -> list[int]:
+        """The generations loaded, oldest first."""
+        with self._lock:
+            return sorted(self._lists)
+
     def info(self, generation: int | None = None) -> dict[str, Any]:
         """Kind (``"HashList"`` or ``"VideoIndex"``), radius, size and the rest of what a
         router checks of a loaded generation (default the newest): hash type and width of a
         list; name and quality floor of a video index."""
-        number = max(self._lists) if generation is None else generation
-        loaded = self._lists[number][1]
-        out: dict[str, Any] = {
-            "generation": number,
-            "kind": type(loaded).__name__,
-            "max_distance": loaded.max_distance,
-            "size": len(loaded),
-            "pid": os.getpid(),
-        }
-        if isinstance(loaded, HashList):
-            out.update(hash_type=loaded.hash_type, bits=loaded.bits)
-        else:
-            out.update(name=loaded.name, min_quality=loaded.min_quality)
-        return out
+        with self._lock:
+            if not self._lists:
+                raise InvalidArgument("generation: this replica has loaded nothing yet")
+            number = max(self._lists) if generation is None else generation
+            if number not in self._lists:
+                raise InvalidArgument(
+                    f"generation: {number} is not loaded here (loaded: {sorted(self._lists)})"
+                )
+            loaded = self._lists[number][1]
+        return _summary(number, loaded)
 
     def match(
         self,
@@ -232,10 +255,30 @@ class PartitionReplica:
         mine = replace(settings, threads=check_threads(threads))  # this node's cores
         return generation, index.candidates(queries, mine)
 
+    def pid(self) -> int:
+        """The replica's process id (drills: has Ray restarted it?)."""
+        return os.getpid()
+
     def stall(self, seconds: float) -> None:
         """Test and drill hook: keep this replica busy for ``seconds`` (calls queued behind
         it wait, or time out)."""
         time.sleep(seconds)
+
+
+def _summary(generation: int, loaded: Loaded) -> dict[str, Any]:
+    """:meth:`PartitionReplica.info` of a loaded list or video index."""
+    out: dict[str, Any] = {
+        "generation": generation,
+        "kind": type(loaded).__name__,
+        "max_distance": loaded.max_distance,
+        "size": len(loaded),
+        "pid": os.getpid(),
+    }
+    if isinstance(loaded, HashList):
+        out.update(hash_type=loaded.hash_type, bits=loaded.bits)
+    else:
+        out.update(name=loaded.name, min_quality=loaded.min_quality)
+    return out
 
 
 def _node_copy(path: str, cache_dir: str) -> str:
@@ -318,7 +361,7 @@ class PartitionRouter:
         cache = None if cache_dir is None else os.fspath(cache_dir)
         self._actors: dict[str, list[list[Any]]] = {
             name: [
-                [actor.remote(p, generation, cache_dir=cache) for _ in range(replicas)]
+                [actor.remote(p, generation, cache_dir=cache, lazy=True) for _ in range(replicas)]
                 for p in parts
             ]
             for name, parts in paths.items()
@@ -327,7 +370,10 @@ class PartitionRouter:
         self._refresh_lock = threading.Lock()
         try:
             infos = self._fan_out(
-                generation, _tasks(paths), lambda a, n, j: a.info.remote(generation)
+                generation,
+                _tasks(paths),
+                lambda a, n, j: a.load.remote(generation, paths[n][j]),
+                every_replica=True,
             )
             self._state = _Generation(
                 generation, paths, self._check_infos(paths, infos, generation)
@@ -345,6 +391,10 @@ class PartitionRouter:
         """What each list's partitions hold (:meth:`PartitionReplica.info`), checked to fit
         together; raises :class:`~hashmatch.InvalidArgument` otherwise."""
         raise NotImplementedError
+
+    def _check_refresh(self, old: _Generation, new: Mapping[str, Any], number: int) -> None:
+        """Refuse a new generation whose partitions hold what the old one's callers cannot
+        query (raises :class:`~hashmatch.InvalidArgument`); by default any is accepted."""
 
     def _describe(self, name: str, partition: int) -> str:
         """A partition, as errors name it."""
@@ -410,15 +460,27 @@ class PartitionRouter:
                     f"generation: expected an int greater than the current {old.number}, "
                     f"got {generation!r}"
                 )
-            loaded = self._fan_out(
-                number,
-                _tasks(paths),
-                lambda a, n, j: a.load.remote(number, paths[n][j]),
-                timeout,
-                every_replica=True,
-            )
-            self._state = _Generation(number, paths, self._check_infos(paths, loaded, number))
+            try:
+                loaded = self._fan_out(
+                    number,
+                    _tasks(paths),
+                    lambda a, n, j: a.load.remote(number, paths[n][j]),
+                    timeout,
+                    every_replica=True,
+                )
+                infos = self._check_infos(paths, loaded, number)
+                self._check_refresh(old, infos, number)
+            except BaseException:
+                self._unload(number)  # refused: the replicas keep serving the old generation
+                raise
+            self._state = _Generation(number, paths, infos)
             return number
+
+    def _unload(self, generation: int) -> None:
+        """Have every replica forget ``generation`` (best effort: a dead one has nothing)."""
+        ray = _ray()
+        refs = [a.unload.remote(generation) for ps in self._actors.values() for p in ps for a in p]
+        ray.wait(refs, num_returns=len(refs), timeout=self._timeout)
 
     def close(self) -> None:
         """Stop every replica."""
@@ -590,6 +652,17 @@ class ShardedMatcher(PartitionRouter):
         generation: int,
     ) -> dict[str, Any]:
         return _list_infos(paths, answers, generation)
+
+    def _check_refresh(self, old: _Generation, new: Mapping[str, Any], number: int) -> None:
+        for name, info in new.items():
+            was: _ListInfo = old.infos[name]
+            if (info.hash_type, info.bits) != (was.hash_type, was.bits):
+                raise InvalidArgument(
+                    f"lists[{name!r}]: generation {number} holds {info.hash_type} hashes of "
+                    f"{info.bits} bits, generation {old.number} {was.hash_type} of {was.bits} "
+                    "bits; a list keeps its hash type across generations (serve another type "
+                    "from a new ShardedMatcher)"
+                )
 
     # ------------------------------------------------------------ properties
 
