@@ -457,3 +457,17 @@ def test_ctrl_c_cancels_and_resumes(codes: np.ndarray, tmp_path: Path) -> None:
     status = job.run()
     assert (status.resumed, status.ran) == (2, 8)
     same(job.pairs(), hm.find_duplicates(codes, RADIUS))
+
+
+def test_tiled_clusters_to_pandas_equals_clusters(codes: np.ndarray, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    ids = np.arange(N) * 7
+    listed = hm.HashList("pdq")
+    listed.add(codes, ids=ids)
+    listed.save(tmp_path / "c.hm")
+    streamed = joins.cluster(tmp_path / "c.hm", RADIUS, shards=2, work_dir=tmp_path / "w")
+    expected = hm.cluster(hm.find_duplicates(codes, RADIUS, ids=ids))
+    frame = streamed.to_pandas()
+    assert list(frame.columns) == ["row", "id", "cluster", "size", "representative"]
+    assert frame["representative"].sum() == expected.n_clusters < N
+    pd.testing.assert_frame_equal(frame, expected.to_pandas())

@@ -529,8 +529,10 @@ def _peak_rss() -> int:
 
 @dataclass(frozen=True, eq=False)
 class TiledClusters(ClusterLabels):
-    """Clusters from a tiled self-join (:meth:`TiledJoin.clusters`): what
-    :class:`hashmatch.Clusters` holds except the pairs, which stay in the tile files.
+    """Clusters from a tiled self-join (:meth:`TiledJoin.clusters`): the attributes and
+    methods of :class:`hashmatch.Clusters` (``n_clusters``, ``members``, ``duplicates``,
+    ``to_pandas``, same columns), except that `pairs` is the number of linking pairs, not a
+    :class:`hashmatch.Pairs`: the pairs stay in the tile files. There is no ``plot``.
 
     Attributes
     ----------
@@ -539,7 +541,9 @@ class TiledClusters(ClusterLabels):
     pairs : int
         The pairs (within `max_distance`) that linked the rows.
     ids : numpy.ndarray or None
-        The rows' ids (see :meth:`TiledJoin.ids`), if the input has them.
+        Every row's id (see :meth:`TiledJoin.ids`), if the input has them: all of them in
+        driver memory (8 bytes per row for integer ids, a Python object per row for string
+        ids), read from the shards when :meth:`TiledJoin.clusters` returns.
     """
 
     labels: npt.NDArray[np.int64]
