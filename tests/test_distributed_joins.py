@@ -4,6 +4,7 @@ retried tiles write no duplicate pairs, stopped jobs resume from their tiles."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -457,3 +458,156 @@ def test_ctrl_c_cancels_and_resumes(codes: np.ndarray, tmp_path: Path) -> None:
     status = job.run()
     assert (status.resumed, status.ran) == (2, 8)
     same(job.pairs(), hm.find_duplicates(codes, RADIUS))
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def fixed_table(rows: np.ndarray, **columns: object) -> object:
+    hashes = pa.array([bytes(r) for r in rows], type=pa.binary(32))
+    return pa.table({"hash": hashes, **columns})
+
+
+def test_input_changed_before_shard_tasks_raises_once(codes: np.ndarray, tmp_path: Path) -> None:
+    source = tmp_path / "x.parquet"
+    pq.write_table(fixed_table(codes[:400]), source)
+    work = tmp_path / "w"
+    job = joins.TiledJoin(work, source, RADIUS, shards=1)
+    (work / "faults").mkdir()
+    (work / "faults" / "shard-a-0").write_text("count")
+    pq.write_table(fixed_table(codes[:300]), source)  # re-exported before run()
+    with pytest.raises(joins.InputChanged, match=r"codes: .*x\.parquet changed after"):
+        job.run(max_retries=2)
+    # a hashmatch error of a task is not retried: one attempt only
+    assert (work / "faults" / "shard-a-0.attempts").read_text().count("attempt") == 1
+    assert job.finished() == []
+    # same rows, other content: also refused
+    other = tmp_path / "y.parquet"
+    pq.write_table(fixed_table(codes[:200]), other)
+    job = joins.TiledJoin(tmp_path / "w2", other, RADIUS, shards=2)
+    pq.write_table(fixed_table(codes[200:400]), other)
+    os.utime(other, ns=(job.files.files[0].mtime_ns,) * 2)  # type: ignore[union-attr]
+    with pytest.raises(joins.InputChanged, match=r"y\.parquet changed after"):
+        job.run(max_retries=0)
+
+
+def test_directory_inputs_walk_subdirectories(codes: np.ndarray, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "batch=10").mkdir(parents=True)
+    (folder / "batch=2").mkdir()
+    (folder / "_temporary").mkdir()
+    (folder / ".hidden").mkdir()
+    pq.write_table(fixed_table(codes[:500]), folder / "batch=10" / "part-0.parquet")
+    pq.write_table(fixed_table(codes[500:900]), folder / "batch=2" / "part-0.PARQUET")
+    pq.write_table(fixed_table(codes[900:1200]), folder / "batch=2" / "part-1.parquet")
+    pq.write_table(fixed_table(codes[1200:1500]), folder / "part-0.parquet")
+    for skipped in ("_temporary/part-0.parquet", ".hidden/part-0.parquet", "_x.parquet"):
+        pq.write_table(fixed_table(codes[:50]), folder / skipped)
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-0.parquet.crc").write_text("x")
+    job = joins.TiledJoin(tmp_path / "w", folder, RADIUS, shards=3)
+    assert job.n == 1500
+    job.run()
+    same(job.pairs(), hm.find_duplicates(codes[:1500], RADIUS))
+
+
+def test_id_columns_of_different_types(codes: np.ndarray, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ids = np.arange(1000) * 3
+    pq.write_table(
+        fixed_table(codes[:600], id=pa.array(ids[:600], pa.int32())), folder / "a.parquet"
+    )
+    pq.write_table(
+        fixed_table(codes[600:1000], id=pa.array(ids[600:], pa.int64())), folder / "b.parquet"
+    )
+    out = tmp_path / "labels.parquet"
+    clusters = joins.cluster(  # shard 1 of 3 spans both files
+        folder, RADIUS, shards=3, work_dir=tmp_path / "w", id_column="id", labels_path=out
+    )
+    np.testing.assert_array_equal(clusters.labels, hm.cluster(codes[:1000], RADIUS).labels)
+    assert clusters.ids is not None and clusters.ids.dtype == np.int64
+    np.testing.assert_array_equal(clusters.ids, ids)
+    table = pq.read_table(out)
+    assert table.schema.field("id").type == pa.int64()
+    np.testing.assert_array_equal(table.column("id").to_numpy(), ids)
+    # .hm entry ids are integers too
+    listed = hm.HashList("pdq")
+    listed.add(codes[1000:1100], ids=np.arange(100) + 5000)
+    listed.save(tmp_path / "c.hm")
+    mixed = [folder / "a.parquet", tmp_path / "c.hm"]
+    pairs = joins.find_duplicates(mixed, RADIUS, shards=2, work_dir=tmp_path / "m", id_column="id")
+    assert pairs.ids is not None
+    np.testing.assert_array_equal(pairs.ids, np.concatenate([ids[:600], np.arange(100) + 5000]))
+    # integer ids in one input, strings in another: refused up front, naming both files
+    keys = pa.array([f"k{r}" for r in range(100)])
+    pq.write_table(fixed_table(codes[1000:1100], id=keys), tmp_path / "s.parquet")
+    for first, kind in ((folder / "a.parquet", "int32"), (tmp_path / "c.hm", "int64")):
+        wanted = rf"id_column: .*{re.escape(first.name)} has {kind} ids, .*s\.parquet"
+        with pytest.raises(hm.InvalidType, match=wanted):
+            inputs = [first, tmp_path / "s.parquet"]
+            joins.TiledJoin(tmp_path / "x", inputs, RADIUS, shards=2, id_column="id")
+    # .hm entry ids with Parquet files without id_column: refused, not dropped
+    with pytest.raises(hm.InvalidArgument, match=r"id_column: .*c\.hm.*a\.parquet"):
+        joins.TiledJoin(tmp_path / "x", [tmp_path / "c.hm", folder / "a.parquet"], RADIUS, shards=2)
+
+
+def test_bad_rows_and_paths_are_named(codes: np.ndarray, tmp_path: Path) -> None:
+    good = tmp_path / "good.parquet"
+    pq.write_table(fixed_table(codes[:100]), good)
+    hashes = [bytes(r) for r in codes[100:130]]
+    hashes[12] = None  # type: ignore[call-overload]
+    nulls = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"hash": pa.array(hashes, pa.binary(32))}), nulls)
+    work = tmp_path / "w"
+    job = joins.TiledJoin(work, [good, nulls], RADIUS, shards=2)
+    (work / "faults").mkdir()
+    (work / "faults" / "shard-a-1").write_text("count")
+    with pytest.raises(
+        hm.InvalidArgument, match=r"nulls\.parquet: 'hash' row 12 \(row 112 of `codes`\)"
+    ):
+        job.run(max_retries=2)
+    assert (work / "faults" / "shard-a-1.attempts").read_text().count("attempt") == 1
+    texts = [bytes(r).hex() for r in codes[:30]]
+    texts[17] = "zz" + texts[17][2:]
+    pq.write_table(pa.table({"hash": texts}), tmp_path / "hex.parquet")
+    with pytest.raises(
+        hm.HashFormatError, match=r"hex\.parquet: 'hash' row 17 \(row 117 of `codes`\)"
+    ):
+        joins.find_duplicates(
+            [good, tmp_path / "hex.parquet"], RADIUS, shards=1, work_dir=tmp_path / "h"
+        )
+    pq.write_table(
+        pa.table({"hash": pa.array([None, *texts[:5]], pa.string())}), tmp_path / "first.parquet"
+    )
+    with pytest.raises(
+        hm.InvalidArgument, match=r"first\.parquet: 'hash' row 0 \(row 100 of `codes`\)"
+    ):
+        joins.TiledJoin(tmp_path / "f", [good, tmp_path / "first.parquet"], RADIUS, shards=1)
+    # a str is a path: missing, or of an unknown suffix
+    with pytest.raises(
+        hm.InvalidArgument, match=r"codes: no such file or directory: .*missing\.parq"
+    ):
+        joins.TiledJoin(tmp_path / "p", str(tmp_path / "missing.parq"), RADIUS, shards=1)
+    (tmp_path / "x.parq").write_bytes(good.read_bytes())
+    with pytest.raises(hm.InvalidArgument, match=r"codes: .*x\.parq: expected a \.parquet or \.hm"):
+        joins.TiledJoin(tmp_path / "p", str(tmp_path / "x.parq"), RADIUS, shards=1)
+    (tmp_path / "X.PARQUET").write_bytes(good.read_bytes())
+    assert joins.TiledJoin(tmp_path / "p", str(tmp_path / "X.PARQUET"), RADIUS, shards=1).n == 100
+    # a list of hex strings is still hashes
+    job = joins.TiledJoin(tmp_path / "q", [bytes(r).hex() for r in codes[:20]], RADIUS, shards=1)
+    assert job.files is None and job.codes is not None and len(job.codes) == 20
+
+
+def test_tiled_clusters_to_pandas_equals_clusters(codes: np.ndarray, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    ids = np.arange(N) * 7
+    listed = hm.HashList("pdq")
+    listed.add(codes, ids=ids)
+    listed.save(tmp_path / "c.hm")
+    streamed = joins.cluster(tmp_path / "c.hm", RADIUS, shards=2, work_dir=tmp_path / "w")
+    expected = hm.cluster(hm.find_duplicates(codes, RADIUS, ids=ids))
+    frame = streamed.to_pandas()
+    assert list(frame.columns) == ["row", "id", "cluster", "size", "representative"]
+    assert frame["representative"].sum() == expected.n_clusters < N
+    pd.testing.assert_frame_equal(frame, expected.to_pandas())

@@ -174,3 +174,35 @@ def test_replica_maps_a_node_local_copy(tmp_path) -> None:
     left = sorted(p.name for p in cache.iterdir())
     assert len(left) == 2 and copies[0].name not in left
     assert replica.info(2)["size"] == len(hm.HashList.load(paths[2]))
+
+
+# --- joins-scale review fixes ---
+
+
+def test_build_partitions_spills_each_row_once(tmp_path, monkeypatch) -> None:
+    """Scratch holds each partition's rows, not the whole chunk once per partition."""
+    import pickle
+
+    from hashmatch.distributed import partitioning
+
+    codes = hm.datasets.random_codes(2000, seed=1)
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(bytes(r).hex() for r in codes) + "\n")
+    spilled: list[int] = []
+
+    class Spy:
+        HIGHEST_PROTOCOL = pickle.HIGHEST_PROTOCOL
+        load = staticmethod(pickle.load)
+
+        @staticmethod
+        def dump(obj, file, protocol=None) -> None:
+            pickle.dump(obj, file, protocol=protocol)
+            spilled.append(len(obj[0]) if isinstance(obj[0], np.ndarray) else -1)
+
+    monkeypatch.setattr(partitioning, "pickle", Spy)
+    paths = build_partitions(source, tmp_path / "out", 8, chunk_size=500)
+    assert len(spilled) == 8 * 4 and sum(spilled) == len(codes)
+    whole = hm.HashList("pdq")
+    whole.add(codes)
+    for path, expected in zip(paths, partition(whole, 8), strict=True):
+        assert sorted(hm.HashList.load(path).entries()) == sorted(expected.entries())

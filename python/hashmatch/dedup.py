@@ -245,12 +245,13 @@ class Pairs:
 
 
 class ClusterLabels:
-    """What :class:`Clusters` and the tiled joins' clusters share: `labels`, `sizes` and
-    `representatives` arrays, and the views on them."""
+    """What :class:`Clusters` and the tiled joins' clusters share: `labels`, `sizes`,
+    `representatives` and `ids` arrays, and the views on them (:meth:`to_pandas`...)."""
 
     labels: npt.NDArray[np.int64]
     sizes: npt.NDArray[np.int64]
     representatives: npt.NDArray[np.int64]
+    ids: npt.NDArray[Any] | None
 
     @property
     def n_clusters(self) -> int:
@@ -274,6 +275,19 @@ class ClusterLabels:
         keep = np.zeros(len(self.labels), dtype=bool)
         keep[self.representatives] = True
         return ~keep
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per hash: ``row``, ``id`` (when ids were given), ``cluster``, ``size`` and
+        ``representative`` (bool). Needs pandas."""
+        import pandas as pd
+
+        columns: dict[str, Any] = {"row": np.arange(len(self.labels), dtype=np.int64)}
+        if self.ids is not None:
+            columns["id"] = self.ids
+        columns["cluster"] = self.labels
+        columns["size"] = self.sizes[self.labels]
+        columns["representative"] = ~self.duplicates()
+        return pd.DataFrame(columns)
 
 
 @dataclass(frozen=True, eq=False)
@@ -320,19 +334,6 @@ class Clusters(ClusterLabels):
             f"<Clusters: {len(self.labels):,} hashes in {self.n_clusters:,} clusters, {multi:,} "
             f"with duplicates, largest {largest:,} (max_distance {self.max_distance})>"
         )
-
-    def to_pandas(self) -> pd.DataFrame:
-        """One row per hash: ``row``, ``id`` (when ids were given), ``cluster``, ``size`` and
-        ``representative`` (bool). Needs pandas."""
-        import pandas as pd
-
-        columns: dict[str, Any] = {"row": np.arange(len(self.labels), dtype=np.int64)}
-        if self.ids is not None:
-            columns["id"] = self.ids
-        columns["cluster"] = self.labels
-        columns["size"] = self.sizes[self.labels]
-        columns["representative"] = ~self.duplicates()
-        return pd.DataFrame(columns)
 
     def plot(self, *, axes: Any = None) -> Figure:
         """Cluster-size distribution (needs matplotlib); see

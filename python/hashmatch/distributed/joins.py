@@ -16,20 +16,34 @@ and the same `work_dir` skips the tiles whose file is there (their metadata name
 the tile) and runs only the others. ``job.json`` records the job (inputs' fingerprint,
 radius, shard bounds); a `work_dir` holding another job is refused.
 
-Tasks are retried (``max_retries``) on exceptions and on worker crashes. Ctrl-C cancels the
-tasks still running or queued; the tiles already finished stay, for a later resume.
+Tasks are retried (``max_retries``) on exceptions and on worker crashes, except hashmatch
+errors (bad or changed input rows: retrying cannot fix them), which the driver raises at once.
+Ctrl-C cancels the tasks still running or queued; the tiles already finished stay, for a
+later resume.
 
 **Inputs on shared storage.** Besides in-memory hashes (numpy, Arrow), the inputs may be
 files the driver never loads: a list of Parquet files (or a directory of them) with a hash
 column (``column=``: fixed-size binary, binary, or hex strings), and saved
-:class:`hashmatch.HashList` files (``.hm``, rows in entry-id order). The driver reads only
-their metadata (row counts) to number the rows globally in file order and cut the shards;
-Ray tasks, one per shard, read their rows and write the shard ``.npy`` files (atomically,
-skipped when already there, retried like tiles). The job's fingerprint is each file's path,
-size, modification time and row count, plus the parameters: a file changed in place with
-the same size and modification time is **not** detected. Row ids (the entry ids of ``.hm``
-files, Parquet's ``id_column=``) are saved beside the shards and given by
-:meth:`TiledJoin.ids`.
+:class:`hashmatch.HashList` files (``.hm``, rows in entry-id order). Suffixes are matched in
+any case. A str or path-like input is always a path (a list of str is hex hashes only when
+every item is hex digits). A directory is walked recursively (Hive/Spark layouts such as
+``dir/batch=2/part-0.parquet``), its files taken in sorted relative-path order, skipping
+files and directories whose names start with ``.`` or ``_`` (``_SUCCESS``, ``_temporary``,
+``.crc`` files) as ``pyarrow.dataset`` does, and files of other suffixes. The driver reads
+only their metadata (row counts, schemas) to number the rows globally in file order and cut
+the shards; Ray tasks, one per shard, read their rows and write the shard ``.npy`` files
+(atomically, skipped when already there, retried like tiles). The job's fingerprint is each
+file's path, size, modification time and row count, plus the parameters; a shard task
+checks its files' size and modification time again, and the rows it reads, and raises
+:class:`InputChanged` when a file changed since the job was set up. A file changed in place
+with the same size and modification time is **not** detected. Row ids (the entry ids of
+``.hm`` files, Parquet's ``id_column=``) are saved beside the shards and given by
+:meth:`TiledJoin.ids`: integer ids of any width (and ``.hm`` entry ids) become int64,
+string ids stay strings; integer ids in one file and strings in another are refused
+(:class:`hashmatch.InvalidType`), and so are ``.hm`` files mixed with Parquet files without
+``id_column`` (:class:`hashmatch.InvalidArgument`: their entry ids would be lost). A null or
+malformed hash raises naming the file, the column, and the row in the file and in the
+input.
 
 **Clusters** (:meth:`TiledJoin.clusters`, :func:`cluster`) come from a union-find over the
 tile files read one at a time (O(n) driver memory, never all the pairs at once); labels,
@@ -54,6 +68,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -77,6 +92,7 @@ from hashmatch.files import atomic_text, atomic_write
 from hashmatch.progress import bar
 
 __all__ = [
+    "InputChanged",
     "JobStatus",
     "TileFailed",
     "TiledClusters",
@@ -91,7 +107,7 @@ __all__ = [
 _JOB_FILE = "job.json"
 _FORMAT = 1  # version of the work directory's layout
 _FAULTS = "faults"  # fault injection for tests: faults/<a>-<b> (or shard-<side>-<s>) holds
-# "raise", "exit", "always" or "sleep <seconds>"
+# "raise", "exit", "always", "count" or "sleep <seconds>"
 _SUFFIXES = (".parquet", ".hm")  # file inputs
 
 
@@ -101,6 +117,11 @@ class TileFailed(HashmatchError, RuntimeError):
 
 class WorkDirMismatch(InvalidArgument):
     """The work directory holds another job (other inputs, radius or shards)."""
+
+
+class InputChanged(InvalidArgument):
+    """An input file changed (size, modification time or rows) after the job scanned it and
+    before a shard task read it. Not retried: start the job again in a new work directory."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +201,7 @@ def read_codes(source: object, column: str = "hash") -> npt.NDArray[np.uint8]:
     numpy.ndarray
         ``(n, nbytes)`` uint8.
     """
-    if isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".parquet"):
+    if isinstance(source, (str, os.PathLike)) and _kind(os.fspath(source)) == "parquet":
         _, pq = _import_arrow()
         source = pq.read_table(os.fspath(source), columns=[column])
     if type(source).__module__.startswith("pyarrow"):
@@ -240,6 +261,8 @@ class _Files:
     column: str
     id_column: str | None
     nbytes: int
+    id_type: Any = None  # the Arrow type every file's ids are cast to; None: no ids
+    name: str = "codes"  # the argument that named the files
 
     @property
     def n(self) -> int:
@@ -253,7 +276,7 @@ class _Files:
     @property
     def has_ids(self) -> bool:
         """Rows have ids: .hm files' entry ids, Parquet's `id_column`."""
-        return all(f.kind == "hm" or self.id_column is not None for f in self.files)
+        return self.id_type is not None
 
     def fingerprint(self) -> str:
         digest = hashlib.blake2b(digest_size=16)
@@ -262,9 +285,39 @@ class _Files:
         return digest.hexdigest()
 
 
+_HEX = re.compile(r"\s*(0[xX])?[0-9a-fA-F]+\s*")
+
+
+def _kind(path: str) -> str | None:
+    """``"parquet"`` or ``"hm"`` by the file's suffix (any case), else None."""
+    lowered = path.lower()
+    return next((s[1:] for s in _SUFFIXES if lowered.endswith(s)), None)
+
+
+def _hidden(name: str) -> bool:
+    """Files and directories a directory input skips (as pyarrow.dataset does): names
+    starting with ``.`` or ``_`` (``_SUCCESS``, ``_temporary``, ``.part-0.crc``)."""
+    return name.startswith((".", "_"))
+
+
+def _walk(directory: str) -> list[str]:
+    """The ``.parquet`` and ``.hm`` files under `directory`, at any depth, sorted by their
+    relative paths (component by component), skipping hidden names (:func:`_hidden`)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not _hidden(d)]
+        for entry in files:
+            path = os.path.join(root, entry)
+            if not _hidden(entry) and _kind(entry) is not None:
+                parts = tuple(os.path.relpath(path, directory).split(os.sep))
+                found.append((parts, path))
+    return [path for _, path in sorted(found)]
+
+
 def _input_paths(source: object, name: str) -> list[str] | None:
     """The input files named by `source` (directories expanded), or None when `source` is
-    not paths (in-memory hashes; a hex string is not a path)."""
+    not paths (in-memory hashes). A str or path-like `source` is always a path; a list of
+    them is hex strings only when every item is a str of hex digits."""
     if isinstance(source, (str, os.PathLike)):
         items: list[Any] = [source]
     elif (
@@ -273,31 +326,36 @@ def _input_paths(source: object, name: str) -> list[str] | None:
         and all(isinstance(x, (str, os.PathLike)) for x in source)
     ):
         items = list(source)
+        if all(isinstance(x, str) and _HEX.fullmatch(x) for x in items):
+            return None  # hex strings
     else:
         return None
-    if not all(
-        isinstance(x, os.PathLike) or x.endswith(_SUFFIXES) or os.path.isdir(x) for x in items
-    ):
-        return None  # hex strings
     paths: list[str] = []
+    accepted = " or ".join(_SUFFIXES)
     for item in items:
         path = os.path.abspath(os.fspath(item))
         if os.path.isdir(path):
-            found = sorted(e for e in os.listdir(path) if e.endswith(_SUFFIXES))
+            found = _walk(path)
             if not found:
-                raise InvalidArgument(f"{name}: no .parquet or .hm files in {path}")
-            paths.extend(os.path.join(path, e) for e in found)
+                raise InvalidArgument(f"{name}: no {accepted} files in {path}")
+            paths.extend(found)
         elif not os.path.isfile(path):
             raise InvalidArgument(f"{name}: no such file or directory: {path}")
-        elif not path.endswith(_SUFFIXES):
-            raise InvalidArgument(f"{name}: {path}: expected a .parquet or .hm file")
+        elif _kind(path) is None:
+            raise InvalidArgument(
+                f"{name}: {path}: expected a {accepted} file (suffix in any case) or a "
+                "directory of them"
+            )
         else:
             paths.append(path)
     return paths
 
 
-def _hash_width(path: str, column: str, arrow_type: Any, rows: int) -> int | None:
-    """Bytes per hash of a Parquet column (None for an empty file of variable width)."""
+def _hash_width(
+    path: str, column: str, arrow_type: Any, rows: int, start: int, name: str
+) -> int | None:
+    """Bytes per hash of a Parquet column (None for an empty file of variable width); the
+    file's first row is row `start` of `name`."""
     pa, pq = _import_arrow()
     if pa.types.is_fixed_size_binary(arrow_type):
         return int(arrow_type.byte_width)
@@ -315,18 +373,44 @@ def _hash_width(path: str, column: str, arrow_type: Any, rows: int) -> int | Non
     if rows == 0:
         return None
     first = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=[column]))
-    return int(read_codes(first.column(0)).shape[1])
+    return int(_located_codes(first.column(0), path, column, 0, start, name).shape[1])
+
+
+def _located_codes(
+    arrow: Any, path: str, column: str, lo: int, start: int, name: str
+) -> npt.NDArray[np.uint8]:
+    """:func:`read_codes` of rows ``lo...`` of a file's hash column; a null or bad hash
+    raises naming the file, the column, the row in the file and the row in `name` (the
+    file's first row is row `start` of `name`)."""
+
+    def where(k: int) -> str:
+        return f"column: {path}: {column!r} row {lo + k} (row {start + lo + k} of `{name}`)"
+
+    if arrow.null_count:
+        nulls = arrow.is_null()
+        if hasattr(nulls, "combine_chunks"):
+            nulls = nulls.combine_chunks()
+        k = int(np.flatnonzero(nulls.to_numpy(zero_copy_only=False))[0])
+        raise InvalidArgument(f"{where(k)}: expected a hash, got null")
+    try:
+        return read_codes(arrow)
+    except HashmatchError as error:
+        found = re.search(r"\[(\d+)\]", str(error))
+        place = where(int(found.group(1))) if found else f"column: {path}: {column!r}"
+        raise type(error)(f"{place}: {error}") from None
 
 
 def _scan_file(
-    path: str, column: str, id_column: str | None, name: str
-) -> tuple[_File, int | None]:
-    """One input file's metadata and hash width (None: unknown, an empty file)."""
-    _, pq = _import_arrow()
+    path: str, column: str, id_column: str | None, name: str, start: int
+) -> tuple[_File, int | None, Any]:
+    """One input file's metadata, hash width (None: unknown, an empty file) and Arrow type
+    of its ids (None: no ids); its first row is row `start` of `name`."""
+    pa, pq = _import_arrow()
     stat = os.stat(path)
-    if path.endswith(".hm"):
+    if _kind(path) == "hm":
         listed = hm.HashList.load(path, mmap=True, verify=False)
-        return _File(path, "hm", len(listed), stat.st_size, stat.st_mtime_ns, ()), listed.nbytes
+        file = _File(path, "hm", len(listed), stat.st_size, stat.st_mtime_ns, ())
+        return file, listed.nbytes, pa.int64()
     try:
         meta = pq.read_metadata(path)
     except Exception as error:
@@ -339,8 +423,9 @@ def _scan_file(
             )
     rows = int(meta.num_rows)
     groups = tuple(int(meta.row_group(g).num_rows) for g in range(meta.num_row_groups))
-    width = _hash_width(path, column, schema.field(column).type, rows)
-    return _File(path, "parquet", rows, stat.st_size, stat.st_mtime_ns, groups), width
+    width = _hash_width(path, column, schema.field(column).type, rows, start, name)
+    id_type = None if id_column is None else schema.field(id_column).type
+    return _File(path, "parquet", rows, stat.st_size, stat.st_mtime_ns, groups), width, id_type
 
 
 def _scan(source: object, column: str, id_column: str | None, name: str) -> _Files | None:
@@ -348,10 +433,14 @@ def _scan(source: object, column: str, id_column: str | None, name: str) -> _Fil
     paths = _input_paths(source, name)
     if paths is None:
         return None
-    files, widths = [], []
+    files: list[_File] = []
+    widths: list[tuple[int, str]] = []
+    id_types: list[Any] = []
     for path in paths:
-        file, width = _scan_file(path, column, id_column, name)
+        start = sum(f.rows for f in files)
+        file, width, id_type = _scan_file(path, column, id_column, name, start)
         files.append(file)
+        id_types.append(id_type)
         if width is not None:
             widths.append((width, path))
     if not widths:
@@ -362,38 +451,116 @@ def _scan(source: object, column: str, id_column: str | None, name: str) -> _Fil
                 f"{name}: {path} holds {width * 8}-bit hashes, {widths[0][1]} "
                 f"{widths[0][0] * 8}-bit"
             )
-    return _Files(tuple(files), column, id_column, widths[0][0])
+    id_type = _common_id_type(files, id_types, name)
+    return _Files(tuple(files), column, id_column, widths[0][0], id_type, name)
 
 
-def _read_rows(source: _Files, file: _File, lo: int, hi: int) -> tuple[npt.NDArray[np.uint8], Any]:
-    """Rows ``lo:hi`` of one input file: the codes and an Arrow array of their ids (None
-    without ids)."""
+def _common_id_type(files: list[_File], types: list[Any], name: str) -> Any:
+    """The Arrow type all the files' ids are cast to (None: no ids): int64 when every file's
+    ids are integers (``.hm`` entry ids are int64), a string type when all are strings, else
+    the one type they all have."""
+    pa, _ = _import_arrow()
+    missing = [f.path for f, t in zip(files, types, strict=True) if t is None]
+    if len(missing) == len(files):
+        return None
+    if missing:  # .hm files (entry ids) with Parquet files and no id_column
+        hm_file = next(f.path for f in files if f.kind == "hm")
+        raise InvalidArgument(
+            f"id_column: `{name}` mixes .hm files, which have entry ids ({hm_file}), and "
+            f"Parquet files without `id_column` ({missing[0]}); give the Parquet files' id "
+            "column as id_column="
+        )
+
+    def family(arrow_type: Any) -> str:
+        if pa.types.is_integer(arrow_type):
+            return "integer"
+        if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+            return "string"
+        return str(arrow_type)
+
+    kinds = [family(t) for t in types]
+    for file, kind, arrow_type in zip(files, kinds, types, strict=True):
+        if kind != kinds[0]:
+            raise InvalidType(
+                f"id_column: {files[0].path} has {types[0]} ids, {file.path} {arrow_type}; "
+                "expected integer ids in every file of `" + name + "` or strings in every one"
+            )
+    if kinds[0] == "integer":
+        return pa.int64()
+    if kinds[0] == "string":
+        return pa.large_string() if any(map(pa.types.is_large_string, types)) else pa.string()
+    return types[0]
+
+
+def _check_unchanged(source: _Files, file: _File) -> None:
+    """Raise :class:`InputChanged` when `file` is not as the job scanned it (size or
+    modification time)."""
+    try:
+        stat = os.stat(file.path)
+    except FileNotFoundError:
+        raise InputChanged(
+            f"{source.name}: {file.path} was removed after the job scanned it; "
+            "start the job again in a new work_dir"
+        ) from None
+    if (stat.st_size, stat.st_mtime_ns) != (file.size, file.mtime_ns):
+        raise InputChanged(
+            f"{source.name}: {file.path} changed after the job scanned it (size {file.size} "
+            f"-> {stat.st_size} bytes, modification time {file.mtime_ns} -> "
+            f"{stat.st_mtime_ns} ns); start the job again in a new work_dir"
+        )
+
+
+def _read_rows(
+    source: _Files, file: _File, start: int, lo: int, hi: int
+) -> tuple[npt.NDArray[np.uint8], Any]:
+    """Rows ``lo:hi`` of one input file (whose first row is row `start` of the side): the
+    codes and an Arrow array of their ids cast to the job's id type (None without ids)."""
     pa, pq = _import_arrow()
     if file.kind == "hm":
         listed = hm.HashList.load(file.path, mmap=True, verify=False)
-        code_parts, id_parts, at = [], [], 0
+        code_parts = [np.zeros((0, source.nbytes), np.uint8)]
+        id_parts = [np.zeros(0, np.int64)]
+        at = 0
         for segment, rows in listed.snapshot().sorted_live():
             take = rows[max(lo - at, 0) : max(hi - at, 0)]
             at += len(rows)
             if len(take):
                 code_parts.append(np.asarray(segment.codes[take]))
                 id_parts.append(np.asarray(segment.ids[take], dtype=np.int64))
-        return np.concatenate(code_parts), pa.array(np.concatenate(id_parts))
-    starts = np.cumsum((0, *file.groups))
-    first = int(np.searchsorted(starts, lo, side="right")) - 1
-    last = int(np.searchsorted(starts, hi, side="left"))
-    columns = [source.column] + ([source.id_column] if source.id_column is not None else [])
-    table = pq.ParquetFile(file.path).read_row_groups(list(range(first, last)), columns=columns)
-    table = table.slice(lo - int(starts[first]), hi - lo)
-    codes = read_codes(table.column(source.column))
-    if codes.shape[1] != source.nbytes:
-        raise HashTypeMismatch(
-            f"column: {file.path} holds {codes.shape[1] * 8}-bit hashes in rows "
-            f"{lo}..{hi}, the job {source.nbytes * 8}-bit"
+        codes, ids = np.concatenate(code_parts), pa.array(np.concatenate(id_parts))
+    else:
+        starts = np.cumsum((0, *file.groups))
+        first = int(np.searchsorted(starts, lo, side="right")) - 1
+        last = int(np.searchsorted(starts, hi, side="left"))
+        columns = [source.column] + ([source.id_column] if source.id_column is not None else [])
+        parquet = pq.ParquetFile(file.path)
+        table = parquet.read_row_groups(list(range(first, last)), columns=columns)
+        table = table.slice(lo - int(starts[first]), hi - lo)
+        codes = _located_codes(
+            table.column(source.column), file.path, source.column, lo, start, source.name
         )
-    ids = None
-    if source.id_column is not None:
-        ids = table.column(source.id_column).combine_chunks()
+        if codes.shape[1] != source.nbytes:
+            raise HashTypeMismatch(
+                f"column: {file.path} holds {codes.shape[1] * 8}-bit hashes in rows "
+                f"{lo}..{hi}, the job {source.nbytes * 8}-bit"
+            )
+        ids = None
+        if source.id_column is not None:
+            ids = table.column(source.id_column).combine_chunks()
+    if len(codes) != hi - lo:
+        raise InputChanged(
+            f"{source.name}: {file.path} has {len(codes)} rows in {lo}..{hi} of the file, "
+            f"expected {hi - lo} ({file.rows} rows when the job scanned it); start the job "
+            "again in a new work_dir"
+        )
+    if ids is not None and ids.type != source.id_type:
+        try:
+            ids = ids.cast(source.id_type)
+        except pa.ArrowInvalid as error:
+            raise InvalidArgument(
+                f"id_column: {file.path}: ids of rows {lo}..{hi} do not fit "
+                f"{source.id_type}: {error}"
+            ) from None
     return codes, ids
 
 
@@ -415,19 +582,23 @@ def _ids_path(shard: str) -> str:
 
 def _write_shard(shard: _Shard) -> tuple[str, int]:
     """Read a shard's rows from the input files, write its ids then its codes, atomically
-    (the ``.npy`` file is there only once the ids are)."""
+    (the ``.npy`` file is there only once the ids are).
+
+    Raises :class:`InputChanged` when a file is not as the job scanned it (size,
+    modification time, rows), and errors naming the file, column and row on bad hashes."""
     pa, pq = _import_arrow()
     _inject_fault(shard.work_dir, "shard-" + shard.name, "join")
     codes, ids = [], []
     for file, start in zip(shard.source.files, shard.source.starts, strict=True):
         lo, hi = max(shard.lo, start), min(shard.hi, start + file.rows)
         if lo < hi:
-            part, part_ids = _read_rows(shard.source, file, lo - start, hi - start)
+            _check_unchanged(shard.source, file)
+            part, part_ids = _read_rows(shard.source, file, start, lo - start, hi - start)
             codes.append(part)
             ids.append(part_ids)
     result = np.concatenate(codes) if codes else np.zeros((0, shard.source.nbytes), np.uint8)
     if shard.source.has_ids:
-        column = pa.concat_arrays(ids) if ids else pa.array([], type=pa.int64())
+        column = pa.concat_arrays(ids) if ids else pa.array([], type=shard.source.id_type)
         with atomic_write(_ids_path(shard.path)) as out:
             pq.write_table(pa.table({"id": column}), out)
     with atomic_write(shard.path) as out:
@@ -460,12 +631,18 @@ def _inject_fault(work_dir: str, name: str, stage: str) -> None:
     ``shard-<side>-<s>`` for a shard task) makes this task fail. ``raise`` raises once
     (before writing), ``exit`` kills the worker once in the middle of writing (leaving a
     temporary file), ``always`` raises on every attempt, ``sleep <seconds>`` sleeps before
-    every attempt. Consumed (except ``always`` and ``sleep``) by renaming."""
+    every attempt, ``count`` appends a line to ``faults/<name>.attempts`` on every attempt.
+    Consumed (except ``always``, ``sleep`` and ``count``) by renaming."""
     marker = os.path.join(work_dir, _FAULTS, name)
     try:
         with open(marker, encoding="ascii") as file:
             kind = file.read().strip()
     except FileNotFoundError:
+        return
+    if kind == "count":
+        if stage == "join":
+            with open(marker + ".attempts", "a", encoding="ascii") as attempts:
+                attempts.write("attempt\n")
         return
     if kind.startswith("sleep"):
         if stage == "join":
@@ -518,6 +695,23 @@ def _run_tile(tile: _Tile) -> tuple[int, int, int, float, int]:
     return tile.a, tile.b, len(found), time.perf_counter() - start, _peak_rss()
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """A hashmatch error of a task (bad or changed input), returned rather than raised so
+    that Ray does not retry the task: the driver raises it."""
+
+    error: HashmatchError
+
+
+def _guarded(function: Callable[[Any], Any], argument: Any) -> Any:
+    """``function(argument)`` in a Ray task; a :class:`HashmatchError` is returned as
+    :class:`_Raised` (retrying cannot fix the input), any other exception raised (retried)."""
+    try:
+        return function(argument)
+    except HashmatchError as error:
+        return _Raised(error)
+
+
 def _peak_rss() -> int:
     try:
         import resource
@@ -529,8 +723,10 @@ def _peak_rss() -> int:
 
 @dataclass(frozen=True, eq=False)
 class TiledClusters(ClusterLabels):
-    """Clusters from a tiled self-join (:meth:`TiledJoin.clusters`): what
-    :class:`hashmatch.Clusters` holds except the pairs, which stay in the tile files.
+    """Clusters from a tiled self-join (:meth:`TiledJoin.clusters`): the attributes and
+    methods of :class:`hashmatch.Clusters` (``n_clusters``, ``members``, ``duplicates``,
+    ``to_pandas``, same columns), except that `pairs` is the number of linking pairs, not a
+    :class:`hashmatch.Pairs`: the pairs stay in the tile files. There is no ``plot``.
 
     Attributes
     ----------
@@ -539,7 +735,9 @@ class TiledClusters(ClusterLabels):
     pairs : int
         The pairs (within `max_distance`) that linked the rows.
     ids : numpy.ndarray or None
-        The rows' ids (see :meth:`TiledJoin.ids`), if the input has them.
+        Every row's id (see :meth:`TiledJoin.ids`), if the input has them: all of them in
+        driver memory (8 bytes per row for integer ids, a Python object per row for string
+        ids), read from the shards when :meth:`TiledJoin.clusters` returns.
     """
 
     labels: npt.NDArray[np.int64]
@@ -631,8 +829,9 @@ class TiledJoin:
         node must read and write it under the same path.
     codes : array-like, path or list of paths
         The hashes (the first set of a cross join): in memory (see :func:`read_codes`), or
-        files on shared storage: ``.parquet`` and ``.hm`` paths, or directories of them
-        (their files in name order), never loaded by the driver.
+        files on shared storage: ``.parquet`` and ``.hm`` paths (any case), or directories of
+        them (walked recursively, skipping names starting with ``.`` or ``_``; their files
+        in sorted relative-path order), never loaded by the driver. A str is always a path.
     max_distance : int
         Inclusive Hamming radius.
     shards : int
@@ -644,13 +843,16 @@ class TiledJoin:
         The hash column of Parquet inputs (fixed-size binary, binary or hex strings).
     id_column : str, optional
         A Parquet column of row ids (see :meth:`ids`); ``.hm`` inputs have their entry ids.
+        Integer ids are cast to int64, string ids stay strings; needed when ``.hm`` files
+        are mixed with Parquet files.
 
     Raises
     ------
     WorkDirMismatch
         When `work_dir` holds another job (or the input files changed since).
     InvalidArgument, InvalidType, HashTypeMismatch
-        On missing files or columns, or hashes of different widths.
+        On missing files, unknown suffixes, missing columns, ids of mixed kinds, a null
+        first hash, or hashes of different widths.
 
     Examples
     --------
@@ -857,8 +1059,11 @@ class TiledJoin:
         TileFailed
             When tiles (or shards) still fail after their retries (once every other one
             has finished).
+        InputChanged
+            When a shard task finds an input file changed since the job scanned it.
         HashmatchError
-            When a shard task finds bad input rows (e.g. hashes of another width).
+            When a shard task finds bad input rows (nulls, malformed hashes, hashes of
+            another width); raised at once, never retried.
         KeyboardInterrupt
             On Ctrl-C: the pending tasks are cancelled; finished tiles stay.
         """
@@ -870,10 +1075,8 @@ class TiledJoin:
         shards = self._missing_shards()
         shard_start = time.perf_counter()
         if shards:
-            writer = ray.remote(_write_shard).options(
-                max_retries=max_retries, retry_exceptions=True
-            )
-            refs = [writer.remote(shard) for shard in shards]
+            writer = ray.remote(_guarded).options(max_retries=max_retries, retry_exceptions=True)
+            refs = [writer.remote(_write_shard, shard) for shard in shards]
             failed = _wait(ray, refs, len(refs), 0, "shards", progress, lambda result: 0)
             if failed:
                 raise TileFailed(
@@ -890,10 +1093,10 @@ class TiledJoin:
             else:
                 pairs += count
         resumed = len(tiles) - len(todo)
-        task = ray.remote(_run_tile).options(
+        task = ray.remote(_guarded).options(
             num_cpus=threads, max_retries=max_retries, retry_exceptions=True
         )
-        refs = [task.remote(replace(t, threads=threads)) for t in todo]
+        refs = [task.remote(_run_tile, replace(t, threads=threads)) for t in todo]
         seconds: dict[str, float] = {}
         peaks: dict[str, int] = {}
 
@@ -1121,19 +1324,22 @@ class TiledJoin:
         has_ids = self.files is not None and self.files.has_ids
         writer = None
         with atomic_write(path) as out:
-            for s in range(self.shards):
-                lo, hi = self.bounds[s], self.bounds[s + 1]
-                columns: dict[str, Any] = {"row": pa.array(np.arange(lo, hi, dtype=np.int64))}
-                if has_ids:
-                    ids = pq.read_table(_ids_path(self._shard("a", s))).column("id")
-                    columns["id"] = ids
-                columns["cluster"] = pa.array(labels[lo:hi])
-                table = pa.table(columns)
-                if writer is None:
-                    writer = pq.ParquetWriter(out, table.schema)
-                writer.write_table(table)
-            if writer is not None:
-                writer.close()
+            try:
+                for s in range(self.shards):
+                    lo, hi = self.bounds[s], self.bounds[s + 1]
+                    rows = pa.array(np.arange(lo, hi, dtype=np.int64))
+                    columns: dict[str, Any] = {"row": rows}
+                    if has_ids:
+                        ids = pq.read_table(_ids_path(self._shard("a", s))).column("id")
+                        columns["id"] = ids
+                    columns["cluster"] = pa.array(labels[lo:hi])
+                    table = pa.table(columns)
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, table.schema)
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
 
 
 def _wait(
@@ -1148,7 +1354,8 @@ def _wait(
 ) -> list[str]:
     """Wait for Ray tasks with a progress bar (`already` of `total` done before); `done`
     takes each result and gives the pairs it adds to ``pairs[0]``. Returns the failures'
-    messages; a :class:`HashmatchError` of a task (bad input) is raised as is. Ctrl-C (or
+    messages; a :class:`HashmatchError` of a task (bad or changed input, returned as
+    :class:`_Raised` by :func:`_guarded`, so not retried) is raised as is. Ctrl-C (or
     any error) cancels the pending tasks."""
     pending = list(refs)
     failures: list[str] = []
@@ -1168,6 +1375,8 @@ def _wait(
                             raise cause from None
                         failures.append(f"{error}")
                         continue
+                    if isinstance(result, _Raised):  # bad or changed input: not retried
+                        raise result.error
                     count = done(result)
                     shown.update(1)
                     if pairs is not None:

@@ -207,10 +207,12 @@ def build_partitions(
     """Build partition files from a hash-list file (hex, CSV or TSV) without holding it all.
 
     The file is streamed in chunks (:func:`hashmatch.formats.read_hashes`); each chunk's
-    entries are routed by id (:func:`partition_of`) and spilled to a scratch directory beside
-    the output, then each partition is built and saved in turn, so memory holds one chunk or
-    one partition at a time. Ids come from the file's id column, else are numbered from 0 in
-    file order (as :meth:`HashList.import_file` numbers them in an empty list).
+    entries are routed by id (:func:`partition_of`) and each partition's rows (codes, ids,
+    fields) spilled to a scratch directory beside the output (about one copy of the input in
+    all, whatever `parts`), then each partition is built and saved in turn, so memory holds
+    one chunk or one partition at a time. Ids come from the file's id column, else are
+    numbered from 0 in file order (as :meth:`HashList.import_file` numbers them in an empty
+    list).
 
     Parameters
     ----------
@@ -253,16 +255,17 @@ def build_partitions(
                     if not len(rows):
                         continue
                     spill = os.path.join(scratch, f"{j}-{number}.pickle")
+                    records = _records(chunk, ids, rows)  # only this partition's rows
                     with open(spill, "wb") as f:
-                        pickle.dump((chunk, ids, rows), f, protocol=pickle.HIGHEST_PROTOCOL)
+                        pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
                     spills[j].append(spill)
         paths = partition_paths(directory, p)
         for j in range(p):
             with lists[j].batch():
                 for spill in spills[j]:
                     with open(spill, "rb") as f:  # written above by this call
-                        chunk, ids, rows = pickle.load(f)
-                    _add_records(lists[j], chunk, ids, rows)
+                        codes, part_ids, given = pickle.load(f)
+                    lists[j].add(codes, ids=part_ids, **given)
                     os.unlink(spill)
             lists[j].save(paths[j])
             lists[j] = HashList(hash_type, **options)  # release the partition
@@ -271,12 +274,13 @@ def build_partitions(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _add_records(
-    hash_list: HashList, chunk: HashRecords, ids: npt.NDArray[np.int64], rows: npt.NDArray[Any]
-) -> None:
-    """Add ``rows`` of a chunk read from a file, as :meth:`HashList.import_file` adds them
-    (empty extras cells are no extras)."""
+def _records(
+    chunk: HashRecords, ids: npt.NDArray[np.int64], rows: npt.NDArray[Any]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], dict[str, Any]]:
+    """``rows`` of a chunk read from a file: their codes, ids and the :meth:`HashList.add`
+    arguments of their fields, as :meth:`HashList.import_file` adds them (empty extras
+    cells are no extras)."""
     given = {f.argument: _take(getattr(chunk, f.column), rows) for f in FIELDS}
     if given["extras"] is not None:
         given["extras"] = [{k: v for k, v in e.items() if v} for e in given["extras"]]
-    hash_list.add(chunk.codes[rows], ids=ids[rows], **given)
+    return np.ascontiguousarray(chunk.codes[rows]), ids[rows], given
