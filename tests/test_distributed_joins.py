@@ -178,6 +178,75 @@ def test_cli_dedup_ray_same_output(codes: np.ndarray, tmp_path: Path) -> None:
     assert outputs[0][0].count("\n") > 100
 
 
+def test_cli_dedup_ray_reads_parquet_and_hm_on_the_tasks(codes: np.ndarray, tmp_path: Path) -> None:
+    from hashmatch.cli import main
+
+    part = codes[:1500]
+    text = tmp_path / "hashes.csv"  # the same hashes and ids, as a text file read here
+    text.write_text(
+        "hash,id\n" + "".join(f"{bytes(r).hex()},{1000 + i}\n" for i, r in enumerate(part))
+    )
+    folder = tmp_path / "parquet"
+    for k, (lo, hi) in enumerate([(0, 700), (700, 700), (700, 1500)]):  # one file empty
+        (folder / f"day={k}").mkdir(parents=True)
+        table = pa.table(
+            {
+                "pdq": pa.array([bytes(r) for r in part[lo:hi]], type=pa.binary(32)),
+                "media_id": pa.array(np.arange(1000 + lo, 1000 + hi), type=pa.int64()),
+            }
+        )
+        pq.write_table(table, folder / f"day={k}" / "part-0.parquet")
+    listed = hm.HashList("pdq", max_distance=RADIUS)
+    listed.add(part, ids=np.arange(1000, 1000 + len(part)))
+    listed.save(tmp_path / "list.hm")
+    base = ["dedup", "--max-distance", str(RADIUS)]
+    ray_run = ["--ray", "--shards", "3"]
+
+    def outputs(tag: str, *args: str) -> tuple[str, str]:
+        out, clusters = tmp_path / f"{tag}-pairs.csv", tmp_path / f"{tag}-clusters.csv"
+        assert main([*base, *args, "--out", str(out), "--clusters", str(clusters)]) == 0
+        return out.read_text(), clusters.read_text()
+
+    want = outputs("text", str(text))
+    assert want[0].count("\n") > 100
+    got_parquet = outputs(
+        "parquet", str(folder), *ray_run, "--work-dir", str(tmp_path / "w1"),
+        "--column", "pdq", "--id-column", "media_id",
+    )  # fmt: skip
+    assert got_parquet == want
+    assert (
+        outputs("hm", str(tmp_path / "list.hm"), *ray_run, "--work-dir", str(tmp_path / "w2"))
+        == want
+    )
+    # clusters as Parquet, written shard by shard: row, id, cluster
+    labels = tmp_path / "labels.parquet"
+    args = [*base, str(tmp_path / "list.hm"), *ray_run, "--work-dir", str(tmp_path / "w2")]
+    assert main([*args, "--clusters", str(labels)]) == 0
+    table = pq.read_table(labels)
+    assert table.column("id").to_pylist() == list(range(1000, 1000 + len(part)))
+    expected = hm.cluster(part, RADIUS).labels
+    assert table.column("cluster").to_numpy().tolist() == expected.tolist()
+
+
+def test_cli_ray_file_input_options_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hashmatch.cli import main
+
+    listed = hm.HashList("pdq")
+    listed.add(hm.datasets.random_codes(5, seed=2))
+    listed.save(tmp_path / "list.hm")
+    ray_run = ["dedup", str(tmp_path / "list.hm"), "--ray", "--work-dir", str(tmp_path / "w")]
+    assert main([*ray_run, "--representative", "quality"]) == 2
+    assert "--representative quality: not with Parquet or .hm input" in capsys.readouterr().err
+    assert main([*ray_run, "--bits", "64"]) == 2
+    assert "holds 256-bit hashes, not 64-bit" in capsys.readouterr().err
+    text = tmp_path / "hashes.txt"
+    text.write_text("00" * 32 + "\n")
+    assert main(["dedup", str(text), "--column", "pdq"]) == 2
+    assert "--column, --id-column: apply to Parquet or .hm input" in capsys.readouterr().err
+
+
 def test_cli_ray_options_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hashmatch.cli import main
 

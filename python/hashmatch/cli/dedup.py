@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 import hashmatch as hm
 from hashmatch._validation import check_max_distance, check_threads
+from hashmatch.dedup import ClusterLabels
 from hashmatch.formats import HashRecords
 
 from . import common
@@ -86,7 +89,10 @@ def _dedup_labels(
     return None, "row numbers"
 
 
-def _write_pairs(out: IO[str], pairs: hm.Pairs, data: _DedupInput) -> None:
+IdsOf = Callable[[npt.NDArray[np.int64]], "list[int] | list[str]"]
+
+
+def _write_pairs(out: IO[str], pairs: hm.Pairs, ids: IdsOf) -> None:
     """The pairs CSV: ``id_a,id_b,distance``, one row per pair, sorted by rows ``a < b``."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(PAIRS_HEADER)
@@ -94,8 +100,8 @@ def _write_pairs(out: IO[str], pairs: hm.Pairs, data: _DedupInput) -> None:
         stop = start + WRITE_CHUNK
         writer.writerows(
             zip(
-                data.ids(pairs.i[start:stop]),
-                data.ids(pairs.j[start:stop]),
+                ids(pairs.i[start:stop]),
+                ids(pairs.j[start:stop]),
                 pairs.distances[start:stop].tolist(),
                 strict=True,
             )
@@ -103,7 +109,7 @@ def _write_pairs(out: IO[str], pairs: hm.Pairs, data: _DedupInput) -> None:
 
 
 def _write_clusters(
-    out: IO[str], clusters: hm.Clusters, data: _DedupInput, only_duplicates: bool
+    out: IO[str], clusters: ClusterLabels, ids: IdsOf, only_duplicates: bool
 ) -> None:
     """The clusters CSV: ``id,cluster,size,representative`` (1 or 0), one row per hash (with
     ``only_duplicates``, per hash in a cluster of 2 or more), by cluster, then file order."""
@@ -119,7 +125,7 @@ def _write_clusters(
         chunk = rows[start : start + WRITE_CHUNK]
         writer.writerows(
             zip(
-                data.ids(chunk),
+                ids(chunk),
                 clusters.labels[chunk].tolist(),
                 sizes[chunk].tolist(),
                 representative[chunk].tolist(),
@@ -208,12 +214,9 @@ def _dedup_report(
     return lines
 
 
-def _ray_duplicates(
-    args: argparse.Namespace, codes: Codes, radius: int, threads: int, progress: bool
-) -> hm.Pairs:
-    """The self-join as tiles on Ray (:mod:`hashmatch.distributed.joins`): the Ray of
-    --ray-address, else the one this process already joined, else a local one of --threads
-    CPUs."""
+def _ray_joins(args: argparse.Namespace, threads: int) -> Any:
+    """:mod:`hashmatch.distributed.joins` on the Ray of --ray-address, else the one this
+    process already joined, else a local one of --threads CPUs."""
     try:
         import ray
 
@@ -227,10 +230,96 @@ def _ray_duplicates(
             ray.init(address=args.ray_address, log_to_driver=False)
         else:
             ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
-    shards = 4 if args.shards is None else args.shards
-    return joins.find_duplicates(
-        codes, radius, shards=shards, work_dir=args.work_dir, progress=progress
+    return joins
+
+
+def _ray_duplicates(
+    args: argparse.Namespace, codes: Codes, radius: int, threads: int, progress: bool
+) -> hm.Pairs:
+    """The self-join of hashes read by this process as tiles on Ray."""
+    joins = _ray_joins(args, threads)
+    return cast(
+        hm.Pairs,
+        joins.find_duplicates(
+            codes, radius, shards=_shards(args), work_dir=args.work_dir, progress=progress
+        ),
     )
+
+
+def _shards(args: argparse.Namespace) -> int:
+    return 4 if args.shards is None else int(args.shards)
+
+
+def _is_shared_input(path: str) -> bool:
+    """FILE is read by the Ray tasks, not by this process: a directory of Parquet files, a
+    Parquet file or a saved hash list (``.hm``)."""
+    return os.path.isdir(path) or path.lower().endswith((".parquet", ".hm"))
+
+
+def _run_shared_input(args: argparse.Namespace, threads: int, progress: bool) -> int:
+    """``hashmatch dedup PATH --ray`` on Parquet or ``.hm`` input: this process reads only
+    the files' metadata; Ray tasks write the shards and the tiles; clusters come from a
+    union-find over the tile files (:class:`hashmatch.distributed.joins.TiledJoin`)."""
+    if args.representative == "quality":
+        raise hm.InvalidArgument(
+            "--representative quality: not with Parquet or .hm input (no quality is read);"
+            " use medoid"
+        )
+    if args.format != "auto" or args.skip_invalid:
+        raise hm.InvalidArgument(
+            "--format, --skip-invalid: apply to text hash files, not Parquet or .hm input"
+        )
+    joins = _ray_joins(args, threads)
+    parquet_labels = args.clusters is not None and args.clusters.lower().endswith(".parquet")
+    t0 = time.perf_counter()
+    with (
+        common.maybe_output(args.out) as pairs_file,
+        common.maybe_output(None if parquet_labels else args.clusters) as clusters_file,
+    ):
+        width = joins.input_width(args.file, column=args.column)
+        if args.bits is not None and args.bits != width:
+            raise hm.HashTypeMismatch(
+                f"--bits: {args.file} holds {width}-bit hashes, not {args.bits}-bit"
+            )
+        radius = common.radius(args.max_distance, width)
+        job = joins.TiledJoin(
+            args.work_dir,
+            args.file,
+            radius,
+            shards=_shards(args),
+            column=args.column,
+            id_column=args.id_column,
+        )
+        status = job.run(progress=progress, threads_per_task=1)
+        t1 = time.perf_counter()
+        clusters = job.clusters(
+            representative=args.representative,
+            threads=threads,
+            labels_path=args.clusters if parquet_labels else None,
+        )
+        t2 = time.perf_counter()
+        row_ids = job.ids()
+
+        def ids(rows: npt.NDArray[np.int64]) -> list[int] | list[str]:
+            if row_ids is None:
+                return cast(list[int], rows.tolist())
+            return cast("list[int] | list[str]", row_ids[rows].tolist())
+
+        if pairs_file is not None:
+            _write_pairs(pairs_file, job.pairs(), ids)
+        if clusters_file is not None:
+            _write_clusters(clusters_file, clusters, ids, args.only_duplicates)
+    multi = clusters.sizes[clusters.sizes >= 2]
+    print(
+        f"hashmatch: {job.n:,} hashes ({width} bits, distance <= {radius}) in {args.file}:"
+        f" {clusters.pairs:,} pairs; {len(multi):,} clusters with duplicates holding"
+        f" {int(multi.sum()):,} hashes, largest {int(clusters.sizes.max(initial=0)):,};"
+        f" ids: {'from the input' if row_ids is not None else 'row numbers'};"
+        f" {status.tiles} tiles ({status.resumed} resumed), join {duration(t1 - t0)},"
+        f" cluster {duration(t2 - t1)}, write {duration(time.perf_counter() - t2)}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -247,6 +336,10 @@ def run(args: argparse.Namespace) -> int:
         raise hm.InvalidArgument("--shards, --work-dir: apply to --ray, which is not given")
     if args.ray and args.work_dir is None:
         raise hm.InvalidArgument("--ray: needs --work-dir (shards, tiles and their manifest)")
+    if args.ray and _is_shared_input(args.file):
+        return _run_shared_input(args, threads, progress)
+    if args.column != "hash" or args.id_column is not None:
+        raise hm.InvalidArgument("--column, --id-column: apply to Parquet or .hm input with --ray")
     t0 = time.perf_counter()
     # Opened first: a bad destination fails before the work; written atomically, so an
     # error or Ctrl-C leaves neither file (nor a partial one) behind.
@@ -276,9 +369,9 @@ def run(args: argparse.Namespace) -> int:
         )
         t3 = time.perf_counter()
         if pairs_file is not None:
-            _write_pairs(pairs_file, pairs, data)
+            _write_pairs(pairs_file, pairs, data.ids)
         if clusters_file is not None:
-            _write_clusters(clusters_file, clusters, data, args.only_duplicates)
+            _write_clusters(clusters_file, clusters, data.ids, args.only_duplicates)
     common.report_skipped(data.skipped)
     if args.out is None and args.clusters is None:
         print(
@@ -322,7 +415,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " are written atomically: an error or Ctrl-C never leaves a partial file.",
     )
     dedup.add_argument(
-        "file", metavar="FILE", help="hashes: hex, CSV or TSV (.gz too); - reads standard input"
+        "file",
+        metavar="FILE",
+        help="hashes: hex, CSV or TSV (.gz too); - reads standard input. With --ray also a"
+        " Parquet file, a directory of them, or a saved hash list (.hm), which only the Ray"
+        " tasks read",
     )
     dedup.add_argument(
         "--out",
@@ -334,7 +431,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--clusters",
         default=None,
         metavar="CLUSTERS.csv",
-        help="write one row per hash as CSV: id,cluster,size,representative ('-': stdout)",
+        help="write one row per hash as CSV: id,cluster,size,representative ('-': stdout);"
+        " with --ray on Parquet or .hm input, a .parquet name writes row,id,cluster as Parquet,"
+        " one shard at a time",
     )
     dedup.add_argument(
         "--only-duplicates",
@@ -369,6 +468,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="with --ray: directory for the shards, tile pairs (Parquet) and job manifest, on"
         " storage every Ray node reads",
+    )
+    dedup.add_argument(
+        "--column",
+        default="hash",
+        metavar="NAME",
+        help="with --ray on Parquet input: the hash column (fixed-size binary, binary or hex;"
+        " default hash)",
+    )
+    dedup.add_argument(
+        "--id-column",
+        default=None,
+        metavar="NAME",
+        help="with --ray on Parquet input: the column of ids written to the outputs (default:"
+        " global row numbers; .hm input: the entry ids)",
     )
     dedup.add_argument(
         "--ray-address",

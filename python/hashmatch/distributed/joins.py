@@ -101,6 +101,7 @@ __all__ = [
     "cluster",
     "find_duplicates",
     "find_matches",
+    "input_width",
     "read_codes",
 ]
 
@@ -219,6 +220,27 @@ def read_codes(source: object, column: str = "hash") -> npt.NDArray[np.uint8]:
         source = arrow.to_pylist()
     codes, _ = as_codes(source)
     return np.ascontiguousarray(codes)
+
+
+def input_width(source: str | os.PathLike[str], column: str = "hash") -> int:
+    """The width in bits of the hashes in input files (Parquet files, a directory of them,
+    ``.hm`` lists), from their metadata, as :class:`TiledJoin` reads them.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from hashmatch.distributed import joins
+    >>> path = os.path.join(tempfile.mkdtemp(), "list.hm")
+    >>> listed = hm.HashList("phash")
+    >>> _ = listed.add(hm.datasets.random_codes(3, 64, seed=1))
+    >>> listed.save(path)
+    >>> joins.input_width(path)
+    64
+    """
+    files = _scan(os.fspath(source), column, None, "source")
+    if files is None:  # pragma: no cover - a str is always a path here
+        raise InvalidArgument(f"source: expected input files, got {source!r}")
+    return files.nbytes * 8
 
 
 def _bounds(n: int, shards: int) -> list[int]:
