@@ -69,6 +69,55 @@ def test_cross_join_equals_find_matches(codes: np.ndarray, tmp_path: Path) -> No
     assert len(os.listdir(tmp_path / "tiles")) == 9
 
 
+@pytest.mark.parametrize("cross", [False, True])
+def test_pairs_stream_one_shard_at_a_time(codes: np.ndarray, tmp_path: Path, cross: bool) -> None:
+    first, second = (codes[:1800], codes[1800:]) if cross else (codes, None)
+    expected = (
+        hm.find_matches(first, second, RADIUS) if cross else hm.find_duplicates(codes, RADIUS)
+    )
+    job = joins.TiledJoin(tmp_path / "w", first, RADIUS, shards=3, others=second)
+    job.run()
+    chunks = list(job.iter_pairs())
+    assert len(chunks) == 3
+    for a, (i, _, _) in enumerate(chunks):  # chunk a holds the pairs whose i is in shard a
+        assert ((i >= job.bounds[a]) & (i < job.bounds[a + 1])).all()
+    merged = [np.concatenate([c[k] for c in chunks]) for k in range(3)]
+    for got, want in zip(merged, (expected.i, expected.j, expected.distances), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert len(expected) > 10
+    written = tmp_path / "pairs.parquet"
+    assert job.write_pairs(written) == len(expected)
+    table = pq.read_table(written)
+    assert table.column_names == ["i", "j", "distance"]  # in-memory input: no ids
+    assert pq.ParquetFile(written).metadata.num_row_groups == 3
+    np.testing.assert_array_equal(table.column("i").to_numpy(), expected.i)
+    np.testing.assert_array_equal(table.column("j").to_numpy(), expected.j)
+    np.testing.assert_array_equal(table.column("distance").to_numpy(), expected.distances)
+
+
+def test_written_pairs_carry_the_input_ids(codes: np.ndarray, tmp_path: Path) -> None:
+    listed = hm.HashList("pdq", max_distance=RADIUS)
+    ids = np.arange(len(codes)) * 7 + 3
+    listed.add(codes, ids=ids)
+    listed.save(tmp_path / "list.hm")
+    job = joins.TiledJoin(tmp_path / "w", tmp_path / "list.hm", RADIUS, shards=2)
+    job.run()
+    assert job.write_pairs(tmp_path / "pairs.parquet") > 100
+    table = pq.read_table(tmp_path / "pairs.parquet")
+    expected = hm.find_duplicates(codes, RADIUS)
+    np.testing.assert_array_equal(table.column("id_i").to_numpy(), ids[expected.i])
+    np.testing.assert_array_equal(table.column("id_j").to_numpy(), ids[expected.j])
+
+
+def test_written_pairs_without_any_pair(tmp_path: Path) -> None:
+    job = joins.TiledJoin(tmp_path / "w", hm.datasets.random_codes(50, seed=1), 0, shards=2)
+    job.run()
+    assert job.write_pairs(tmp_path / "none.parquet") == 0
+    table = pq.read_table(tmp_path / "none.parquet")
+    assert table.num_rows == 0 and table.column_names == ["i", "j", "distance"]
+
+
 def test_uneven_and_more_shards_than_rows(tmp_path: Path) -> None:
     few = hm.datasets.clustered_codes(5, 64, seed=3)
     few[4] = few[0]

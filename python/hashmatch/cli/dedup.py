@@ -8,7 +8,7 @@ import csv
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -92,20 +92,26 @@ def _dedup_labels(
 IdsOf = Callable[[npt.NDArray[np.int64]], "list[int] | list[str]"]
 
 
-def _write_pairs(out: IO[str], pairs: hm.Pairs, ids: IdsOf) -> None:
-    """The pairs CSV: ``id_a,id_b,distance``, one row per pair, sorted by rows ``a < b``."""
+def _write_pairs(
+    out: IO[str],
+    chunks: Iterable[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]],
+    ids: IdsOf,
+) -> None:
+    """The pairs CSV: ``id_a,id_b,distance``, one row per pair, sorted by rows ``a < b``;
+    from chunks of ``(rows a, rows b, distances)`` in that order."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(PAIRS_HEADER)
-    for start in range(0, len(pairs), WRITE_CHUNK):
-        stop = start + WRITE_CHUNK
-        writer.writerows(
-            zip(
-                ids(pairs.i[start:stop]),
-                ids(pairs.j[start:stop]),
-                pairs.distances[start:stop].tolist(),
-                strict=True,
+    for i, j, distances in chunks:
+        for start in range(0, len(i), WRITE_CHUNK):
+            stop = start + WRITE_CHUNK
+            writer.writerows(
+                zip(
+                    ids(i[start:stop]),
+                    ids(j[start:stop]),
+                    distances[start:stop].tolist(),
+                    strict=True,
+                )
             )
-        )
 
 
 def _write_clusters(
@@ -306,7 +312,7 @@ def _run_shared_input(args: argparse.Namespace, threads: int, progress: bool) ->
             return cast("list[int] | list[str]", row_ids[rows].tolist())
 
         if pairs_file is not None:
-            _write_pairs(pairs_file, job.pairs(), ids)
+            _write_pairs(pairs_file, job.iter_pairs(), ids)  # one shard's pairs at a time
         if clusters_file is not None:
             _write_clusters(clusters_file, clusters, ids, args.only_duplicates)
     multi = clusters.sizes[clusters.sizes >= 2]
@@ -369,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
         )
         t3 = time.perf_counter()
         if pairs_file is not None:
-            _write_pairs(pairs_file, pairs, data.ids)
+            _write_pairs(pairs_file, [(pairs.i, pairs.j, pairs.distances)], data.ids)
         if clusters_file is not None:
             _write_clusters(clusters_file, clusters, data.ids, args.only_duplicates)
     common.report_skipped(data.skipped)

@@ -1149,11 +1149,11 @@ class TiledJoin:
         )
 
     def _read_tiles(
-        self, columns: Sequence[str] = ("i", "j", "distance")
+        self, columns: Sequence[str] = ("i", "j", "distance"), tiles: list[_Tile] | None = None
     ) -> Iterator[list[npt.NDArray[Any]]]:
-        """Each tile's columns, one tile at a time."""
+        """Each tile's columns (of ``tiles``, default all), one tile at a time."""
         _, pq = _import_arrow()
-        for tile in self.tiles():
+        for tile in self.tiles() if tiles is None else tiles:
             if self._finished(tile) is None:
                 raise InvalidArgument(
                     f"work_dir: tile {tile.a}-{tile.b} is not finished; run the job first"
@@ -1183,28 +1183,84 @@ class TiledJoin:
         ]
         return np.concatenate(parts)
 
+    def iter_pairs(
+        self,
+    ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]]:
+        """The pairs ``(i, j, distances)`` of a finished job in ``(i, j)`` order, one shard of
+        rows ``i`` at a time: the tiles of shard ``a`` (``(a, b)``, ``b >= a`` in a self-join,
+        every ``b`` in a cross join) hold every pair whose ``i`` is in it, so each chunk is
+        those tiles' pairs sorted. Memory: one shard's pairs. Concatenated, the chunks are
+        :meth:`pairs`.
+
+        Examples
+        --------
+        >>> from hashmatch.distributed import joins
+        >>> job = joins.TiledJoin("/shared/job", "/shared/in/", 31, shards=64)  # doctest: +SKIP
+        >>> status = job.run()  # doctest: +SKIP
+        >>> for i, j, distances in job.iter_pairs():  # doctest: +SKIP
+        ...     print(len(i), "pairs whose first row is in this shard")
+        """
+        by_shard: dict[int, list[_Tile]] = {}
+        for tile in self.tiles():
+            by_shard.setdefault(tile.a, []).append(tile)
+        for a in range(self.shards):
+            i, j, d = _joined(list(self._read_tiles(tiles=by_shard.get(a, []))))
+            order = np.lexsort((j, i))
+            yield (
+                np.ascontiguousarray(i[order], dtype=np.int64),
+                np.ascontiguousarray(j[order], dtype=np.int64),
+                np.ascontiguousarray(d[order], dtype=np.int32),
+            )
+
+    def write_pairs(self, path: str | os.PathLike[str]) -> int:
+        """Write the pairs of a finished job to a Parquet file, in ``(i, j)`` order, one row
+        group per shard of rows ``i`` (:meth:`iter_pairs`: memory holds one shard's pairs),
+        atomically. Columns ``i``, ``j`` (int64 rows), ``distance`` (int32), and ``id_i``,
+        ``id_j`` when the inputs have ids (:meth:`ids`). Returns the number of pairs."""
+        pa, pq = _import_arrow()
+        ids_i = self.ids("a")
+        ids_j = ids_i if self.self_join else self.ids("b")
+
+        def table(i: npt.NDArray[np.int64], j: npt.NDArray[np.int64], d: Any) -> Any:
+            columns = {
+                "i": pa.array(i, pa.int64()),
+                "j": pa.array(j, pa.int64()),
+                "distance": pa.array(d, pa.int32()),
+            }
+            if ids_i is not None and ids_j is not None:
+                columns["id_i"] = pa.array(ids_i[i])
+                columns["id_j"] = pa.array(ids_j[j])
+            return pa.table(columns)
+
+        total = 0
+        with atomic_write(path) as out:
+            empty = np.zeros(0, np.int64)
+            writer = pq.ParquetWriter(out, table(empty, empty, empty.astype(np.int32)).schema)
+            try:
+                for i, j, d in self.iter_pairs():
+                    writer.write_table(table(i, j, d))
+                    total += len(i)
+            finally:
+                writer.close()
+        return total
+
     def pairs(self) -> Pairs:
         """The merged pairs of every tile, sorted by ``(i, j)`` as :class:`hashmatch.Pairs`
         are: equal to :func:`hashmatch.find_duplicates` (or :func:`hashmatch.find_matches`)
         of the whole sets. ``plan`` is that of the first tile; ``seconds`` the merge's. All
         the pairs (and, for file inputs, all the codes, from the shards) are loaded: for very
-        large jobs use :meth:`clusters` or read the tile files."""
+        large jobs use :meth:`iter_pairs`, :meth:`write_pairs` or :meth:`clusters`."""
         start = time.perf_counter()
-        parts = list(self._read_tiles())
-        i = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-        j = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        d = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int32)
-        del parts
-        order = np.lexsort((j, i))
+        i, j, d = _joined(list(self.iter_pairs()))
         first = self.bounds[1] - self.bounds[0]
         other = None
         if self.other_bounds is not None:
             other = self.other_bounds[1] - self.other_bounds[0]
         plan = hm.plan_join(first, self.nbytes * 8, self.max_distance, n_other=other)
         return Pairs(
-            i=np.ascontiguousarray(i[order], dtype=np.int64),
-            j=np.ascontiguousarray(j[order], dtype=np.int64),
-            distances=np.ascontiguousarray(d[order], dtype=np.int32),
+            i=i,
+            j=j,
+            distances=d,
             max_distance=self.max_distance,
             codes=self._load("a"),
             other_codes=None if self.self_join else self._load("b"),
@@ -1410,6 +1466,18 @@ def _wait(
                     ray.cancel(ref, force=True)
             raise
     return failures
+
+
+def _joined(
+    parts: Sequence[Sequence[npt.NDArray[Any]]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """Chunks of ``(i, j, distances)`` as three arrays (int64, int64, int32)."""
+    types = (np.int64, np.int64, np.int32)
+    i, j, d = (
+        np.concatenate([p[k] for p in parts]).astype(t, copy=False) if parts else np.zeros(0, t)
+        for k, t in enumerate(types)
+    )
+    return i, j, d
 
 
 def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> str:
