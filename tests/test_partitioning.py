@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hashmatch.distributed import (
     PartitionReplica,
     build_partitions,
+    build_video_partitions,
     partition,
     partition_of,
     write_partitions,
@@ -206,3 +209,61 @@ def test_build_partitions_spills_each_row_once(tmp_path, monkeypatch) -> None:
     whole.add(codes)
     for path, expected in zip(paths, partition(whole, 8), strict=True):
         assert sorted(hm.HashList.load(path).entries()) == sorted(expected.entries())
+
+
+def test_build_video_partitions_streams_entries_and_vpdq_files(tmp_path) -> None:
+    rng = np.random.default_rng(8)
+    index = hm.VideoIndex(name="bank", max_distance=25, min_quality=40)
+    index.add_many(
+        [
+            (hm.datasets.random_codes(n, seed=n), rng.integers(0, 101, n), np.arange(n) * 0.5)
+            for n in range(1, 11)
+        ],
+        ids=[int(i) for i in rng.permutation(50)[:10]],
+        keys=[f"v{i}" if i % 3 else None for i in range(10)],
+        labels=[("a", "b") if i % 2 else () for i in range(10)],
+    )
+    files = []
+    for k in range(2):  # two more videos as vPDQ files: banked after the entries' ids
+        frames = hm.VideoFrames(
+            hm.datasets.random_codes(4, seed=100 + k), np.full(4, 90), range(4), np.arange(4.0)
+        )
+        files.append(str(tmp_path / f"upload-{k}.vpdq"))
+        hm.write_vpdq(files[-1], frames)
+    streamed = (item for item in [*index.entries(), *files])  # one pass, never a list
+    paths = build_video_partitions(
+        streamed, tmp_path / "gen-0", 3, name="bank", max_distance=25, min_quality=40,
+        chunk_size=3,
+    )  # fmt: skip
+    assert [os.path.basename(p) for p in paths] == [f"part-0000{j}-of-00003.hm" for j in range(3)]
+    assert not [f for f in os.listdir(tmp_path / "gen-0") if f.startswith(".")]  # no scratch
+    top = int(index.ids.max())
+    for file, video_id in zip(files, (top + 1, top + 2), strict=True):
+        index.add(hm.read_vpdq(file), id=video_id, source=file)
+    for j, (built, want) in enumerate(zip(paths, partition(index, 3), strict=True)):
+        loaded = hm.VideoIndex.load(built)
+        assert (loaded.name, loaded.max_distance, loaded.min_quality) == ("bank", 25, 40)
+        got_entries, want_entries = list(loaded.entries()), list(want.entries())
+        assert [e[:4] for e in got_entries] == [e[:4] for e in want_entries]
+        for a, b in zip(got_entries, want_entries, strict=True):
+            for x, y in zip(a[4:], b[4:], strict=True):
+                assert np.array_equal(x, y)
+        assert (partition_of(loaded.ids, 3) == j).all()
+
+
+def test_build_video_partitions_refuses_bad_input(tmp_path) -> None:
+    entry = next(iter(_one_video_index().entries()))
+    with pytest.raises(hm.InvalidArgument, match=r"already banked|id"):
+        build_video_partitions([entry, entry], tmp_path / "a", 2)
+    with pytest.raises(hm.InvalidType, match=r"videos\[1\]: expected a VideoEntry"):
+        build_video_partitions([entry, 42], tmp_path / "b", 2)  # type: ignore[list-item]
+    with pytest.raises(hm.InvalidArgument, match="chunk_size"):
+        build_video_partitions([entry], tmp_path / "c", 2, chunk_size=0)
+    for folder in ("a", "b"):  # nothing half-built left behind
+        assert not [f for f in os.listdir(tmp_path / folder) if f.startswith(".")]
+
+
+def _one_video_index() -> hm.VideoIndex:
+    index = hm.VideoIndex()
+    index.add((hm.datasets.random_codes(3, seed=1), np.full(3, 90), np.arange(3.0)), id=4)
+    return index

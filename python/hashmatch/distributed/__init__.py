@@ -1,7 +1,8 @@
 """Hash lists beyond one machine: partitions served by Ray actors (``hashmatch[ray]``).
 
-- :func:`partition`, :func:`write_partitions`, :func:`build_partitions`: split a list (or a
-  big hash-list file, streamed) into disjoint partition files by a hash of each entry's id;
+- :func:`partition`, :func:`write_partitions`, :func:`build_partitions`,
+  :func:`build_video_partitions`: split a list or a video index (or a big hash-list file, a
+  stream of banked videos) into disjoint partition files by a hash of each entry's id;
 - :class:`ShardedMatcher`: a router that fans each batch of queries out to one replica of
   every partition (Ray actors that memory-map their file) and merges the answers into the
   :class:`~hashmatch.MatchResult` a single :class:`~hashmatch.Matcher` would give;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from hashmatch.distributed.partitioning import (
     build_partitions,
+    build_video_partitions,
     partition,
     partition_of,
     partition_paths,
@@ -37,6 +39,7 @@ __all__ = [
     "ShardedVideoMatchResult",
     "ShardedVideoMatcher",
     "build_partitions",
+    "build_video_partitions",
     "partition",
     "partition_of",
     "partition_paths",

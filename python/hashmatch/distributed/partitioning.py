@@ -13,7 +13,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -24,9 +24,16 @@ from hashmatch.errors import InvalidArgument, InvalidType
 from hashmatch.formats import HashRecords, read_hashes
 from hashmatch.lists import HashList
 from hashmatch.schema import FIELDS
-from hashmatch.videos import VideoIndex
+from hashmatch.videos import VideoEntry, VideoIndex
 
-__all__ = ["build_partitions", "partition", "partition_of", "partition_paths", "write_partitions"]
+__all__ = [
+    "build_partitions",
+    "build_video_partitions",
+    "partition",
+    "partition_of",
+    "partition_paths",
+    "write_partitions",
+]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -162,15 +169,19 @@ def _partition_videos(index: VideoIndex, parts: int) -> list[VideoIndex]:
     entries = list(index.entries())
     where = partition_of([e.id for e in entries], parts).tolist()
     for j, part in enumerate(out):
-        mine = [e for e, w in zip(entries, where, strict=True) if w == j]
-        part.add_many(
-            [(e.codes, e.qualities, e.timestamps) for e in mine],
-            keys=[e.key for e in mine],
-            labels=[e.labels for e in mine],
-            sources=[e.source for e in mine],
-            ids=[e.id for e in mine],
-        )
+        _bank(part, [e for e, w in zip(entries, where, strict=True) if w == j])
     return out
+
+
+def _bank(index: VideoIndex, entries: Sequence[VideoEntry]) -> None:
+    """Add videos as entries describe them (ids, keys, labels, sources, frames), in one update."""
+    index.add_many(
+        [(e.codes, e.qualities, e.timestamps) for e in entries],
+        keys=[e.key for e in entries],
+        labels=[e.labels for e in entries],
+        sources=[e.source for e in entries],
+        ids=[e.id for e in entries],
+    )
 
 
 def partition_paths(directory: str | os.PathLike[str], parts: int) -> list[str]:
@@ -269,6 +280,125 @@ def build_partitions(
                     os.unlink(spill)
             lists[j].save(paths[j])
             lists[j] = HashList(hash_type, **options)  # release the partition
+        return paths
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def build_video_partitions(
+    videos: Iterable[VideoEntry | str | os.PathLike[str]],
+    directory: str | os.PathLike[str],
+    parts: int,
+    *,
+    name: str | None = None,
+    max_distance: int = 31,
+    min_quality: int = 50,
+    chunk_size: int = 1_000,
+) -> list[str]:
+    """Build :class:`~hashmatch.VideoIndex` partition files from a stream of banked videos
+    without holding them all.
+
+    Videos are read ``chunk_size`` at a time, routed by id (:func:`partition_of`, as
+    :func:`partition` routes them), and each partition's videos spilled to a scratch directory
+    beside the output (one copy of the frames in all); then each partition is built and saved
+    in turn, so memory holds one chunk or one partition. The partitions equal those of
+    :func:`partition` of one index holding every video.
+
+    Parameters
+    ----------
+    videos : iterable of VideoEntry or path
+        Each a :class:`~hashmatch.VideoEntry` (id, key, labels, source and frames: e.g.
+        another index's :meth:`~hashmatch.VideoIndex.entries`, or entries you make), or a vPDQ
+        file (:func:`hashmatch.read_vpdq`), banked with an id one above the largest seen so
+        far (0 for the first) and the file's path as its source.
+    directory : str or path-like
+        Where to write the partition files (created if needed; use one per generation).
+    parts : int
+        Number of partitions.
+    name, max_distance, min_quality
+        The :class:`~hashmatch.VideoIndex` options of every partition.
+    chunk_size : int, default 1000
+        Videos read before they are spilled.
+
+    Returns
+    -------
+    list of str
+        The partition files, in partition order.
+
+    Raises
+    ------
+    InvalidArgument
+        Two videos with one id, or one key (the partition building them says which).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from hashmatch.distributed import build_video_partitions
+    >>> from hashmatch.videos import VideoEntry
+    >>> def banked(i):  # e.g. read from a database, one video at a time
+    ...     codes = hm.datasets.random_codes(5, seed=i)
+    ...     return VideoEntry(100 + i, f"v{i}", ("terror",), None, codes,
+    ...                       np.full(5, 90, np.int16), np.arange(5.0))
+    >>> paths = build_video_partitions((banked(i) for i in range(10)), tempfile.mkdtemp(), 3)
+    >>> sorted(v for p in paths for v in hm.VideoIndex.load(p).ids.tolist())[:3]
+    [100, 101, 102]
+    """
+    from hashmatch.formats.vpdq import read_vpdq
+
+    p = _check_parts(parts)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidArgument(f"chunk_size: expected an int >= 1, got {chunk_size!r}")
+
+    def empty() -> VideoIndex:
+        return VideoIndex(name=name, max_distance=max_distance, min_quality=min_quality)
+
+    empty()  # checks the options up front
+    os.makedirs(directory, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".partitions-", dir=directory)
+    try:
+        spills: list[list[str]] = [[] for _ in range(p)]
+        next_id = 0
+        chunk: list[VideoEntry] = []
+
+        def spill() -> None:
+            where = partition_of([e.id for e in chunk], p).tolist()
+            for j in range(p):
+                mine = [e for e, w in zip(chunk, where, strict=True) if w == j]
+                if mine:
+                    path = os.path.join(scratch, f"{j}-{len(spills[j])}.pickle")
+                    with open(path, "wb") as f:
+                        pickle.dump(mine, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    spills[j].append(path)
+            chunk.clear()
+
+        for number, video in enumerate(videos):
+            if isinstance(video, (str, os.PathLike)):
+                frames = read_vpdq(video)
+                video = VideoEntry(
+                    next_id, None, (), os.fspath(video), frames.codes, frames.qualities,
+                    frames.timestamps,
+                )  # fmt: skip
+            elif not isinstance(video, VideoEntry):
+                raise InvalidType(
+                    f"videos[{number}]: expected a VideoEntry or a vPDQ file path, got "
+                    f"{type(video).__name__}"
+                )
+            next_id = max(next_id, int(video.id) + 1)
+            chunk.append(video)
+            if len(chunk) >= chunk_size:
+                spill()
+        if chunk:
+            spill()
+        paths = partition_paths(directory, p)
+        for j in range(p):
+            index = empty()
+            for path in spills[j]:
+                with open(path, "rb") as f:  # written above by this call
+                    _bank(index, pickle.load(f))
+                os.unlink(path)
+            index.save(paths[j])  # one rebuild, at the save
+            del index
         return paths
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
