@@ -729,3 +729,60 @@ def test_tiled_clusters_to_pandas_equals_clusters(codes: np.ndarray, tmp_path: P
     assert list(frame.columns) == ["row", "id", "cluster", "size", "representative"]
     assert frame["representative"].sum() == expected.n_clusters < N
     pd.testing.assert_frame_equal(frame, expected.to_pandas())
+
+
+def test_string_ids_in_written_pairs(codes: np.ndarray, parquet_dir: Path, tmp_path: Path) -> None:
+    job = joins.TiledJoin(tmp_path / "w", parquet_dir, RADIUS, shards=3, id_column="key")
+    job.run()
+    assert job.write_pairs(tmp_path / "pairs.parquet") > 100
+    table = pq.read_table(tmp_path / "pairs.parquet")
+    expected = hm.find_duplicates(codes, RADIUS)
+    assert table.schema.field("id_i").type == pa.string()
+    assert table.column("id_i").to_pylist() == [f"k{i}" for i in expected.i]
+    assert table.column("id_j").to_pylist() == [f"k{j}" for j in expected.j]
+
+
+def test_null_ids_are_refused_naming_the_row(codes: np.ndarray, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ids = pa.array([10**17 + r if r != 5 else None for r in range(50)], type=pa.int64())
+    hashes = pa.array([bytes(r) for r in codes[:50]], type=pa.binary(32))
+    pq.write_table(pa.table({"hash": hashes, "id": ids}), folder / "a.parquet")
+    job = joins.TiledJoin(tmp_path / "w", folder, RADIUS, shards=2, id_column="id")
+    with pytest.raises(hm.InvalidArgument, match=r"a\.parquet: 'id' row 5 .* is null"):
+        job.run(max_retries=2)
+
+
+def test_work_dir_inside_an_input_directory_is_refused(parquet_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(hm.InvalidArgument, match=r"work_dir: .* is inside codes's directory"):
+        joins.TiledJoin(parquet_dir / "work", parquet_dir, RADIUS, shards=2)
+    with pytest.raises(hm.InvalidArgument, match="inside others's directory"):
+        joins.TiledJoin(parquet_dir / "w", np.zeros((3, 32), np.uint8), 4, shards=2,
+                        others=[parquet_dir])  # fmt: skip
+    assert not (parquet_dir / "work").exists()
+
+
+def test_cli_parquet_outputs_checked(
+    codes: np.ndarray, parquet_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hashmatch.cli import main
+
+    ray_run = ["dedup", str(parquet_dir), "--ray", "--work-dir", str(tmp_path / "w")]
+    assert main([*ray_run, "--out", str(parquet_dir / "pairs.csv")]) == 2
+    assert "--out: " in capsys.readouterr().err
+    text = tmp_path / "hashes.txt"
+    text.write_text("00" * 32 + "\n")
+    assert main(["dedup", str(text), "--clusters", str(tmp_path / "c.parquet")]) == 2
+    assert "--clusters: a .parquet file is written with --ray" in capsys.readouterr().err
+    # --only-duplicates applies to the Parquet clusters too
+    labels = tmp_path / "dups.parquet"
+    assert (
+        main([*ray_run, "--id-column", "key", "--clusters", str(labels), "--only-duplicates"]) == 0
+    )
+    table = pq.read_table(labels)
+    single = hm.cluster(codes, RADIUS)  # parquet_dir holds `codes`, in file order
+    duplicated = np.flatnonzero(single.sizes[single.labels] >= 2)
+    assert 0 < len(duplicated) < len(codes)
+    assert table.column("row").to_numpy().tolist() == duplicated.tolist()
+    assert table.column("id").to_pylist() == [f"k{r}" for r in duplicated]
+    assert table.column("cluster").to_numpy().tolist() == single.labels[duplicated].tolist()

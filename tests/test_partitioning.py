@@ -267,3 +267,16 @@ def _one_video_index() -> hm.VideoIndex:
     index = hm.VideoIndex()
     index.add((hm.datasets.random_codes(3, seed=1), np.full(3, 90), np.arange(3.0)), id=4)
     return index
+
+
+def test_replica_keeps_the_newest_and_the_generation_it_loaded_last(tmp_path) -> None:
+    terror = make_lists(5)["terror"]
+    paths = [write_partitions(terror, tmp_path / f"gen-{g}", 1)[0] for g in range(3)]
+    replica = PartitionReplica(paths[2], 5, keep=1)
+    replica.load(4, paths[1])  # a late call for an older generation
+    assert replica.generations() == [4, 5]  # the newest stays
+    replica.load(6, paths[0])
+    assert replica.generations() == [6]
+    prepared = Queries.prepare(make_queries(make_lists(5), 20, seed=3)["hashes"], 32)
+    assert replica.match(3, paths[1], prepared, 40)[0] == 3  # loads what a call names
+    assert replica.generations() == [3, 6]

@@ -262,6 +262,11 @@ def _is_shared_input(path: str) -> bool:
     return os.path.isdir(path) or path.lower().endswith((".parquet", ".hm"))
 
 
+def _parquet_clusters(args: argparse.Namespace) -> bool:
+    """--clusters names a Parquet file (written by the tiled join's labels writer)."""
+    return args.clusters is not None and args.clusters.lower().endswith(".parquet")
+
+
 def _run_shared_input(args: argparse.Namespace, threads: int, progress: bool) -> int:
     """``hashmatch dedup PATH --ray`` on Parquet or ``.hm`` input: this process reads only
     the files' metadata; Ray tasks write the shards and the tiles; clusters come from a
@@ -276,7 +281,14 @@ def _run_shared_input(args: argparse.Namespace, threads: int, progress: bool) ->
             "--format, --skip-invalid: apply to text hash files, not Parquet or .hm input"
         )
     joins = _ray_joins(args, threads)
-    parquet_labels = args.clusters is not None and args.clusters.lower().endswith(".parquet")
+    parquet_labels = _parquet_clusters(args)
+    if os.path.isdir(args.file):
+        for option, path in (("--out", args.out), ("--clusters", args.clusters)):
+            if path not in (None, "-") and joins._inside(path, [args.file]) is not None:
+                raise hm.InvalidArgument(
+                    f"{option}: {path} is inside the input directory {args.file}, whose"
+                    " Parquet files are all input; write it elsewhere"
+                )
     t0 = time.perf_counter()
     with (
         common.maybe_output(args.out) as pairs_file,
@@ -302,9 +314,10 @@ def _run_shared_input(args: argparse.Namespace, threads: int, progress: bool) ->
             representative=args.representative,
             threads=threads,
             labels_path=args.clusters if parquet_labels else None,
+            only_duplicates=args.only_duplicates,
         )
         t2 = time.perf_counter()
-        row_ids = job.ids()
+        row_ids = clusters.ids
 
         def ids(rows: npt.NDArray[np.int64]) -> list[int] | list[str]:
             if row_ids is None:
@@ -344,6 +357,11 @@ def run(args: argparse.Namespace) -> int:
         raise hm.InvalidArgument("--ray: needs --work-dir (shards, tiles and their manifest)")
     if args.ray and _is_shared_input(args.file):
         return _run_shared_input(args, threads, progress)
+    if _parquet_clusters(args):
+        raise hm.InvalidArgument(
+            "--clusters: a .parquet file is written with --ray on Parquet or .hm input; give a"
+            " .csv name"
+        )
     if args.column != "hash" or args.id_column is not None:
         raise hm.InvalidArgument("--column, --id-column: apply to Parquet or .hm input with --ray")
     t0 = time.perf_counter()
@@ -453,7 +471,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the hash kept per cluster: that of highest quality (a missing quality ranks"
         " last; ties: first in the file) or the medoid, with the smallest sum of distances to"
         " the others (estimated from 4,096 members in bigger clusters) (default: quality if"
-        " FILE has a quality column, else medoid)",
+        " FILE has a quality column, else medoid; with --ray on Parquet or .hm input,"
+        " qualities are not read: medoid)",
     )
     dedup.add_argument(
         "--ray",

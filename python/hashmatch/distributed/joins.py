@@ -373,6 +373,37 @@ def _input_paths(source: object, name: str) -> list[str] | None:
     return paths
 
 
+def _inside(path: str, directories: Sequence[str]) -> str | None:
+    """The first of `directories` that holds `path` (or is it), else None; paths resolved."""
+    real = os.path.realpath(path)
+    for directory in directories:
+        top = os.path.realpath(directory)
+        if os.path.commonpath([real, top]) == top:
+            return directory
+    return None
+
+
+def _input_directories(source: object) -> list[str]:
+    """The directories among input paths `source` (none for in-memory hashes)."""
+    items = [source] if isinstance(source, (str, os.PathLike)) else source
+    if not isinstance(items, (list, tuple)):
+        return []
+    return [
+        os.fspath(x) for x in items if isinstance(x, (str, os.PathLike)) and os.path.isdir(x)
+    ]
+
+
+def _check_outside(work_dir: str, source: object, name: str) -> None:
+    """Refuse a work directory inside an input directory: its shards and tiles would be read
+    as input by the next run."""
+    directory = _inside(work_dir, _input_directories(source))
+    if directory is not None:
+        raise InvalidArgument(
+            f"work_dir: {work_dir} is inside {name}'s directory {directory}, whose Parquet "
+            "files are all input; choose a work directory outside it"
+        )
+
+
 def _hash_width(
     path: str, column: str, arrow_type: Any, rows: int, start: int, name: str
 ) -> int | None:
@@ -569,6 +600,12 @@ def _read_rows(
         ids = None
         if source.id_column is not None:
             ids = table.column(source.id_column).combine_chunks()
+            if ids.null_count:
+                row = lo + int(np.flatnonzero(np.asarray(ids.is_null()))[0])
+                raise InvalidArgument(
+                    f"id_column: {file.path}: {source.id_column!r} row {row} (row "
+                    f"{start + row} of `{source.name}`) is null; every row needs an id"
+                )
     if len(codes) != hi - lo:
         raise InputChanged(
             f"{source.name}: {file.path} has {len(codes)} rows in {lo}..{hi} of the file, "
@@ -903,6 +940,8 @@ class TiledJoin:
         id_column: str | None = None,
     ) -> None:
         self.work_dir = os.path.abspath(os.fspath(work_dir))
+        for source, name in ((codes, "codes"), (others, "others")):
+            _check_outside(self.work_dir, source, name)
         self.files = _scan(codes, column, id_column, "codes")
         self.codes = None if self.files is not None else read_codes(codes)
         self.other_files = None if others is None else _scan(others, column, id_column, "others")
@@ -1218,8 +1257,9 @@ class TiledJoin:
         atomically. Columns ``i``, ``j`` (int64 rows), ``distance`` (int32), and ``id_i``,
         ``id_j`` when the inputs have ids (:meth:`ids`). Returns the number of pairs."""
         pa, pq = _import_arrow()
-        ids_i = self.ids("a")
-        ids_j = ids_i if self.self_join else self.ids("b")
+        ids = [self.ids("a"), None if self.self_join else self.ids("b")]
+        ids_i = None if ids[0] is None else pa.array(ids[0])  # typed: ints or strings
+        ids_j = ids_i if self.self_join or ids[1] is None else pa.array(ids[1])
 
         def table(i: npt.NDArray[np.int64], j: npt.NDArray[np.int64], d: Any) -> Any:
             columns = {
@@ -1228,8 +1268,8 @@ class TiledJoin:
                 "distance": pa.array(d, pa.int32()),
             }
             if ids_i is not None and ids_j is not None:
-                columns["id_i"] = pa.array(ids_i[i])
-                columns["id_j"] = pa.array(ids_j[j])
+                columns["id_i"] = ids_i.take(pa.array(i, pa.int64()))
+                columns["id_j"] = ids_j.take(pa.array(j, pa.int64()))
             return pa.table(columns)
 
         total = 0
@@ -1278,6 +1318,7 @@ class TiledJoin:
         qualities: object = None,
         threads: int | None = None,
         labels_path: str | os.PathLike[str] | None = None,
+        only_duplicates: bool = False,
     ) -> TiledClusters:
         """Clusters of a finished self-join by a union-find over the tile files, one tile at
         a time: equal to ``hm.cluster(hm.find_duplicates(codes, max_distance))``.
@@ -1302,6 +1343,8 @@ class TiledJoin:
         labels_path : str or os.PathLike, optional
             Also write the labels to this Parquet file: columns ``row``, ``id`` (when the
             input has ids) and ``cluster``, written one shard at a time.
+        only_duplicates : bool, default False
+            Write to `labels_path` only the rows of clusters of 2 or more.
 
         Returns
         -------
@@ -1345,7 +1388,7 @@ class TiledJoin:
         else:
             reps = self._medoids(labels, sizes, nthreads)
         if labels_path is not None:
-            self._write_labels(os.fspath(labels_path), labels)
+            self._write_labels(os.fspath(labels_path), labels, sizes, only_duplicates)
         return TiledClusters(labels, sizes, reps, chosen, radius, linked, self.ids("a"))
 
     def _medoids(
@@ -1397,7 +1440,13 @@ class TiledJoin:
             codes[cuts[s] : cuts[s + 1]] = shard[members]
         return rows[medoids(codes, local, len(group), threads)]
 
-    def _write_labels(self, path: str, labels: npt.NDArray[np.int64]) -> None:
+    def _write_labels(
+        self,
+        path: str,
+        labels: npt.NDArray[np.int64],
+        sizes: npt.NDArray[np.int64],
+        only_duplicates: bool,
+    ) -> None:
         pa, pq = _import_arrow()
         has_ids = self.files is not None and self.files.has_ids
         writer = None
@@ -1405,12 +1454,14 @@ class TiledJoin:
             try:
                 for s in range(self.shards):
                     lo, hi = self.bounds[s], self.bounds[s + 1]
-                    rows = pa.array(np.arange(lo, hi, dtype=np.int64))
-                    columns: dict[str, Any] = {"row": rows}
+                    keep = np.arange(hi - lo)
+                    if only_duplicates:
+                        keep = keep[sizes[labels[lo:hi]] >= 2]
+                    columns: dict[str, Any] = {"row": pa.array(keep + lo, pa.int64())}
                     if has_ids:
                         ids = pq.read_table(_ids_path(self._shard("a", s))).column("id")
-                        columns["id"] = ids
-                    columns["cluster"] = pa.array(labels[lo:hi])
+                        columns["id"] = ids.take(pa.array(keep, pa.int64()))
+                    columns["cluster"] = pa.array(labels[lo:hi][keep])
                     table = pa.table(columns)
                     if writer is None:
                         writer = pq.ParquetWriter(out, table.schema)

@@ -81,7 +81,7 @@ class PartitionReplica:
     a Ray actor (it can also be used directly). It is built
     from a path, not an object, so a restarted actor rebuilds itself; a call for a generation
     it has not loaded (a restarted replica, a refresh it missed) loads that generation's file
-    first. It keeps the ``keep`` newest generations loaded, and always the one just loaded.
+    first. It keeps the ``keep`` newest generations loaded, and the one it loaded last.
 
     Parameters
     ----------
@@ -163,10 +163,10 @@ class PartitionReplica:
             self._lists[generation] = (path, loaded)
             if local != path:
                 self._copies[generation] = local
-            # keep the `keep` newest generations, and always the one just loaded (a call for
-            # an older generation, still in flight during refreshes, gets its answer)
-            others = sorted(g for g in self._lists if g != generation)
-            for old in others[: max(0, len(self._lists) - self._keep)]:
+            # keep the `keep` newest generations, and the one just loaded (a call for an older
+            # generation, still in flight during refreshes, gets its answer)
+            newest = sorted(self._lists)[-self._keep :]
+            for old in [g for g in self._lists if g not in newest and g != generation]:
                 self._drop(old)
         return loaded
 
