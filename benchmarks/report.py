@@ -50,9 +50,11 @@ def header(run: dict[str, Any]) -> str:
 def kind(group: str) -> str:
     """``sublinear`` (test_mih, test_backends), ``list`` (test_lists), ``load`` (test_load),
     ``join`` (test_join), ``dihedral`` (test_dihedral), ``video`` (test_videos) or ``flat``
-    (test_flat), ``tx`` (test_threatexchange)."""
+    (test_flat), ``tx`` (test_threatexchange), ``ray`` (test_sharded)."""
     if group.startswith("tx-"):
         return "tx"
+    if group.startswith("ray-"):
+        return "ray"
     if group.startswith("video-"):
         return "video"
     if group.startswith("dihedral-"):
@@ -309,6 +311,22 @@ def tx_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ray_table(run: dict[str, Any]) -> str:
+    """Sharded matching and tiled joins on Ray (benchmarks/test_sharded.py): each path's median
+    and its time over the single-process one (``matcher`` / ``find-duplicates``)."""
+    groups = grouped(run, "ray")
+    if not groups:
+        return ""
+    lines = ["| group | path | median | vs one process |", "|---|---|---:|---:|"]
+    for group, by_library in groups.items():
+        medians = {lib: b["stats"]["median"] for lib, b in by_library.items()}
+        single = medians.get("matcher", medians.get("find-duplicates"))
+        for library, median in medians.items():
+            ratio = f"{median / single:.2f}x" if single else "-"
+            lines.append(f"| `{group}` | {library} | {format_time(median)} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Print the report of the JSON file given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -319,7 +337,7 @@ def main() -> None:
     print(header(run))
     parts = (
         table, mih_table, list_table, load_table, join_table, dihedral_table, video_table,
-        tx_table,
+        tx_table, ray_table,
     )  # fmt: skip
     for part in (make(run) for make in parts):
         if part:
