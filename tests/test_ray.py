@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hashmatch.distributed import ShardedMatcher, write_partitions
 from hashmatch.queries import Queries
@@ -68,6 +69,17 @@ def test_fan_out_equals_one_matcher(sharded: Any, generations: list[dict[str, An
         sharded.match(QUERY["hashes"], hash_type="pdq", qualities=[10] * 120, min_quality=50),
         matcher.match(QUERY["hashes"], hash_type="pdq", qualities=[10] * 120, min_quality=50),
     )
+
+
+def test_video_frames_against_image_lists(sharded: Any, generations: list[dict[str, Any]]) -> None:
+    frames = (QUERY["hashes"][:60], QUERY["qualities"][:60], np.arange(60) * 0.5)
+    want = generations[0]["matcher"].match_video(frames)
+    got = sharded.match_video(frames)
+    assert len(want) > 10 and len(want.skipped) > 0
+    assert_same(got, want)
+    assert got.query_times is not None and want.query_times is not None
+    assert got.query_times.tolist() == want.query_times.tolist()
+    assert got.to_pandas()["time"].tolist() == want.to_pandas()["time"].tolist()
 
 
 def test_killed_replica_mid_call_fails_over(

@@ -388,9 +388,7 @@ def _input_directories(source: object) -> list[str]:
     items = [source] if isinstance(source, (str, os.PathLike)) else source
     if not isinstance(items, (list, tuple)):
         return []
-    return [
-        os.fspath(x) for x in items if isinstance(x, (str, os.PathLike)) and os.path.isdir(x)
-    ]
+    return [os.fspath(x) for x in items if isinstance(x, (str, os.PathLike)) and os.path.isdir(x)]
 
 
 def _check_outside(work_dir: str, source: object, name: str) -> None:

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import check_threads
+from hashmatch._validation import check_dihedral, check_threads
 from hashmatch.errors import (
     IndexFormatError,
     InvalidArgument,
@@ -735,6 +735,39 @@ class ShardedMatcher(PartitionRouter):
             )
         parts = [(chosen.index(name), result) for (name, _), result in answers.items()]
         return _merge(chosen, parts, queries, state.number)
+
+    def match_video(
+        self,
+        video: object,
+        *,
+        hash_type: str | None = None,
+        min_quality: int = 50,
+        dihedral: bool = False,
+        timeout_s: float | None = None,
+    ) -> ShardedMatchResult:
+        """Match every frame of a video against the lists of still images, on every partition:
+        what :meth:`hashmatch.Matcher.match_video` over the whole lists gives (``queries``
+        are frame numbers, ``query_times`` their timestamps), and the generation.
+
+        Parameters
+        ----------
+        video, hash_type, min_quality, dihedral
+            As in :meth:`hashmatch.Matcher.match_video`.
+        timeout_s : float, optional
+            This call's time limit per replica (default the matcher's).
+        """
+        from hashmatch.videos import as_frames
+
+        frames = as_frames(video, "video", dihedral=check_dihedral(dihedral))
+        result = self.match(
+            frames.codes,
+            hash_type=hash_type,
+            qualities=frames.qualities,
+            min_quality=min_quality,
+            dihedral=dihedral,
+            timeout_s=timeout_s,
+        )
+        return replace(result, query_times=frames.timestamps)
 
     # ------------------------------------------------------------ refresh
 
