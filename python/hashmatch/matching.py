@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from hashmatch._validation import check_dihedral, check_max_distance, check_threads
 from hashmatch.errors import EntryNotFound, InvalidArgument, InvalidType
@@ -225,18 +226,29 @@ class Matcher:
         >>> [(m.key, float(result.query_times[m.query])) for m in result]
         [('flag', 3.0)]
         """
-        from hashmatch.videos import as_frames
-
-        frames = as_frames(video, "video", dihedral=check_dihedral(dihedral))
-        result = self.match(
-            frames.codes,
+        return match_frames(
+            self.match,
+            video,
             hash_type=hash_type,
-            qualities=frames.qualities,
             min_quality=min_quality,
             dihedral=dihedral,
             threads=threads,
         )
-        return dataclasses.replace(result, query_times=frames.timestamps)
+
+
+_Result = TypeVar("_Result", bound=MatchResult)
+
+
+def match_frames(
+    match: Callable[..., _Result], video: object, *, dihedral: bool = False, **options: Any
+) -> _Result:
+    """``match`` (:meth:`Matcher.match` or a sharded router's) of a video's frames: their
+    qualities as the queries', and the result's ``query_times`` the frames' timestamps."""
+    from hashmatch.videos import as_frames
+
+    frames = as_frames(video, "video", dihedral=check_dihedral(dihedral))
+    result = match(frames.codes, qualities=frames.qualities, dihedral=dihedral, **options)
+    return dataclasses.replace(result, query_times=frames.timestamps)
 
 
 def _unpickle(lists: dict[str, tuple[HashList, int]]) -> Matcher:

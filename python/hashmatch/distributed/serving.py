@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from hashmatch._validation import check_dihedral, check_threads
+from hashmatch._validation import check_threads
 from hashmatch.errors import (
     IndexFormatError,
     InvalidArgument,
@@ -47,7 +47,7 @@ from hashmatch.errors import (
 )
 from hashmatch.files import atomic_write
 from hashmatch.lists import HashList
-from hashmatch.matching import select_lists
+from hashmatch.matching import match_frames, select_lists
 from hashmatch.queries import Queries
 from hashmatch.results import MatchResult
 from hashmatch.videos import Candidates, Frames, MatchSettings, VideoIndex
@@ -756,18 +756,14 @@ class ShardedMatcher(PartitionRouter):
         timeout_s : float, optional
             This call's time limit per replica (default the matcher's).
         """
-        from hashmatch.videos import as_frames
-
-        frames = as_frames(video, "video", dihedral=check_dihedral(dihedral))
-        result = self.match(
-            frames.codes,
+        return match_frames(
+            self.match,
+            video,
             hash_type=hash_type,
-            qualities=frames.qualities,
             min_quality=min_quality,
             dihedral=dihedral,
             timeout_s=timeout_s,
         )
-        return replace(result, query_times=frames.timestamps)
 
     # ------------------------------------------------------------ refresh
 
