@@ -786,3 +786,25 @@ def test_cli_parquet_outputs_checked(
     assert table.column("row").to_numpy().tolist() == duplicated.tolist()
     assert table.column("id").to_pylist() == [f"k{r}" for r in duplicated]
     assert table.column("cluster").to_numpy().tolist() == single.labels[duplicated].tolist()
+
+
+def test_written_cross_pairs_carry_each_sides_own_ids(codes: np.ndarray, tmp_path: Path) -> None:
+    uploads, known = codes[:1200], codes[1200:]
+    listed = hm.HashList("pdq", max_distance=RADIUS)
+    listed.add(uploads, ids=np.arange(len(uploads)) * 7 + 1000)
+    listed.save(tmp_path / "uploads.hm")
+    expected = hm.find_matches(uploads, known, RADIUS)
+    assert len(expected) > 10
+    # ids on the first side only, then on the second side only
+    for tag, first, second, columns in (
+        ("a", tmp_path / "uploads.hm", known, ["i", "j", "distance", "id_i"]),
+        ("b", known, tmp_path / "uploads.hm", ["i", "j", "distance", "id_j"]),
+    ):
+        job = joins.TiledJoin(tmp_path / tag, first, RADIUS, shards=2, others=second)
+        job.run()
+        job.write_pairs(tmp_path / f"{tag}.parquet")
+        table = pq.read_table(tmp_path / f"{tag}.parquet")
+        assert table.column_names == columns
+        rows = table.column("i" if tag == "a" else "j").to_numpy()
+        listed_ids = table.column(columns[-1]).to_numpy()
+        np.testing.assert_array_equal(listed_ids, rows * 7 + 1000)

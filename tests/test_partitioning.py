@@ -16,6 +16,7 @@ from hashmatch.distributed import (
 )
 from hashmatch.distributed.serving import _merge
 from hashmatch.queries import Queries
+from hashmatch.videos import VideoEntry
 from sharding_helpers import assert_same, make_lists, make_queries
 
 import hashmatch as hm
@@ -280,3 +281,36 @@ def test_replica_keeps_the_newest_and_the_generation_it_loaded_last(tmp_path) ->
     prepared = Queries.prepare(make_queries(make_lists(5), 20, seed=3)["hashes"], 32)
     assert replica.match(3, paths[1], prepared, 40)[0] == 3  # loads what a call names
     assert replica.generations() == [3, 6]
+
+
+def test_build_video_partitions_checks_ids_and_keys_across_partitions(tmp_path) -> None:
+    def video(video_id: int | None, key: str | None) -> VideoEntry:
+        codes = hm.datasets.random_codes(3, seed=video_id if isinstance(video_id, int) else 0)
+        return VideoEntry(video_id, key, (), None, codes, np.full(3, 90, np.int16), np.arange(3.0))  # type: ignore[arg-type]
+
+    # ids 0 and 1 go to different partitions of 2: only the stream sees both keys
+    assert partition_of([0, 1], 2).tolist() == [0, 1]
+    with pytest.raises(
+        hm.InvalidArgument, match=r"videos\[1\]: key 'same' is also that of videos\[0\]"
+    ):
+        build_video_partitions([video(0, "same"), video(1, "same")], tmp_path / "keys", 2)
+    with pytest.raises(hm.InvalidArgument, match=r"videos\[2\]: id 2 is also that of videos\[1\]"):
+        build_video_partitions(
+            [video(1, None), video(2, None), video(2, None)], tmp_path / "ids", 3, chunk_size=1
+        )
+    for folder in ("keys", "ids"):  # a failed build leaves no partition file
+        assert os.listdir(tmp_path / folder) == []
+    with pytest.raises(hm.InvalidType, match=r"videos\[0\]\.id: expected an int or None"):
+        build_video_partitions([video("x", None)], tmp_path / "bad", 2)  # type: ignore[arg-type]
+    # entries without an id are numbered like files: one above the largest seen
+    paths = build_video_partitions([video(5, "a"), video(None, "b")], tmp_path / "auto", 2)
+    banked = {e.key: e.id for p in paths for e in hm.VideoIndex.load(p).entries()}
+    assert banked == {"a": 5, "b": 6}
+
+
+def test_build_partitions_publishes_nothing_when_it_fails(tmp_path) -> None:
+    source = tmp_path / "hashes.csv"
+    source.write_text("hash,id\n" + "00" * 32 + ",1\n" + "11" * 32 + ",1\n")  # id 1 twice
+    with pytest.raises(hm.InvalidArgument):
+        build_partitions(source, tmp_path / "out", 2)
+    assert os.listdir(tmp_path / "out") == []

@@ -210,8 +210,10 @@ class Matcher:
         Returns
         -------
         MatchResult
-            One record per (frame, entry); ``queries`` are frame numbers in the video and
-            ``query_times`` their timestamps (``to_pandas()`` has a ``time`` column).
+            One record per (frame, entry); ``queries`` are the frames' positions in the
+            video's frame arrays (not a decoder's frame numbers: see ``VideoFrames.frames``)
+            and ``query_times`` the timestamps by position (``to_pandas()`` has a ``time``
+            column).
 
         Examples
         --------

@@ -1252,12 +1252,13 @@ class TiledJoin:
     def write_pairs(self, path: str | os.PathLike[str]) -> int:
         """Write the pairs of a finished job to a Parquet file, in ``(i, j)`` order, one row
         group per shard of rows ``i`` (:meth:`iter_pairs`: memory holds one shard's pairs),
-        atomically. Columns ``i``, ``j`` (int64 rows), ``distance`` (int32), and ``id_i``,
-        ``id_j`` when the inputs have ids (:meth:`ids`). Returns the number of pairs."""
+        atomically. Columns ``i``, ``j`` (int64 rows), ``distance`` (int32), and ``id_i``
+        (``id_j``) when the first (second) set's input has ids (:meth:`ids`; a self-join has
+        both or neither). Returns the number of pairs."""
         pa, pq = _import_arrow()
-        ids = [self.ids("a"), None if self.self_join else self.ids("b")]
-        ids_i = None if ids[0] is None else pa.array(ids[0])  # typed: ints or strings
-        ids_j = ids_i if self.self_join or ids[1] is None else pa.array(ids[1])
+        side_a, side_b = self.ids("a"), None if self.self_join else self.ids("b")
+        ids_i = None if side_a is None else pa.array(side_a)  # typed: ints or strings
+        ids_j = ids_i if self.self_join else None if side_b is None else pa.array(side_b)
 
         def table(i: npt.NDArray[np.int64], j: npt.NDArray[np.int64], d: Any) -> Any:
             columns = {
@@ -1265,8 +1266,9 @@ class TiledJoin:
                 "j": pa.array(j, pa.int64()),
                 "distance": pa.array(d, pa.int32()),
             }
-            if ids_i is not None and ids_j is not None:
+            if ids_i is not None:
                 columns["id_i"] = ids_i.take(pa.array(i, pa.int64()))
+            if ids_j is not None:
                 columns["id_j"] = ids_j.take(pa.array(j, pa.int64()))
             return pa.table(columns)
 

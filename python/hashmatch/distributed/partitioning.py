@@ -270,7 +270,7 @@ def build_partitions(
                     with open(spill, "wb") as f:
                         pickle.dump(records, f, protocol=pickle.HIGHEST_PROTOCOL)
                     spills[j].append(spill)
-        paths = partition_paths(directory, p)
+        built = []
         for j in range(p):
             with lists[j].batch():
                 for spill in spills[j]:
@@ -278,9 +278,10 @@ def build_partitions(
                         codes, part_ids, given = pickle.load(f)
                     lists[j].add(codes, ids=part_ids, **given)
                     os.unlink(spill)
-            lists[j].save(paths[j])
+            built.append(os.path.join(scratch, f"part-{j}.hm"))
+            lists[j].save(built[-1])
             lists[j] = HashList(hash_type, **options)  # release the partition
-        return paths
+        return _publish(built, partition_paths(directory, p))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -310,7 +311,8 @@ def build_video_partitions(
         Each a :class:`~hashmatch.VideoEntry` (id, key, labels, source and frames: e.g.
         another index's :meth:`~hashmatch.VideoIndex.entries`, or entries you make), or a vPDQ
         file (:func:`hashmatch.read_vpdq`), banked with an id one above the largest seen so
-        far (0 for the first) and the file's path as its source.
+        far (0 for the first) and the file's path as its source. An entry whose id is None is
+        numbered the same way.
     directory : str or path-like
         Where to write the partition files (created if needed; use one per generation).
     parts : int
@@ -328,7 +330,8 @@ def build_video_partitions(
     Raises
     ------
     InvalidArgument
-        Two videos with one id, or one key (the partition building them says which).
+        Two videos with one id, or one key (named with their positions in `videos`). Nothing
+        is written then: the partition files appear together, once all are built.
 
     Examples
     --------
@@ -360,6 +363,8 @@ def build_video_partitions(
         spills: list[list[str]] = [[] for _ in range(p)]
         next_id = 0
         chunk: list[VideoEntry] = []
+        seen_ids: dict[Any, int] = {}  # id -> position in `videos` (the index checks, too late)
+        seen_keys: dict[Any, int] = {}  # key -> position: partitions only check their own
 
         def spill() -> None:
             where = partition_of([e.id for e in chunk], p).tolist()
@@ -384,24 +389,53 @@ def build_video_partitions(
                     f"videos[{number}]: expected a VideoEntry or a vPDQ file path, got "
                     f"{type(video).__name__}"
                 )
-            next_id = max(next_id, int(video.id) + 1)
+            elif video.id is None:
+                video = video._replace(id=next_id)
+            video_id = _video_id(video.id, number)
+            _first_use(seen_ids, video_id, number, "id")
+            if video.key is not None:
+                _first_use(seen_keys, video.key, number, "key")
+            next_id = max(next_id, video_id + 1)
             chunk.append(video)
             if len(chunk) >= chunk_size:
                 spill()
         if chunk:
             spill()
-        paths = partition_paths(directory, p)
+        built = []
         for j in range(p):
             index = empty()
             for path in spills[j]:
                 with open(path, "rb") as f:  # written above by this call
                     _bank(index, pickle.load(f))
                 os.unlink(path)
-            index.save(paths[j])  # one rebuild, at the save
+            built.append(os.path.join(scratch, f"part-{j}.hm"))
+            index.save(built[-1])  # one rebuild, at the save
             del index
-        return paths
+        return _publish(built, partition_paths(directory, p))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _first_use(seen: dict[Any, int], value: object, number: int, what: str) -> None:
+    """Record that videos[number] uses `value`; refuse a value an earlier video used."""
+    if seen.setdefault(value, number) != number:
+        raise InvalidArgument(
+            f"videos[{number}]: {what} {value!r} is also that of videos[{seen[value]}]"
+        )
+
+
+def _video_id(value: object, number: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidType(f"videos[{number}].id: expected an int or None, got {value!r}")
+    return int(value)
+
+
+def _publish(built: Sequence[str], paths: Sequence[str]) -> list[str]:
+    """Move partition files built in a scratch directory to their paths, once all are built:
+    a failed build leaves no partial generation."""
+    for source, target in zip(built, paths, strict=True):
+        os.replace(source, target)
+    return list(paths)
 
 
 def _records(

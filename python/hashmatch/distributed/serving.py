@@ -747,7 +747,7 @@ class ShardedMatcher(PartitionRouter):
     ) -> ShardedMatchResult:
         """Match every frame of a video against the lists of still images, on every partition:
         what :meth:`hashmatch.Matcher.match_video` over the whole lists gives (``queries``
-        are frame numbers, ``query_times`` their timestamps), and the generation.
+        are the frames' positions, ``query_times`` their timestamps), and the generation.
 
         Parameters
         ----------
